@@ -1,0 +1,3 @@
+from ppkgtool.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The ``ppkgtool`` console script: a thin layer over the library.
+
+Each command lives in its own module ``ppkgtool/cli/cmd_<name>.py`` exposing
+``register(subparsers)``; the parser it adds sets ``func`` to a callable ``(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from ppkgtool import __version__
+from ppkgtool.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_USAGE, PpkgError
+
+# (command, module) in the order --help shows them.
+COMMANDS = [
+    ("build", "cmd_build"),
+    ("pack", "cmd_pack"),
+    ("inspect", "cmd_inspect"),
+    ("extract", "cmd_extract"),
+    ("export", "cmd_export"),
+    ("sign", "cmd_sign"),
+    ("verify", "cmd_verify"),
+    ("build-trust", "cmd_build_trust"),
+    ("encrypt", "cmd_encrypt"),
+    ("decrypt", "cmd_decrypt"),
+    ("rank", "cmd_rank"),
+    ("resolve", "cmd_resolve"),
+    ("diff", "cmd_diff"),
+    ("explain-log", "cmd_explain_log"),
+    ("deploy", "cmd_deploy"),
+    ("odj", "cmd_odj"),
+    ("catalog", "cmd_catalog"),
+    ("bulk", "cmd_bulk"),
+]
+
+EPILOG = "exit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()) + \
+    "\n\nDocumentation: docs/commands.md. Secrets are read from --*-file, --*-env or a prompt."
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="ppkgtool", description=__doc__.splitlines()[0].rstrip(":") if False else
+                    "Build, sign, encrypt, inspect, rank and deliver Windows provisioning packages (.ppkg), "
+                    "and provision offline domain join (ODJ) accounts - on any OS.",
+                    epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ppkgtool {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for _name, module in COMMANDS:
+        mod = importlib.import_module(f"ppkgtool.cli.{module}")
+        mod.register(sub)
+    return parser
+
+
+def add_common(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
+    """Options every reporting command takes."""
+    if json:
+        parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def command_parser(sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=description or help, epilog=EPILOG,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        target = getattr(args, "_group_parser", parser)
+        target.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(func(args) or 0)
+    except PpkgError as exc:
+        sys.stderr.write(f"ppkgtool: error: {exc.one_line()}\n")
+        if os.environ.get("PPKGTOOL_DEBUG"):
+            raise
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("ppkgtool: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: say so in one line unless debugging
+        if os.environ.get("PPKGTOOL_DEBUG"):
+            raise
+        sys.stderr.write(f"ppkgtool: internal error: {type(exc).__name__}: {exc} "
+                         f"(set PPKGTOOL_DEBUG=1 for a traceback and please report it)\n")
+        return EXIT_INTERNAL

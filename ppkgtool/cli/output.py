@@ -1,0 +1,147 @@
+"""Output conventions for every command.
+
+- ``--json``: exactly one JSON document on stdout, nothing else there (warnings go to stderr).
+- On a terminal: rich tables and progress bars. Otherwise: plain text, one fact per line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable, Sequence
+
+
+def _is_tty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Reporter:
+    def __init__(self, *, json_mode: bool = False, stdout=None, stderr=None):
+        self.json_mode = json_mode
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.rich = (not json_mode) and _is_tty(self.stdout)
+        self._console = None
+        self._err_console = None
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(file=self.stdout, highlight=False)
+        return self._console
+
+    def json(self, document: Any) -> None:
+        json.dump(document, self.stdout, indent=2, sort_keys=False, default=_json_default, ensure_ascii=False)
+        self.stdout.write("\n")
+
+    def line(self, text: str = "") -> None:
+        if self.json_mode:
+            return
+        if self.rich:
+            self.console.print(text, markup=False)
+        else:
+            self.stdout.write(text + "\n")
+
+    def heading(self, text: str) -> None:
+        if self.json_mode:
+            return
+        if self.rich:
+            self.console.rule(text)
+        else:
+            self.stdout.write(f"== {text} ==\n")
+
+    def fields(self, pairs: Iterable[tuple[str, Any]]) -> None:
+        """Key/value facts, aligned."""
+        if self.json_mode:
+            return
+        pairs = [(k, "" if v is None else str(v)) for k, v in pairs]
+        if self.rich:
+            from rich.table import Table
+            t = Table(show_header=False, box=None, pad_edge=False)
+            t.add_column(style="bold")
+            t.add_column()
+            for k, v in pairs:
+                t.add_row(k, v)
+            self.console.print(t)
+        else:
+            width = max((len(k) for k, _ in pairs), default=0)
+            for k, v in pairs:
+                self.stdout.write(f"{k.ljust(width)}  {v}\n")
+
+    def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
+        if self.json_mode:
+            return
+        rows = [["" if c is None else str(c) for c in r] for r in rows]
+        if self.rich:
+            from rich.table import Table
+            t = Table(title=title)
+            for c in columns:
+                t.add_column(c)
+            for r in rows:
+                t.add_row(*r)
+            self.console.print(t)
+        else:
+            if title:
+                self.stdout.write(f"{title}\n")
+            self.stdout.write("\t".join(columns) + "\n")
+            for r in rows:
+                self.stdout.write("\t".join(r) + "\n")
+
+    def warn(self, text: str) -> None:
+        """A warning to stderr (never on stdout, so JSON stays clean)."""
+        self.stderr.write(f"warning: {text}\n")
+
+    def progress(self, total: int | None, description: str):
+        """A progress context: rich bar on a terminal, plain periodic lines otherwise."""
+        return _Progress(self, total, description)
+
+
+class _Progress:
+    def __init__(self, reporter: Reporter, total: int | None, description: str):
+        self.r = reporter
+        self.total = total
+        self.description = description
+        self.done = 0
+        self._bar = None
+        self._task = None
+
+    def __enter__(self):
+        if self.r.rich and _is_tty(self.r.stderr):
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.console import Console
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[extra]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=Console(file=self.r.stderr))
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.description, total=self.total, extra="")
+        return self
+
+    def advance(self, n: int = 1, extra: str = "") -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(self._task, advance=n, extra=extra)
+        elif not self.r.json_mode:
+            total = f"/{self.total}" if self.total else ""
+            self.r.stderr.write(f"{self.description}: {self.done}{total} {extra}".rstrip() + "\n")
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        return False
+
+
+def _json_default(obj):
+    if isinstance(obj, (bytes, bytearray)):
+        return obj.hex()
+    if hasattr(obj, "to_json"):
+        return obj.to_json()
+    if hasattr(obj, "__fspath__"):
+        return str(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
