@@ -1,0 +1,1 @@
+"""Provisioning package layer: metadata, customizations, the settings catalogue, the builder."""
