@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Run every benchmark under bench/ and assemble bench/RESULTS.md from bench/results/*.md.
+
+Each bench/bench_*.py compares ppkgtool with the peer its issue names, in the same run, and
+writes its own bench/results/<topic>.md. Usage: python bench/run_all.py [--only NAME ...] [--assemble-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f", {int(line.split()[1]) // 1024 // 1024} GiB RAM"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def assemble() -> Path:
+    parts = sorted((BENCH / "results").glob("*.md"))
+    out = ["# Benchmark results", "",
+           f"Assembled {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} by `python bench/run_all.py`.",
+           f"Machine: {machine()}.", "",
+           "Each section is written by its own script (named in the section), which runs ppkgtool and the",
+           "peer its issue names in the same run and reports medians and ratios.", ""]
+    for p in parts:
+        out.append(p.read_text().rstrip())
+        out.append("")
+    target = BENCH / "RESULTS.md"
+    target.write_text("\n".join(out) + "\n")
+    return target
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", nargs="*", help="bench script stems to run (e.g. bench_wim)")
+    ap.add_argument("--assemble-only", action="store_true")
+    args = ap.parse_args()
+    rc = 0
+    if not args.assemble_only:
+        scripts = sorted(BENCH.glob("bench_*.py"))
+        if args.only:
+            scripts = [s for s in scripts if s.stem in args.only]
+        for s in scripts:
+            print(f"== {s.name}", flush=True)
+            r = subprocess.run([sys.executable, str(s)], cwd=BENCH.parent)
+            rc = rc or r.returncode
+    print(f"wrote {assemble()}")
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
