@@ -1,7 +1,149 @@
-"""ppkgtool inspect."""
+"""ppkgtool inspect: show what a package holds and does, with the warnings users need."""
 
-from ppkgtool.cli._stub import register_stub
+from __future__ import annotations
 
+import argparse
+from pathlib import Path
+
+from ppkgtool.errors import EXIT_OK, EXIT_SECURITY, InvalidInputError
+from ppkgtool.secrets import add_secret_options, has_secret_option, source_from_args
+
+SEVERITY_ORDER = {"high": 3, "medium": 2, "info": 1}
+
+
+# --- helpers shared by inspect, rank, resolve and diff ------------------------------------------
+
+def add_package_options(parser: argparse.ArgumentParser, *, secrets: bool = True) -> None:
+    add_secret_options(parser, prefix="password", what="package password (for encrypted packages)")
+    parser.add_argument("--trusted", action="append", default=[], metavar="CERT",
+                        help="a trusted provisioner certificate (PEM or DER) for judging signatures; repeatable")
+    if secrets:
+        parser.add_argument("--show-secrets", action="store_true",
+                            help="show passwords, PFX passwords, product keys and ODJ machine passwords "
+                                 "(redacted by default)")
+
+
+def trusted_from_args(args) -> list[bytes]:
+    out = []
+    for p in getattr(args, "trusted", []) or []:
+        try:
+            out.append(Path(p).read_bytes())
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read the trusted certificate {p}: {exc.strerror}") from None
+    return out
+
+
+def load_views(args, paths, *, require_readable: bool):
+    """Every image of every package on the command line, in the order given."""
+    from ppkgtool.analysis.inspect import load_package
+
+    password = source_from_args(args, prefix="password", what="package password").read() \
+        if has_secret_option(args, prefix="password") else None
+    trusted = trusted_from_args(args)
+    views = []
+    for p in paths:
+        views.extend(load_package(p, password=password, show_secrets=getattr(args, "show_secrets", False),
+                                  trusted_certs=trusted, require_readable=require_readable))
+    return views
+
+
+# --- inspect -------------------------------------------------------------------------------------
 
 def register(sub) -> None:
-    register_stub(sub, "inspect", "show what a package holds and does", 8)
+    from ppkgtool.cli import add_common, command_parser
+
+    p = command_parser(sub, "inspect", "show what a package holds and does",
+                       description="Show a package's metadata (owner type, rank, ALTITUDE), signature and "
+                                   "encryption state, every setting, command, embedded file (size, SHA-256), "
+                                   "certificate, ODJ blob and multivariant condition, and warnings "
+                                   "(plain-text credentials, owner-type claims, executables, risky commands). "
+                                   "Secrets are redacted unless --show-secrets.")
+    p.add_argument("package", metavar="PKG", help="the .ppkg file")
+    add_package_options(p)
+    p.add_argument("--fail-on", choices=("high", "medium", "info"), metavar="SEVERITY",
+                   help="exit 4 when a warning of this severity or higher is found (high, medium, info)")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ppkgtool.analysis.inspect import inspect_document
+    from ppkgtool.cli.output import Reporter
+
+    rep = Reporter(json_mode=args.json)
+    views = load_views(args, [args.package], require_readable=False)
+    doc = inspect_document(views, show_secrets=args.show_secrets)
+    if args.json:
+        rep.json(doc)
+    else:
+        for image_doc in (doc["images"] or [doc]):
+            _print_image(rep, image_doc, args.show_secrets)
+    if args.fail_on:
+        limit = SEVERITY_ORDER[args.fail_on]
+        worst = max((SEVERITY_ORDER.get(w["severity"], 0) for w in doc["warnings"]), default=0)
+        if worst >= limit:
+            return EXIT_SECURITY
+    return EXIT_OK
+
+
+def _print_image(rep, d: dict, show_secrets: bool) -> None:
+    title = d["name"] or d["path"]
+    if d["image_count"] > 1:
+        title += f" (image {d['image']} of {d['image_count']})"
+    rep.heading(title)
+    split = d["altitude_split"]["text"] if d["altitude_split"] else "does not split into owner type + rank"
+    sig = d["signature"]
+    rep.fields([
+        ("file", d["path"]), ("name", d["name"]), ("id", d["id"]), ("version", d["version"]),
+        ("owner type", d["owner_type"]), ("rank", d["rank"]), ("ALTITUDE", f"{d['altitude']} ({split})"),
+        ("declared", f"OwnerType {d['declared']['owner_type']}, Rank {d['declared']['rank']} (customizations.xml)"),
+        ("builder", d["builder_version"]), ("target SKUs", d["target_skus"]),
+        ("NOTES flags", _notes_flags(d["notes"])),
+        ("encrypted", "yes" if d["encrypted"] else "no"),
+        ("signature", f"{sig['state']}" + (f", catalog {sig['catalog']}" if sig["catalog"] else "")
+         + (f", signer {sig['signer']}" if sig["signer"] else "")
+         + (f", trusted: {'yes' if sig['trusted'] else 'no'}" if sig["trusted"] is not None else "")),
+        ("description", d["description"]),
+    ])
+    if d["settings"]:
+        rep.table(["setting", "value", "scope", "condition"],
+                  [(s["path"], _short(s["value"]), s["scope"], s["condition"] or "") for s in d["settings"]],
+                  title=f"Settings ({len(d['settings'])}; {len(d['configuration_sets'])} compiled configuration sets)")
+    if d["commands"]:
+        rep.table(["#", "name", "command line", "file", "options"],
+                  [(f"{c['context']}/{c['index']}", c["name"] or "", c["command_line"] or "",
+                    c["command_file"] or "", ", ".join(f"{k}={v}" for k, v in c["options"].items()))
+                   for c in d["commands"]], title="Provisioning commands")
+        for c in d["commands"]:
+            if c["odj"]:
+                rep.line(f"ODJ blob in command {c['context']}/{c['index']}: {c['odj']}")
+    if d["files"]:
+        rep.table(["file", "size", "sha256", "kind", "setting"],
+                  [(f["path"], f["size"], f["sha256"], f["kind"] if f["role"] != "part" else "package part",
+                    f["setting"] or "") for f in d["files"]], title=f"Files ({len(d['files'])})")
+    if d["certificates"]:
+        rep.table(["kind", "name", "subject", "thumbprint", "expires"],
+                  [(c["kind"], c["name"] or "", c["subject"] or c["problem"] or "", c["thumbprint"] or "",
+                    c["not_after"] or "") for c in d["certificates"]], title="Certificates")
+    if d["conditions"]:
+        rep.table(["target", "states"], [(c["target"], " | ".join(
+            " and ".join(f"{x['name']}={x['value']}" for x in st) for st in c["states"])) for c in d["conditions"]],
+                  title="Multivariant conditions")
+    if d["warnings"]:
+        rep.table(["severity", "warning", "where"],
+                  [(w["severity"], w["message"], w["where"] or "") for w in
+                   sorted(d["warnings"], key=lambda w: -SEVERITY_ORDER.get(w["severity"], 0))], title="Warnings")
+    if not show_secrets:
+        rep.line("(secrets are shown as <redacted>; use --show-secrets to see them)")
+
+
+def _notes_flags(notes: dict | None) -> str:
+    if not notes:
+        return ""
+    return (f"EncryptPackage={notes['encrypt_package']}, SignPackage={notes['sign_package']}, "
+            f"Source={notes['source']}, PackageID={notes['package_id']}")
+
+
+def _short(value, limit: int = 120) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -1,0 +1,723 @@
+"""Read a package (every image) into PackageViews, and judge it: inspect's library side.
+
+``load_package(path)`` opens the WIM (ppkgtool.wim), decrypts on request (ppkgtool.security),
+reads every XML part leniently (one problem per broken or missing part, never a crash), hashes
+every file, reads certificates and ODJ blobs, and looks for a detached catalog beside the file.
+``warnings_for(view)`` applies the rules of heuristics.py. ``inspect_document(views)`` gives the
+JSON document ``ppkgtool inspect --json`` prints, with secrets redacted unless asked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+from ppkgtool.errors import EncryptedPackageError, FormatError, PpkgError, WimError
+
+from ppkgtool.analysis import heuristics as H
+from ppkgtool.analysis.model import (SCOPE_DEVICE, SCOPE_USER, Certificate, Command, ConfigurationSet,
+                                     EmbeddedFile, PackageView, Setting, Signature, Warning_,
+                                     csp_to_settings_path, parse_configuration_source, parse_customizations,
+                                     parse_data_asset, parse_master_datastore, parse_provxml, resolve_prov_path,
+                                     scrub, secret_values)
+
+MAX_PART_BYTES = 32 * 1024 * 1024     # an XML part larger than this is refused, not read
+MAX_ODJ_BYTES = 256 * 1024            # an ODJ save file is a few kilobytes
+MAX_CERT_BYTES = 1024 * 1024
+_HASH_CHUNK = 1024 * 1024
+
+
+def _norm(path: str) -> str:
+    return "/".join(p for p in str(path).replace("\\", "/").split("/") if p)
+
+
+class _Image:
+    """Uniform access to one WIM image: file list, bounded reads, streaming SHA-256."""
+
+    def __init__(self, image):
+        self._image = image
+        self.entries: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}
+        for f in image.files():
+            p = _norm(getattr(f, "path", f))
+            self.entries[p] = getattr(f, "path", f)
+            self.sizes[p] = int(getattr(f, "size", 0) or 0)
+        self._lower = {k.lower(): k for k in self.entries}
+
+    def find(self, path: str) -> str | None:
+        p = _norm(path)
+        return p if p in self.entries else self._lower.get(p.lower())
+
+    def read(self, path: str, limit: int = MAX_PART_BYTES) -> bytes:
+        p = self.find(path)
+        if p is None:
+            raise FormatError("missing from the package", where=path)
+        if self.sizes.get(p, 0) > limit:
+            raise FormatError(f"is {self.sizes[p]} bytes, more than the {limit} read for this part", where=p)
+        return self._image.read(self.entries[p])
+
+    def sha256_and_head(self, path: str) -> tuple[str, bytes]:
+        h = hashlib.sha256()
+        head = b""
+        opener = getattr(self._image, "open", None)
+        if opener is not None:
+            with contextlib.closing(opener(self.entries[path])) as fh:
+                while True:
+                    chunk = fh.read(_HASH_CHUNK)
+                    if not chunk:
+                        break
+                    if not head:
+                        head = chunk[:16]
+                    h.update(chunk)
+        else:
+            data = self._image.read(self.entries[path])
+            head = data[:16]
+            h.update(data)
+        return h.hexdigest(), head
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+def open_package_wim(path: str | os.PathLike, password: str | None = None):
+    """(wim, encrypted, cleanup) for a package file; decrypts to a private temp file when needed."""
+    from ppkgtool.wim import open_wim
+
+    p = Path(path)
+    try:
+        return open_wim(str(p)), False, None
+    except WimError as wim_error:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+        try:
+            from ppkgtool.security.encryption import looks_encrypted
+        except ImportError:  # pragma: no cover - the security layer is part of the project
+            raise wim_error
+        if not looks_encrypted(size, head):
+            raise
+        if password is None:
+            return None, True, None
+        from ppkgtool.security.encryption import decrypt_package
+        fd, tmp = tempfile.mkstemp(prefix="ppkgtool-inspect-", suffix=".ppkg")
+        os.close(fd)
+        os.chmod(tmp, 0o600)
+        try:
+            with open(p, "rb") as src, open(tmp, "wb") as dst:
+                decrypt_package(src, dst, password)
+            wim = open_wim(tmp)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return wim, True, tmp
+
+
+def load_package(path: str | os.PathLike, *, password: str | None = None, show_secrets: bool = False,
+                 trusted_certs: Iterable[bytes] = (), require_readable: bool = False) -> list[PackageView]:
+    """Every image of a package file as a PackageView.
+
+    An encrypted package without a password gives one view with ``encrypted=True`` and a problem
+    (or EncryptedPackageError when ``require_readable``). Malformed WIM containers raise the WIM
+    layer's WimError; malformed XML parts inside a readable WIM become problems on the view.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FormatError("no such package file", where=str(p))
+    wim, encrypted, tmp = open_package_wim(p, password)
+    try:
+        signature = find_signature(p, trusted_certs)
+        if wim is None:
+            if require_readable:
+                raise EncryptedPackageError(f"{p} is encrypted",
+                                            hint="give its password with --password-file or --password-env")
+            return [PackageView(path=str(p), encrypted=True, signature=signature, size=p.stat().st_size,
+                                problems=("the package is encrypted: give its password (--password-file or "
+                                          "--password-env) to see its contents",))]
+        count = int(wim.image_count)
+        views = []
+        for i in range(1, count + 1):
+            views.append(build_view(str(p), wim.image(i), image_index=i, image_count=count, encrypted=encrypted,
+                                    signature=signature, show_secrets=show_secrets, size=p.stat().st_size))
+        return views
+    finally:
+        close = getattr(wim, "close", None)
+        if close:
+            with contextlib.suppress(Exception):
+                close()
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def find_signature(package: Path, trusted_certs: Iterable[bytes] = ()) -> Signature:
+    """Look for the detached catalog beside the package (<name>.cat) and verify it when possible."""
+    cat = None
+    for candidate in (package.with_suffix(".cat"), Path(str(package) + ".cat")):
+        if candidate.is_file():
+            cat = candidate
+            break
+    if cat is None:
+        return Signature(catalog=None, state="unsigned", reason="no catalog (.cat) beside the package")
+    try:
+        from ppkgtool.security.verify import verify_package
+    except ImportError:
+        return Signature(catalog=str(cat), state="unknown", reason="catalog found; verifier not available")
+    certs = []
+    for t in trusted_certs:
+        if isinstance(t, (bytes, bytearray)):
+            try:
+                t = _load_der_or_pem(bytes(t))
+            except (ValueError, binascii.Error):
+                raise FormatError("a trusted certificate is neither PEM nor DER") from None
+        certs.append(t)
+    try:
+        verdict = verify_package(str(package), cat.read_bytes(), certs)
+    except PpkgError as exc:
+        return Signature(catalog=str(cat), state="tampered", trusted=False, reason=exc.one_line())
+    state = str(getattr(verdict, "verdict", "unknown"))
+    signer = getattr(verdict, "signer", None)
+    signer_text = None
+    if isinstance(signer, dict):
+        signer_text = signer.get("subject")
+        if signer.get("thumbprint"):
+            signer_text = f"{signer_text} (thumbprint {signer['thumbprint']})"
+    elif signer is not None:
+        signer_text = str(signer)
+    return Signature(catalog=str(cat), state=state, signer=signer_text, trusted=state == "trusted",
+                     reason=getattr(verdict, "reason", None))
+
+
+# --- one image -----------------------------------------------------------------------------------
+
+def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, encrypted: bool = False,
+               signature: Signature | None = None, show_secrets: bool = False,
+               size: int | None = None) -> PackageView:
+    """Read one WIM image (an object with .properties, .files(), .read(path) [, .open(path)])."""
+    img = _Image(image)
+    problems: list[str] = []
+    props = tuple((str(k), "" if v is None else str(v)) for k, v in dict(image.properties).items())
+
+    # customizations.xml (the source the builder embedded) ------------------------------------
+    config, settings, targets = None, (), ()
+    cust_paths = sorted(p for p in img.entries if re.fullmatch(r"(?i)Multivariant/\d+/customizations\.xml", p))
+    for cp in cust_paths[:1]:
+        try:
+            config, settings, targets = parse_customizations(img.read(cp), cp)
+        except FormatError as exc:
+            problems.append(f"{cp}: {exc.one_line()}")
+    if not cust_paths:
+        problems.append("no Multivariant/<n>/customizations.xml: settings are reconstructed from the compiled "
+                        "provxml files")
+
+    # compiled configuration sets ------------------------------------------------------------
+    sets: list[ConfigurationSet] = []
+    mv_dirs = sorted({p.split("/")[1] for p in img.entries if re.fullmatch(r"(?i)Multivariant/\d+/.+", p)},
+                     key=lambda s: int(s) if s.isdigit() else 0)
+    if not mv_dirs:
+        problems.append("no Multivariant/<n>/ folder: the package holds no compiled settings")
+    for mv in mv_dirs:
+        base = f"Multivariant/{mv}"
+        prov = f"{base}/Prov"
+        sources: tuple[tuple[str, str], ...] = ()
+        md = img.find(f"{base}/MasterDatastore.xml")
+        if md is None:
+            problems.append(f"{base}/MasterDatastore.xml is missing: looking for Prov/RunTime.xml directly")
+        else:
+            try:
+                sources = parse_master_datastore(img.read(md), md)
+            except FormatError as exc:
+                problems.append(exc.one_line())
+        if not sources:
+            sources = tuple((n, f"$(_prov)\\{n}.xml") for n in ("RunTime", "User_RunTime")
+                            if img.find(f"{prov}/{n}.xml"))
+            if not sources:
+                problems.append(f"{prov}/RunTime.xml is missing: no compiled settings in {base}")
+        for name, spath in sources:
+            rp = resolve_prov_path(spath, prov)
+            found = img.find(rp) if rp else None
+            if found is None:
+                problems.append(f"{rp or spath}: configuration source {name!r} is missing")
+                continue
+            try:
+                entries = parse_configuration_source(img.read(found), found)
+            except FormatError as exc:
+                problems.append(exc.one_line())
+                continue
+            default_scope = SCOPE_USER if name.lower().startswith("user") else SCOPE_DEVICE
+            for attrs, cond in entries:
+                data = attrs.get("Data", "")
+                fp = resolve_prov_path(data, prov)
+                fpath = img.find(fp) if fp else None
+                parms, problem = (), None
+                if fpath is None:
+                    problem = f"{data}: file named by {found} is missing" if fp else f"{data}: unsafe path"
+                elif attrs.get("Type", "provxml").lower() == "provxml":
+                    try:
+                        parms = parse_provxml(img.read(fpath), fpath, default_scope)
+                    except FormatError as exc:
+                        problem = exc.one_line()
+                if problem:
+                    problems.append(problem)
+                scope = SCOPE_USER if any(pp.scope == SCOPE_USER for pp in parms) else default_scope
+                sets.append(ConfigurationSet(source=name, settings_group=attrs.get("SettingsGroup", ""),
+                                             data=data, file=fpath or fp, type=attrs.get("Type", ""),
+                                             scope=scope, condition=cond, parms=parms, problem=problem))
+
+    # settings when the source is absent: reconstruct from compiled parms [I] -----------------
+    if config is None and not settings:
+        rebuilt: list[Setting] = []
+        seen = set()
+        for cs in sets:
+            for parm in cs.parms:
+                sp = csp_to_settings_path(parm.csp_path)
+                key = (sp, parm.value, cs.condition)
+                if key in seen:
+                    continue
+                seen.add(key)
+                rebuilt.append(Setting(path=sp, value=parm.value, scope=parm.scope, condition=cs.condition,
+                                       secret=parm.secret, origin=cs.file or cs.data))
+        settings = tuple(rebuilt)
+        if not targets:
+            targets = tuple(dict.fromkeys(cs.condition for cs in sets if cs.condition))
+
+    else:
+        settings = _apply_compiled_scope(settings, sets)
+
+    # files -------------------------------------------------------------------------------------
+    assets: dict[str, str] = {}      # image path -> setting path
+    da = img.find("DataAsset/DataAsset.xml")
+    if da is not None:
+        try:
+            for index, _name, key, setting_path in parse_data_asset(img.read(da), da):
+                ap = _norm(f"DataAsset/{index}/{key}")
+                if ".." in ap.split("/"):
+                    problems.append(f"{da}: asset key {key!r} is not a plain path")
+                    continue
+                found = img.find(ap)
+                if found is None:
+                    problems.append(f"{da}: asset {ap} is listed but missing from the package")
+                else:
+                    assets[found] = setting_path
+        except FormatError as exc:
+            problems.append(exc.one_line())
+    files: list[EmbeddedFile] = []
+    for fp in sorted(img.entries):
+        digest, head = img.sha256_and_head(fp)
+        role = "asset" if fp in assets or fp.lower().startswith("dataasset/") and not fp.lower().endswith(
+            "dataasset.xml") else ("part" if fp.lower().endswith((".xml", ".provxml")) else "other")
+        problem = _asset_hash_problem(fp, digest) if role == "asset" else None
+        if problem:
+            problems.append(problem)
+        files.append(EmbeddedFile(path=fp, size=img.sizes.get(fp, 0), sha256=digest, role=role,
+                                  kind=H.file_kind(fp.rsplit("/", 1)[-1], head), setting=assets.get(fp),
+                                  problem=problem))
+
+    commands = _commands(sets, settings, assets, img, show_secrets, problems)
+    certificates = _certificates(sets, settings, assets, img, problems)
+    return PackageView(path=path, image_index=image_index, image_count=image_count, properties=props,
+                       config=config, encrypted=encrypted, signature=signature or Signature(),
+                       settings=tuple(settings), configuration_sets=tuple(sets), files=tuple(files),
+                       commands=commands, certificates=certificates, targets=tuple(targets),
+                       problems=tuple(problems), size=size)
+
+
+def _unkeyed(path: str) -> str:
+    return re.sub(r"\[[^\]]*\]", "", path)
+
+
+def _file_form(path: str) -> str:
+    """'Accounts/Users/User[UserName=admin]/Password' -> 'Accounts_Users_admin_Password' (provxml names)."""
+    segs = []
+    for seg in path.split("/"):
+        m = re.fullmatch(r"[^\[]+\[[^=\]]+=([^\]]*)\]", seg)
+        segs.append(m.group(1) if m else seg)
+    return "_".join(segs)
+
+
+def _apply_compiled_scope(settings, sets) -> tuple[Setting, ...]:
+    """Settings compiled into a per-user source (User_RunTime, scope="User") are User scope [C]."""
+    user_paths, user_names = set(), []
+    for cs in sets:
+        if cs.scope != SCOPE_USER:
+            continue
+        for p in cs.parms:
+            if p.settings_path:
+                user_paths.add(p.settings_path)
+        name = (cs.file or cs.data).replace("\\", "/").rsplit("/", 1)[-1]
+        m = re.fullmatch(r"\d+__(.+)\.provxml", name, re.I)
+        if m:
+            user_names.append(m.group(1))
+    if not user_paths and not user_names:
+        return tuple(settings)
+    out = []
+    for s in settings:
+        form = _file_form(s.path)
+        if _unkeyed(s.path) in user_paths or any(form == n or form.startswith(n + "_") for n in user_names):
+            s = Setting(path=s.path, value=s.value, scope=SCOPE_USER, condition=s.condition, secret=s.secret,
+                        origin=s.origin)
+        out.append(s)
+    return tuple(out)
+
+
+def _asset_hash_problem(path: str, sha256_hex: str) -> str | None:
+    """DataAsset folders are named '<k>_<base64(SHA-256) with / as .>' [C]; check the file against it."""
+    parts = path.split("/")
+    if len(parts) < 4:
+        return None
+    m = re.fullmatch(r"\d+_([A-Za-z0-9+.=]{43,44})", parts[2])
+    if not m:
+        return None
+    try:
+        named = base64.b64decode(m.group(1).replace(".", "/"), validate=True).hex()
+    except (binascii.Error, ValueError):
+        return None
+    if named != sha256_hex:
+        return f"{path}: content does not match the SHA-256 in its folder name (changed after the build?)"
+    return None
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+_CMD_RE = re.compile(r"^ProvisioningCommands/([^/]+)/[^/]+/(\d+)/([^/]+)$")
+_CMD_ASSET_RE = re.compile(r"^Provisioning/Assets/[^/]+//?ProvisioningCommands/([^/]+)/Command/(\d+)/CommandFile/(.+)$")
+_CUST_CMD_RE = re.compile(r"^ProvisioningCommands/([^/]+)/Command/CommandConfig(?:\[[^\]]*\])?/([^/]+)")
+
+
+def _commands(sets, settings, assets, img: _Image, show_secrets: bool, problems: list[str]) -> tuple[Command, ...]:
+    found: dict[tuple[str, int], dict] = {}
+    for cs in sets:
+        for parm in cs.parms:
+            m = _CMD_RE.match(parm.csp_path)
+            if m:
+                d = found.setdefault((m.group(1), int(m.group(2))), {"options": {}, "files": []})
+                if m.group(3) == "CommandLine":
+                    d["command_line"] = parm.value
+                else:
+                    d["options"][m.group(3)] = parm.value or ""
+                continue
+            m = _CMD_ASSET_RE.match(parm.csp_path)
+            if m:
+                d = found.setdefault((m.group(1), int(m.group(2))), {"options": {}, "files": []})
+                d["command_file"] = parm.value
+                key = m.group(3)
+                for ap, sp in assets.items():
+                    if ap.endswith("/" + _norm(key)) and sp.strip("/").split("/")[-2:-1] == [m.group(2)]:
+                        d["files"].append(ap)
+                if not d["files"]:
+                    for ap in assets:
+                        if ap.rsplit("/", 1)[-1] == parm.value:
+                            d["files"].append(ap)
+    # names (and a fallback when nothing was compiled) from customizations.xml
+    names: dict[str, list[dict]] = {}
+    for s in settings:
+        m = _CUST_CMD_RE.match(s.path)
+        if not m:
+            continue
+        ctx = m.group(1)
+        seg = s.path.split("/")[3]
+        name_m = re.search(r"\[Name=([^\]]*)\]", seg)
+        lst = names.setdefault(ctx, [])
+        if not lst or lst[-1]["segment"] != seg or m.group(2) in lst[-1]["fields"]:
+            lst.append({"segment": seg, "name": name_m.group(1) if name_m else None, "fields": {}})
+        lst[-1]["fields"][m.group(2)] = s.value
+    if not found:
+        for ctx, lst in names.items():
+            for i, item in enumerate(lst):
+                f = dict(item["fields"])
+                found[(ctx, i)] = {"command_line": f.pop("CommandLine", None),
+                                   "command_file": f.pop("CommandFile", None), "options": f, "files": []}
+    out = []
+    for (ctx, idx), d in sorted(found.items()):
+        lst = names.get(ctx, [])
+        name = lst[idx]["name"] if idx < len(lst) else None
+        files = tuple(dict.fromkeys(d["files"]))
+        odj = _odj_summary(d.get("command_line"), files, img, show_secrets, problems)
+        out.append(Command(context=ctx, index=idx, name=name, command_line=d.get("command_line"),
+                           command_file=d.get("command_file"), files=files,
+                           options=tuple(sorted(d["options"].items())), odj=odj))
+    return tuple(out)
+
+
+def _odj_summary(command_line: str | None, files: tuple[str, ...], img: _Image, show_secrets: bool,
+                 problems: list[str]) -> dict | None:
+    """Decode an ODJ blob a command carries (djoin /requestodj /loadfile <file>) [I: the carrier]."""
+    if not files:
+        return None
+    is_djoin = bool(command_line and re.search(r"(?i)\bdjoin(\.exe)?\b", command_line))
+    for fp in files:
+        if img.sizes.get(fp, 0) > MAX_ODJ_BYTES:
+            continue
+        if not is_djoin and not fp.lower().endswith((".txt", ".odj", ".djoin", ".bin", ".blob")):
+            continue
+        try:
+            from ppkgtool.odj import load_blob
+        except ImportError:
+            return None
+        try:
+            data = img.read(fp, MAX_ODJ_BYTES)
+            blob = load_blob(data)
+            summary = blob.summary(show_secrets=show_secrets)
+            return {"file": fp, **summary} if isinstance(summary, dict) else {"file": fp, "summary": summary}
+        except PpkgError as exc:
+            if is_djoin:
+                problems.append(f"{fp}: the djoin command's file is not a valid ODJ blob: {exc.one_line()}")
+    return None
+
+
+# --- certificates --------------------------------------------------------------------------------
+
+_CERT_KINDS = (("RootCertificates", "Root"), ("CACertificates", "CA"), ("ClientCertificates", "Client"),
+               ("TrustedPeopleCertificates", "TrustedPeople"), ("TrustedProvisioners", "TrustedProvisioner"))
+
+
+def _certificates(sets, settings, assets, img: _Image, problems: list[str]) -> tuple[Certificate, ...]:
+    out: list[Certificate] = []
+    seen_thumbs: set[str] = set()
+    # compiled forms carry the certificate itself [C]: RootCATrustedCertificates/<Store>/<thumb>/EncodedCertificate
+    pfx_passwords: dict[str, str] = {}
+    for cs in sets:
+        for parm in cs.parms:
+            if parm.csp_path.startswith("ClientCertificateInstall/PFXCertInstall/") and parm.name == "PFXCertPassword":
+                pfx_passwords[parm.csp_path.split("/")[2]] = parm.value or ""
+    for cs in sets:
+        for parm in cs.parms:
+            parts = parm.csp_path.split("/")
+            if parts[0] == "RootCATrustedCertificates" and parm.name == "EncodedCertificate" and parm.value:
+                kind = {"Root": "Root", "CA": "CA", "TrustedPeople": "TrustedPeople"}.get(parts[1], parts[1])
+                cert = _x509(parm.value, kind, parts[2] if len(parts) > 2 else None, cs.file)
+                out.append(cert)
+                if cert.thumbprint:
+                    seen_thumbs.add(cert.thumbprint)
+            elif parts[0] == "ClientCertificateInstall" and parm.name == "PFXCertBlob" and parm.value:
+                name = parts[2] if len(parts) > 2 else None
+                out.append(_pfx(parm.value, name, pfx_passwords.get(name or ""), cs.file))
+    # source forms: a certificate file as an asset, or a hash
+    for s in settings:
+        for folder, kind in _CERT_KINDS:
+            if not s.path.startswith(f"Certificates/{folder}/"):
+                continue
+            name_m = re.search(r"\[(?:CertificateName|CertificateHash|Name)=([^\]]*)\]", s.path)
+            name = name_m.group(1) if name_m else None
+            if kind == "TrustedProvisioner" and "CertificateHash=" in s.path and s.path.count("/") == 2:
+                if name and name.upper() not in seen_thumbs:
+                    out.append(Certificate(kind=kind, name=name, thumbprint=name.upper().replace(" ", ""),
+                                           source=s.origin))
+            if not s.path.endswith("/CertificatePath") and not s.path.endswith("/TrustedProvisioner"):
+                continue
+            asset = next((ap for ap, sp in assets.items() if sp.strip("/").startswith(s.path.split("[")[0].split("/")[0])
+                          and ap.rsplit("/", 1)[-1] == (s.value or "").replace("\\", "/").rsplit("/", 1)[-1]), None)
+            if asset is None:
+                continue
+            try:
+                data = img.read(asset, MAX_CERT_BYTES)
+            except FormatError as exc:
+                problems.append(exc.one_line())
+                continue
+            if kind == "Client":
+                pw_path = s.path.rsplit("/", 1)[0] + "/CertificatePassword"
+                pw = next((x.value for x in settings if x.path == pw_path), None)
+                cert = _pfx(data, name, pw, asset)
+            else:
+                cert = _x509(data, kind, name, asset)
+            if cert.thumbprint and cert.thumbprint in seen_thumbs:
+                continue
+            if cert.thumbprint:
+                seen_thumbs.add(cert.thumbprint)
+            out.append(cert)
+    return tuple(out)
+
+
+def _load_der_or_pem(data: bytes | str):
+    from cryptography import x509
+
+    raw = data.encode() if isinstance(data, str) else data
+    if b"-----BEGIN" in raw:
+        return x509.load_pem_x509_certificate(raw)
+    try:
+        return x509.load_der_x509_certificate(raw)
+    except ValueError:
+        return x509.load_der_x509_certificate(base64.b64decode(raw, validate=False))
+
+
+def _describe(cert, kind: str, name: str | None, source: str | None) -> Certificate:
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        not_after = cert.not_valid_after_utc.isoformat()
+    except AttributeError:  # pragma: no cover - older cryptography
+        not_after = cert.not_valid_after.isoformat()
+    return Certificate(kind=kind, name=name, subject=cert.subject.rfc4514_string(),
+                       issuer=cert.issuer.rfc4514_string(), thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),
+                       not_after=not_after, source=source)
+
+
+def _x509(data: bytes | str, kind: str, name: str | None, source: str | None) -> Certificate:
+    try:
+        return _describe(_load_der_or_pem(data), kind, name, source)
+    except (ValueError, binascii.Error) as exc:
+        return Certificate(kind=kind, name=name, source=source, problem=f"not a certificate: {exc}")
+
+
+def _pfx(data: bytes | str, name: str | None, password: str | None, source: str | None) -> Certificate:
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    raw = base64.b64decode(data) if isinstance(data, str) else data
+    try:
+        _key, cert, _extra = pkcs12.load_key_and_certificates(raw, password.encode() if password else None)
+    except (ValueError, TypeError) as exc:
+        return Certificate(kind="Client", name=name, source=source,
+                           problem=f"PFX not readable with the password in the package: {type(exc).__name__}")
+    if cert is None:
+        return Certificate(kind="Client", name=name, source=source, problem="PFX holds no certificate")
+    return _describe(cert, "Client", name, source)
+
+
+# --- warnings ------------------------------------------------------------------------------------
+
+def warnings_for(view: PackageView) -> list[Warning_]:
+    """Everything a user should know before installing this package (heuristics.py rules)."""
+    out: list[Warning_] = []
+    if view.encrypted and not view.settings and not view.configuration_sets:
+        out.append(Warning_("encrypted", H.INFO, "package is encrypted; contents not shown without its password"))
+    owner, _rank = view.owner_rank
+    for claim in {x.name for x in (owner, view.declared[0]) if x is not None}:
+        if claim in H.OWNER_CLAIMS:
+            sev, msg = H.OWNER_CLAIMS[claim]
+            out.append(Warning_(f"owner-claims-{claim.lower()}", sev, msg, "ALTITUDE/OwnerType"))
+    mismatch = view.altitude_mismatch()
+    if mismatch:
+        out.append(Warning_("altitude-mismatch", H.MEDIUM, mismatch, "ALTITUDE"))
+    if view.prop("ALTITUDE") is not None and view.altitude is None:
+        out.append(Warning_("altitude-invalid", H.MEDIUM, "ALTITUDE is not a decimal number of at most 7 digits; "
+                            "Windows will not open this package", "ALTITUDE"))
+    elif view.altitude is not None and view.owner_rank[0] is None:
+        out.append(Warning_("altitude-unknown-owner", H.MEDIUM,
+                            f"ALTITUDE {view.altitude} fits no owner type (base 0-5000 plus rank 0-99)", "ALTITUDE"))
+    reported_secret_paths = set()
+    for s in view.settings:
+        if s.secret in H.CREDENTIAL_KINDS and s.value:
+            out.append(Warning_("plain-text-credential", H.HIGH,
+                                f"{s.secret} stored in plain text (anyone with the file can read it)", s.path))
+            reported_secret_paths.add(s.path)
+        for rule in H.SETTING_RULES:
+            if rule.path.search(s.path) and (rule.value is None or rule.value.search(s.value or "")):
+                out.append(Warning_(rule.code, rule.severity, rule.message, s.path))
+    if not view.settings:  # no source: judge the compiled parms
+        for cs in view.configuration_sets:
+            for p in cs.parms:
+                if p.secret in H.CREDENTIAL_KINDS and p.value:
+                    out.append(Warning_("plain-text-credential", H.HIGH, f"{p.secret} stored in plain text",
+                                        p.csp_path))
+    for c in view.commands:
+        where = f"command {c.context}/{c.index}" + (f" ({c.name})" if c.name else "")
+        line = c.command_line or ""
+        for rule in H.COMMAND_SECRET_RULES:
+            if rule.pattern.search(line):
+                out.append(Warning_("plain-text-credential", H.HIGH,
+                                    f"{rule.kind} written in a command line in plain text", where))
+                break
+        for rule in H.COMMAND_RULES:
+            if rule.pattern.search(line):
+                out.append(Warning_(rule.code, rule.severity, rule.message, where))
+    for f in view.files:
+        if f.kind in ("executable", "script"):
+            out.append(Warning_(f"embedded-{f.kind}", H.MEDIUM if f.kind == "executable" else H.HIGH,
+                                f"package embeds a{'n' if f.kind == 'executable' else ''} {f.kind} "
+                                f"({f.size} bytes, SHA-256 {f.sha256})", f.path))
+    for cert in view.certificates:
+        if cert.problem:
+            out.append(Warning_("certificate-unreadable", H.MEDIUM, cert.problem, cert.name or cert.source))
+    sig = view.signature
+    if sig.state == "unsigned":
+        out.append(Warning_("unsigned", H.INFO, f"{sig.reason or 'unsigned'}: Windows asks for consent to "
+                            "install it (unless policy forbids unsigned packages)", sig.catalog))
+    elif sig.trusted is False:
+        out.append(Warning_(f"signature-{sig.state}", H.MEDIUM if sig.state != "tampered" else H.HIGH,
+                            f"signature {sig.state}: {sig.reason or ''}".rstrip(": "), sig.catalog))
+    for problem in view.problems:
+        out.append(Warning_("broken-part", H.MEDIUM, problem))
+    return out
+
+
+def view_document(view: PackageView, *, show_secrets: bool = False) -> dict:
+    """The JSON document of one image (see docs/commands/inspect-rank-resolve.md)."""
+    owner, rank = view.owner_rank
+    declared_owner, declared_rank = view.declared
+    notes = view.notes
+    alt = view.altitude
+    doc: dict[str, Any] = {
+        "path": view.path,
+        "image": view.image_index,
+        "image_count": view.image_count,
+        "size": view.size,
+        "name": view.name,
+        "id": view.package_id,
+        "version": view.version,
+        "description": view.prop("DESCRIPTION") if view.prop("DESCRIPTION") is not None
+        else (view.config.description if view.config else None),
+        "owner_type": owner.name if owner else None,
+        "rank": rank,
+        "altitude": alt,
+        "altitude_split": ({"base": owner.base, "owner_type": owner.name, "rank": rank,
+                            "text": f"{alt} = {owner.name} {owner.base} + rank {rank}"}
+                           if owner is not None and alt is not None else None),
+        "declared": {"owner_type": view.config.owner_type if view.config else None,
+                     "rank": view.config.rank if view.config else None,
+                     "owner_type_valid": declared_owner.name if declared_owner else None,
+                     "rank_valid": declared_rank},
+        "notes": notes.to_json() if notes else None,
+        "builder_version": notes.builder_version if notes else None,
+        "target_skus": notes.target_skus if notes else None,
+        "properties": dict(view.properties),
+        "encrypted": view.encrypted,
+        "signature": view.signature.to_json(),
+        "settings": [s.to_json(show_secrets) for s in view.settings],
+        "settings_tree": settings_tree(view.settings, show_secrets),
+        "configuration_sets": [c.to_json(show_secrets) for c in view.configuration_sets],
+        "files": [f.to_json() for f in view.files],
+        "commands": [c.to_json(show_secrets) for c in view.commands],
+        "certificates": [c.to_json() for c in view.certificates],
+        "conditions": [t.to_json() for t in view.targets],
+        "problems": list(view.problems),
+        "warnings": [w.to_json() for w in warnings_for(view)],
+    }
+    if not show_secrets:
+        doc = scrub(doc, secret_values([view]))
+    return doc
+
+
+def inspect_document(views: list[PackageView], *, show_secrets: bool = False) -> dict:
+    """One package file: the first image's fields at the top level, every image under "images"."""
+    docs = [view_document(v, show_secrets=show_secrets) for v in views]
+    if not show_secrets:  # a secret of one image must not leak through another
+        docs = scrub(docs, secret_values(views))
+    top = dict(docs[0])
+    top["images"] = docs if len(docs) > 1 else []
+    if len(docs) > 1:
+        top["warnings"] = [w for d in docs for w in d["warnings"]]
+    top["show_secrets"] = show_secrets
+    return top
+
+
+def settings_tree(settings: Iterable[Setting], show_secrets: bool = False) -> dict:
+    """Settings as a nested dict (path segments as keys; leaves hold value and scope)."""
+    tree: dict = {}
+    for s in settings:
+        node = tree
+        parts = s.path.split("/")
+        if s.condition is not None:
+            parts = [f"[{s.condition.target_id}]"] + parts
+        for part in parts[:-1]:
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict) or "value" in nxt and set(nxt) <= {"value", "scope", "secret"}:
+                nxt = node[part] = {"": nxt} if not isinstance(nxt, dict) else nxt
+            node = nxt
+        node[parts[-1]] = {"value": s.shown_value(show_secrets), "scope": s.scope, "secret": s.secret}
+    return tree

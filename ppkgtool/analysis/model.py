@@ -1,0 +1,623 @@
+"""The package view shared by inspect, rank, resolve and diff.
+
+A ``PackageView`` is one image of a .ppkg seen as settings, compiled configuration sets, files,
+commands and certificates, with its metadata (ppkg-format.md). This module also parses the package's
+XML parts (customizations.xml, MasterDatastore.xml, RunTime.xml, *.provxml, DataAsset.xml); each
+parser takes bytes, refuses DOCTYPEs and oversized input, and raises FormatError naming the part.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from ppkgtool.errors import FormatError
+from ppkgtool.package.metadata import PACKAGE_CONFIG_NS, Notes, OwnerType
+
+from ppkgtool.analysis.heuristics import REDACTED, redact_command_line, secret_kind
+
+MAX_XML_BYTES = 32 * 1024 * 1024
+MAX_ELEMENTS = 200_000
+PROVISIONING_NS = "urn:schemas-microsoft-com:windows-provisioning"
+
+SCOPE_DEVICE, SCOPE_USER = "Device", "User"
+
+# Elements whose attribute names a repeated item (ppkg-format.md, "customizations.xml" and
+# "Settings that carry the mission's payloads"); the first one present becomes the path key.
+KEY_ATTRIBUTES = ("UserName", "CertificateName", "CertificateHash", "Name", "Id", "PackageName",
+                  "ProfileName", "SSID", "WLANXmlSettingsName", "ConnectionName", "AppName", "Key")
+
+# Settings of one package that never collide with another package's: commands and assets are
+# stored under the package's own ID ($(__PackageID), Provisioning/Assets/{PackageID}) [C].
+PER_PACKAGE_PREFIXES = ("ProvisioningCommands/",)
+
+
+# --- XML -----------------------------------------------------------------------------------------
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                          huge_tree=False, remove_comments=True, remove_pis=True)
+
+
+def parse_xml(data: bytes, where: str) -> etree._Element:
+    """Parse untrusted XML: size-limited, no DOCTYPE, no entities, no network."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError("parse_xml takes bytes")
+    if len(data) > MAX_XML_BYTES:
+        raise FormatError(f"XML part is {len(data)} bytes, more than the {MAX_XML_BYTES} allowed", where=where)
+    if re.search(rb"<!DOCTYPE|<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E", bytes(data[:65536]), re.I):
+        raise FormatError("XML with a DOCTYPE is refused", where=where)
+    try:
+        root = etree.fromstring(bytes(data), _PARSER)
+    except etree.XMLSyntaxError as exc:
+        line = getattr(exc, "lineno", None)
+        raise FormatError(f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})",
+                          where=f"{where} line {line}" if line else where) from None
+    if root is None:
+        raise FormatError("empty XML document", where=where)
+    if root.getroottree().docinfo.doctype:
+        raise FormatError("XML with a DOCTYPE is refused", where=where)
+    count = 0
+    for _ in root.iter():
+        count += 1
+        if count > MAX_ELEMENTS:
+            raise FormatError(f"more than {MAX_ELEMENTS} XML elements", where=where)
+    return root
+
+
+def local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _children(el) -> list:
+    return [c for c in el if isinstance(c.tag, str)]
+
+
+# --- small models --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Condition:
+    """A multivariant target (customizations.xml Targets/Target, or a RunTime.xml ProfileSet [I]).
+
+    ``states`` is a tuple of TargetStates, each a tuple of (condition name, value); the target is
+    true when any state has all its conditions true (Microsoft's multivariant documentation).
+    """
+
+    target_id: str
+    states: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    def __post_init__(self):
+        if not isinstance(self.target_id, str) or not self.target_id:
+            raise TypeError("target_id must be a non-empty string")
+
+    def describe(self) -> str:
+        if not self.states:
+            return self.target_id
+        parts = [" and ".join(f"{n}={v}" for n, v in s) for s in self.states]
+        return f"{self.target_id} ({' or '.join(parts)})"
+
+    def to_json(self) -> dict:
+        return {"target": self.target_id,
+                "states": [[{"name": n, "value": v} for n, v in s] for s in self.states]}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting with its value, in customizations form when the package carries its source.
+
+    ``path`` is the customizations path without Common ("Policies/Experience/AllowCortana"); items
+    keyed by an attribute read "Accounts/Users/User[UserName=admin]/Password". ``origin`` names the
+    part it was read from. ``secret`` is the secret kind, or None.
+    """
+
+    path: str
+    value: str | None
+    scope: str = SCOPE_DEVICE
+    condition: Condition | None = None
+    secret: str | None = None
+    origin: str = "customizations.xml"
+
+    def __post_init__(self):
+        if not isinstance(self.path, str) or not self.path:
+            raise TypeError("path must be a non-empty string")
+        if self.value is not None and not isinstance(self.value, str):
+            raise TypeError("value must be a string or None")
+        if self.scope not in (SCOPE_DEVICE, SCOPE_USER):
+            raise ValueError(f"scope must be Device or User, not {self.scope!r}")
+        if self.condition is not None and not isinstance(self.condition, Condition):
+            raise TypeError("condition must be a Condition or None")
+
+    @property
+    def per_package(self) -> bool:
+        return self.path.startswith(PER_PACKAGE_PREFIXES)
+
+    def shown_value(self, show_secrets: bool) -> str | None:
+        if self.secret and not show_secrets and self.value:
+            return REDACTED
+        if not show_secrets and self.path.endswith("/CommandLine"):
+            return redact_command_line(self.value)
+        return self.value
+
+    def to_json(self, show_secrets: bool = False) -> dict:
+        return {"path": self.path, "value": self.shown_value(show_secrets), "scope": self.scope,
+                "condition": self.condition.describe() if self.condition else None,
+                "secret": self.secret, "origin": self.origin}
+
+
+@dataclass(frozen=True)
+class CspParm:
+    """One ``parm`` of a provxml: CSP path (characteristic types + name), value, datatype."""
+
+    csp_path: str
+    name: str
+    value: str | None
+    datatype: str | None
+    settings_path: str | None
+    scope: str = SCOPE_DEVICE
+
+    @property
+    def secret(self) -> str | None:
+        return secret_kind(self.csp_path) or (secret_kind(self.settings_path) if self.settings_path else None)
+
+    def to_json(self, show_secrets: bool = False) -> dict:
+        value = REDACTED if self.secret and self.value and not show_secrets else self.value
+        if not show_secrets and self.name == "CommandLine":
+            value = redact_command_line(value)
+        return {"csp_path": self.csp_path, "name": self.name, "value": value, "datatype": self.datatype,
+                "settings_path": self.settings_path, "scope": self.scope}
+
+
+@dataclass(frozen=True)
+class ConfigurationSet:
+    """One ConfigurationSet of RunTime.xml / User_RunTime.xml: one compiled setting (one provxml)."""
+
+    source: str                 # ConfigurationSource name: RunTime, User_RunTime
+    settings_group: str
+    data: str                   # the Data attribute as written ($(_prov)\RunTime\0__X.provxml)
+    file: str | None            # the image path it points to
+    type: str = "provxml"
+    scope: str = SCOPE_DEVICE
+    condition: Condition | None = None
+    parms: tuple[CspParm, ...] = ()
+    problem: str | None = None
+
+    def to_json(self, show_secrets: bool = False) -> dict:
+        return {"source": self.source, "settings_group": self.settings_group, "data": self.data,
+                "file": self.file, "type": self.type, "scope": self.scope,
+                "condition": self.condition.describe() if self.condition else None,
+                "parms": [p.to_json(show_secrets) for p in self.parms], "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    """A file in the image. ``role``: asset (DataAsset), part (package XML), other."""
+
+    path: str
+    size: int
+    sha256: str | None
+    role: str = "other"
+    kind: str = "data"          # executable, script, data
+    setting: str | None = None  # for assets: the setting path DataAsset.xml names
+    problem: str | None = None
+
+    def to_json(self) -> dict:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256, "role": self.role,
+                "kind": self.kind, "setting": self.setting, "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class Command:
+    """A provisioning command (ProvisioningCommands/<Context>/$(__PackageID)/<n>, ppkg-format.md)."""
+
+    context: str
+    index: int
+    name: str | None = None
+    command_line: str | None = None
+    command_file: str | None = None
+    files: tuple[str, ...] = ()     # image paths of its assets
+    options: tuple[tuple[str, str], ...] = ()   # ContinueInstall, RestartRequired, ReturnCode*, ...
+    odj: dict | None = None         # summary of an ODJ blob the command carries
+
+    def to_json(self, show_secrets: bool = False) -> dict:
+        line = self.command_line if show_secrets else redact_command_line(self.command_line)
+        return {"context": self.context, "index": self.index, "name": self.name,
+                "command_line": line, "command_file": self.command_file,
+                "files": list(self.files), "options": dict(self.options), "odj": self.odj}
+
+
+@dataclass(frozen=True)
+class Certificate:
+    kind: str                 # Root, CA, Client, TrustedPeople, TrustedProvisioner
+    name: str | None
+    subject: str | None = None
+    issuer: str | None = None
+    thumbprint: str | None = None   # SHA-1, upper-case hex (what Windows shows)
+    not_after: str | None = None
+    source: str | None = None
+    problem: str | None = None
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "subject": self.subject, "issuer": self.issuer,
+                "thumbprint": self.thumbprint, "not_after": self.not_after, "source": self.source,
+                "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class Warning_:
+    code: str
+    severity: str
+    message: str
+    where: str | None = None
+
+    def to_json(self) -> dict:
+        return {"code": self.code, "severity": self.severity, "message": self.message, "where": self.where}
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Signature state: a detached catalog beside the package (ppkg-format.md, "Signing")."""
+
+    catalog: str | None = None
+    state: str = "unsigned"        # unsigned, signed, untrusted, tampered, catalog-unsigned, unknown
+    signer: str | None = None
+    trusted: bool | None = None
+    reason: str | None = None
+
+    def to_json(self) -> dict:
+        return {"catalog": self.catalog, "state": self.state, "signer": self.signer,
+                "trusted": self.trusted, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class PackageConfig:
+    """PackageConfig of customizations.xml as written (every field optional: it is untrusted)."""
+
+    id: str | None = None
+    name: str | None = None
+    version: str | None = None
+    owner_type: str | None = None
+    rank: str | None = None
+    notes: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class PackageView:
+    """One image of one package file, as inspect/rank/resolve/diff see it."""
+
+    path: str
+    image_index: int = 1
+    image_count: int = 1
+    properties: tuple[tuple[str, str], ...] = ()
+    config: PackageConfig | None = None
+    encrypted: bool = False
+    signature: Signature = field(default_factory=Signature)
+    settings: tuple[Setting, ...] = ()
+    configuration_sets: tuple[ConfigurationSet, ...] = ()
+    files: tuple[EmbeddedFile, ...] = ()
+    commands: tuple[Command, ...] = ()
+    certificates: tuple[Certificate, ...] = ()
+    targets: tuple[Condition, ...] = ()
+    problems: tuple[str, ...] = ()       # one per broken or missing part
+    size: int | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.path, str):
+            raise TypeError("path must be a string")
+        if not isinstance(self.image_index, int) or self.image_index < 1:
+            raise ValueError("image_index must be >= 1")
+        for name, typ in (("settings", Setting), ("configuration_sets", ConfigurationSet),
+                          ("files", EmbeddedFile), ("commands", Command), ("certificates", Certificate)):
+            if not all(isinstance(x, typ) for x in getattr(self, name)):
+                raise TypeError(f"{name} must hold {typ.__name__} values")
+
+    # -- metadata ---------------------------------------------------------------------------
+
+    def prop(self, name: str) -> str | None:
+        for k, v in self.properties:
+            if k == name:
+                return v
+        return None
+
+    @property
+    def label(self) -> str:
+        """The package's name in reports: its file path, plus '#image' for merged packages."""
+        return self.path if self.image_count <= 1 else f"{self.path}#{self.image_index}"
+
+    @property
+    def name(self) -> str | None:
+        return self.prop("NAME") or (self.config.name if self.config else None)
+
+    @property
+    def package_id(self) -> str | None:
+        pid = self.prop("PACKAGEID") or (self.config.id if self.config else None)
+        if not pid:
+            return None
+        try:
+            return "{" + str(uuid.UUID(pid.strip().strip("{}"))) + "}"
+        except ValueError:
+            return pid
+
+    @property
+    def version(self) -> str | None:
+        return self.prop("VERSION") or (self.config.version if self.config else None)
+
+    @property
+    def notes(self) -> Notes | None:
+        text = self.prop("NOTES")
+        return Notes.parse(text) if text is not None else None
+
+    @property
+    def altitude(self) -> int | None:
+        """The image ALTITUDE as Windows reads it: a decimal number of at most 7 characters."""
+        text = (self.prop("ALTITUDE") or "").strip()
+        if text and len(text) <= 7 and text.isdigit():
+            return int(text)
+        return None
+
+    @property
+    def declared(self) -> tuple[OwnerType | None, int | None]:
+        """OwnerType and Rank as customizations.xml states them (None when absent or invalid)."""
+        if not self.config:
+            return None, None
+        owner = None
+        for member in OwnerType:
+            if self.config.owner_type and member.name.lower() == self.config.owner_type.strip().lower():
+                owner = member
+        rank = None
+        if self.config.rank is not None and self.config.rank.strip().isdigit():
+            r = int(self.config.rank.strip())
+            rank = r if 0 <= r <= 99 else None
+        return owner, rank
+
+    @property
+    def owner_rank(self) -> tuple[OwnerType | None, int | None]:
+        """Owner type and rank as Windows sees them: from ALTITUDE, else from customizations.xml."""
+        alt = self.altitude
+        if alt is not None:
+            split = OwnerType.from_altitude(alt)
+            return split if split else (None, None)
+        owner, rank = self.declared
+        return owner, (rank if rank is not None else (0 if owner else None))
+
+    @property
+    def effective_altitude(self) -> int | None:
+        """ALTITUDE, or owner base + rank from customizations.xml when the image has none."""
+        if self.altitude is not None:
+            return self.altitude
+        owner, rank = self.declared
+        return owner.base + (rank or 0) if owner else None
+
+    def altitude_mismatch(self) -> str | None:
+        """Why ALTITUDE and customizations.xml OwnerType/Rank disagree, or None."""
+        owner, rank = self.declared
+        alt = self.altitude
+        if owner is None or alt is None:
+            return None
+        expected = owner.base + (rank or 0)
+        if expected != alt:
+            split = OwnerType.from_altitude(alt)
+            said = f"{split[0].name}/{split[1]}" if split else "no owner type"
+            return (f"ALTITUDE {alt} ({said}) disagrees with customizations.xml "
+                    f"OwnerType {owner.name} Rank {rank or 0} (= {expected}); Windows uses ALTITUDE")
+        return None
+
+
+def secret_values(views) -> set[str]:
+    """Every secret value the views hold (to scrub them from free text such as command lines)."""
+    found: set[str] = set()
+    for v in views:
+        for s in v.settings:
+            if s.secret and s.value:
+                found.add(s.value)
+        for cs in v.configuration_sets:
+            for p in cs.parms:
+                if p.secret and p.value:
+                    found.add(p.value)
+    return {x for x in found if len(x) >= 3}
+
+
+def scrub(obj, secrets: set[str]):
+    """Replace every occurrence of a secret value in every string of a JSON-like document."""
+    if not secrets:
+        return obj
+    ordered = sorted(secrets, key=len, reverse=True)
+    if isinstance(obj, str):
+        for s in ordered:
+            if s in obj:
+                obj = obj.replace(s, REDACTED)
+        return obj
+    if isinstance(obj, dict):
+        return {k: scrub(v, secrets) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [scrub(v, secrets) for v in obj]
+    return obj
+
+
+# --- part parsers --------------------------------------------------------------------------------
+
+def _text(el) -> str | None:
+    if el is None:
+        return None
+    return (el.text or "").strip()
+
+
+def parse_customizations(data: bytes, where: str = "customizations.xml"):
+    """customizations.xml → (PackageConfig, settings, targets) (ppkg-format.md, "customizations.xml")."""
+    root = parse_xml(data, where)
+    if local(root.tag) != "WindowsCustomizations":
+        raise FormatError(f"root element is <{local(root.tag)}>, not <WindowsCustomizations>", where=where)
+    pc = None
+    for el in root:
+        if local(el.tag) == "PackageConfig":
+            pc = el
+    config = None
+    if pc is not None:
+        vals = {local(c.tag): _text(c) for c in _children(pc)}
+        config = PackageConfig(id=vals.get("ID"), name=vals.get("Name"), version=vals.get("Version"),
+                               owner_type=vals.get("OwnerType"), rank=vals.get("Rank"), notes=vals.get("Notes"),
+                               description=vals.get("Description"))
+    settings: list[Setting] = []
+    targets: dict[str, Condition] = {}
+    custom = None
+    for el in root.iter():
+        if local(el.tag) == "Customizations":
+            custom = el
+            break
+    if custom is not None:
+        for section in _children(custom):
+            name = local(section.tag)
+            if name == "Common":
+                settings.extend(_leaves(section, None, where))
+            elif name == "Targets":
+                for t in _children(section):
+                    if local(t.tag) != "Target":
+                        continue
+                    tid = t.get("Id") or t.get("ID") or ""
+                    states = []
+                    for st in _children(t):
+                        if local(st.tag) == "TargetState":
+                            states.append(tuple((c.get("Name", ""), c.get("Value", ""))
+                                                for c in _children(st) if local(c.tag) == "Condition"))
+                    if tid:
+                        targets[tid] = Condition(tid, tuple(states))
+            elif name == "Variant":
+                refs = [r.get("Id", "") for tr in _children(section) if local(tr.tag) == "TargetRefs"
+                        for r in _children(tr) if local(r.tag) == "TargetRef"]
+                for st in _children(section):
+                    if local(st.tag) != "Settings":
+                        continue
+                    for tid in refs or ["(no target)"]:
+                        cond = targets.get(tid) or Condition(tid or "(no target)")
+                        settings.extend(_leaves(st, cond, where))
+    return config, tuple(settings), tuple(targets.values())
+
+
+def _segment(el) -> str:
+    name = local(el.tag)
+    for key in KEY_ATTRIBUTES:
+        if el.get(key) is not None:
+            return f"{name}[{key}={el.get(key)}]"
+    return name
+
+
+def _leaves(section, condition: Condition | None, where: str) -> list[Setting]:
+    out: list[Setting] = []
+
+    def walk(el, prefix: str):
+        kids = _children(el)
+        seg = _segment(el)
+        path = f"{prefix}/{seg}" if prefix else seg
+        if not kids:
+            value = (el.text or "").strip()
+            scope = SCOPE_USER if el.get("scope", "").lower() == "user" else SCOPE_DEVICE
+            out.append(Setting(path=path, value=value, scope=scope, condition=condition,
+                               secret=secret_kind(path), origin=where))
+            return
+        for k in kids:
+            walk(k, path)
+
+    for top in _children(section):
+        walk(top, "")
+    return out
+
+
+def parse_master_datastore(data: bytes, where: str = "MasterDatastore.xml") -> tuple[tuple[str, str], ...]:
+    """MasterDatastore.xml → ((source name, path as written), ...) (ppkg-format.md, "File tree")."""
+    root = parse_xml(data, where)
+    out = []
+    for el in root.iter():
+        if local(el.tag) == "ConfigurationSource" and el.get("Path"):
+            out.append((el.get("Name") or "", el.get("Path")))
+    return tuple(out)
+
+
+def resolve_prov_path(text: str, prov_dir: str) -> str | None:
+    """Map '$(_prov)\\RunTime\\0__X.provxml' to an image path under ``prov_dir``; None if unsafe."""
+    t = (text or "").strip().replace("\\", "/")
+    if t.startswith("$(_prov)"):
+        t = prov_dir.rstrip("/") + "/" + t[len("$(_prov)"):].lstrip("/")
+    parts = [p for p in t.split("/") if p]
+    if not parts or any(p in (".", "..") or ":" in p for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def parse_configuration_source(data: bytes, where: str) -> list[tuple[dict, Condition | None]]:
+    """RunTime.xml → [(ConfigurationSet attributes, condition)] (ppkg-format.md, "File tree").
+
+    ConfigurationSets inside a ``ProfileSet`` carry its attributes as their condition [I: the
+    element is documented, its nesting inferred].
+    """
+    root = parse_xml(data, where)
+    if local(root.tag) != "ConfigurationSource":
+        raise FormatError(f"root element is <{local(root.tag)}>, not <ConfigurationSource>", where=where)
+    out = []
+    for el in root.iter():
+        if local(el.tag) != "ConfigurationSet":
+            continue
+        cond = None
+        parent = el.getparent()
+        while parent is not None and parent is not root:
+            if local(parent.tag) == "ProfileSet":
+                attrs = tuple((k, v) for k, v in parent.attrib.items())
+                pid = parent.get("ProfileID") or parent.get("uiname") or ";".join(f"{k}={v}" for k, v in attrs)
+                cond = Condition(pid or "ProfileSet", (attrs,) if attrs else ())
+                break
+            parent = parent.getparent()
+        out.append((dict(el.attrib), cond))
+    return out
+
+
+def parse_provxml(data: bytes, where: str, default_scope: str = SCOPE_DEVICE) -> tuple[CspParm, ...]:
+    """A wap-provisioningdoc → its parms with their CSP paths (ppkg-format.md, "File tree")."""
+    root = parse_xml(data, where)
+    if local(root.tag) != "wap-provisioningdoc":
+        raise FormatError(f"root element is <{local(root.tag)}>, not <wap-provisioningdoc>", where=where)
+    out: list[CspParm] = []
+
+    def walk(el, path: list[str], scope: str):
+        for c in _children(el):
+            tag = local(c.tag)
+            sc = SCOPE_USER if c.get("scope", "").lower() == "user" else scope
+            if tag == "characteristic":
+                walk(c, path + [c.get("type", "")], sc)
+            elif tag == "parm":
+                name = c.get("name", "")
+                out.append(CspParm(csp_path="/".join(path + [name]), name=name, value=c.get("value"),
+                                   datatype=c.get("datatype"), settings_path=c.get("SettingsPath"), scope=sc))
+
+    walk(root, [], default_scope)
+    return tuple(out)
+
+
+def parse_data_asset(data: bytes, where: str = "DataAsset.xml") -> tuple[tuple[str, str, str, str], ...]:
+    """DataAsset.xml → ((element index, setting name, '<k>_<hash>\\<file>' key, setting path), ...)."""
+    root = parse_xml(data, where)
+    out = []
+    for el in root:
+        if local(el.tag) != "Element":
+            continue
+        index = el.get("Index", "")
+        name = ""
+        for m in _children(el):
+            if local(m.tag) == "Metadata" and m.get("Key") == "Name":
+                name = m.get("Value", "")
+        for m in _children(el):
+            if local(m.tag) == "Metadata" and m.get("Key") not in (None, "Name"):
+                out.append((index, name, m.get("Key"), m.get("Value", "")))
+    return tuple(out)
+
+
+def csp_to_settings_path(csp_path: str) -> str:
+    """Best customizations-like path for a compiled parm without a SettingsPath [I]:
+    ``Policy/Config/<Area>/<Name>`` compiles from ``Policies/<Area>/<Name>`` [C]; others stay as they are."""
+    parts = csp_path.split("/")
+    if len(parts) >= 4 and parts[0] == "Policy" and parts[1] in ("Config", "ConfigOperations"):
+        return "Policies/" + "/".join(parts[2:])
+    if parts and parts[0] == "MCSF":
+        return "/".join(parts[1:]) or csp_path
+    return csp_path

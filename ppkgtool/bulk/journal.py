@@ -1,0 +1,83 @@
+"""The bulk journal: one JSON line per state change, fsync'd before the next step.
+
+States, in order: planned → password_saved → account_created → blob_saved → package_written → done;
+``failed`` records an error for a device (its previous progress stays valid, so a re-run resumes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from ppkgtool.errors import InvalidInputError
+
+STATES = ("planned", "password_saved", "account_created", "blob_saved", "package_written", "done")
+ORDER = {s: i for i, s in enumerate(STATES)}
+
+
+class Journal:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.state: dict[str, str] = {}
+        self.errors: dict[str, dict] = {}
+        self.times: dict[tuple[str, str], float] = {}
+        if self.path.exists():
+            self._load()
+        self._fh = open(self.path, "a", encoding="utf-8")
+
+    def _load(self) -> None:
+        with open(self.path, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                    device, state = rec["device"], rec["state"]
+                except (ValueError, KeyError, TypeError):
+                    # a torn last line after a crash is expected; anything else is corruption
+                    if fh.read().strip():
+                        raise InvalidInputError(f"{self.path}:{n}: not a journal record") from None
+                    break
+                if state == "failed":
+                    self.errors[device] = rec
+                    continue
+                if state not in ORDER:
+                    raise InvalidInputError(f"{self.path}:{n}: unknown state {state!r}")
+                self.errors.pop(device, None)
+                self.times[(device, state)] = rec.get("time", 0.0)
+                if ORDER[state] >= ORDER.get(self.state.get(device, "planned"), 0):
+                    self.state[device] = state
+
+    def get(self, device: str) -> str | None:
+        return self.state.get(device)
+
+    def reached(self, device: str, state: str) -> bool:
+        cur = self.state.get(device)
+        return cur is not None and ORDER[cur] >= ORDER[state]
+
+    def record(self, device: str, state: str, **extra) -> None:
+        rec = {"time": round(time.time(), 3), "device": device, "state": state, **extra}
+        line = json.dumps(rec, sort_keys=False) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            if state == "failed":
+                self.errors[device] = rec
+            else:
+                self.errors.pop(device, None)
+                self.state[device] = state
+                self.times[(device, state)] = rec["time"]
+
+    def time_of(self, device: str, state: str) -> float | None:
+        """When ``device`` last reached ``state`` (epoch seconds)."""
+        return self.times.get((device, state))
+
+    def close(self) -> None:
+        with self._lock:
+            self._fh.close()

@@ -1,0 +1,190 @@
+"""The bulk run: for each device, password → account → blob → package, journaled and resumable.
+
+Safety rules (issue 10):
+- the machine password is generated and saved (0600, fsync'd) and journaled *before* the account
+  is created, so no account can exist whose password is lost;
+- every state change is fsync'd in journal.jsonl before the next step starts;
+- re-running the same command resumes: finished devices are skipped, half-done ones continue
+  from their last journaled state;
+- when the directory becomes unreachable the run stops taking new devices, lets the ones in
+  flight end, and reports; nothing is left half-written (outputs are atomic).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from ppkgtool.bulk.devices import Device
+from ppkgtool.bulk.journal import Journal
+from ppkgtool.errors import DirectoryError, PpkgError
+from ppkgtool.fsutil import write_bytes_atomic
+
+SECRETS_DIR = "secrets"
+
+
+class Provisioner(Protocol):
+    def provision(self, device: Device, password: str, *, reuse: bool) -> bytes:
+        """Create (or with ``reuse`` reset) the account with ``password``; return the binary ODJ blob."""
+
+    def account_created_since(self, name: str, since: float) -> bool | None:
+        """Whether the account ``name`` exists and was created at or after ``since`` (epoch seconds);
+        None when it does not exist."""
+
+
+class PackageBuilder(Protocol):
+    def build(self, device: Device, blob: bytes, out_dir: Path) -> list[Path]:
+        """Build ``<name>.ppkg`` (and its .cat) into ``out_dir``, replacing partial leftovers."""
+
+
+@dataclass
+class DeviceOutcome:
+    name: str
+    status: str                 # done | skipped | failed | not_started
+    error: str | None = None
+    code: int | None = None
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BulkResult:
+    outcomes: list[DeviceOutcome]
+    aborted: str | None = None  # why the run stopped early (directory unreachable, interrupted)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[DeviceOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def to_json(self) -> dict:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return {
+            "devices": len(self.outcomes), "counts": counts, "aborted": self.aborted,
+            "seconds": round(self.seconds, 3),
+            "succeeded": [o.name for o in self.outcomes if o.status in ("done", "skipped")],
+            "failed": [{"name": o.name, "error": o.error, "code": o.code} for o in self.failed],
+            "not_started": [o.name for o in self.outcomes if o.status == "not_started"],
+        }
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A directory error that will hit every following device too (the DC is gone)."""
+    if not isinstance(exc, DirectoryError):
+        return False
+    text = exc.message.lower()
+    return any(w in text for w in ("unreachable", "connect", "socket", "timed out", "timeout",
+                                   "refused", "closed", "reset", "no route", "server down"))
+
+
+class BulkRun:
+    def __init__(self, devices: list[Device], out_dir: Path, provisioner: Provisioner,
+                 builder: PackageBuilder, *, reuse: bool = False, parallel: int = 4,
+                 generate_password: Callable[[], str] | None = None,
+                 on_progress: Callable[[DeviceOutcome], None] | None = None):
+        self.devices = devices
+        self.out = Path(out_dir)
+        self.provisioner = provisioner
+        self.builder = builder
+        self.reuse = reuse
+        self.parallel = max(1, parallel)
+        if generate_password is None:
+            from ppkgtool.odj import generate_machine_password as generate_password
+        self.generate_password = generate_password
+        self.on_progress = on_progress
+        self._abort = threading.Event()
+        self._abort_reason: str | None = None
+
+    # -- files ----------------------------------------------------------------------------------
+    def password_path(self, name: str) -> Path:
+        return self.out / SECRETS_DIR / f"{name}.password"
+
+    def blob_path(self, name: str) -> Path:
+        return self.out / f"{name}.odj"
+
+    # -- the per-device pipeline -----------------------------------------------------------------
+    def _process(self, device: Device, journal: Journal) -> DeviceOutcome:
+        name = device.name
+        if journal.reached(name, "done"):
+            return DeviceOutcome(name, "skipped")
+        if self._abort.is_set():
+            return DeviceOutcome(name, "not_started")
+        try:
+            if not journal.reached(name, "planned"):
+                journal.record(name, "planned")
+            pw_file = self.password_path(name)
+            if not journal.reached(name, "password_saved"):
+                password = self.generate_password()
+                # no account exists yet for this password: replacing a leftover file is safe
+                write_bytes_atomic(pw_file, password.encode("utf-8"), overwrite=True, private=True)
+                journal.record(name, "password_saved")
+            else:
+                password = pw_file.read_bytes().decode("utf-8")
+            if not journal.reached(name, "blob_saved"):
+                reuse = self.reuse
+                if not journal.reached(name, "account_created"):
+                    # a crash may have come between the account's creation and its journal line:
+                    # an account created after our password was saved is ours, and gets it again.
+                    since = journal.time_of(name, "password_saved")
+                    ours = self.provisioner.account_created_since(name, since - 5.0) if since else None
+                    if ours:
+                        reuse = True
+                else:
+                    reuse = True  # ours: created in an earlier run with this saved password
+                blob = self.provisioner.provision(device, password, reuse=reuse)
+                journal.record(name, "account_created")
+                from ppkgtool.odj import to_savefile
+                write_bytes_atomic(self.blob_path(name), to_savefile(blob), overwrite=True, private=True)
+                journal.record(name, "blob_saved")
+            else:
+                blob = None
+            if not journal.reached(name, "package_written"):
+                if blob is None:
+                    from ppkgtool.odj import encode_provision_data, load_blob
+                    blob = encode_provision_data(load_blob(self.blob_path(name).read_bytes()))
+                files = self.builder.build(device, blob, self.out)
+                journal.record(name, "package_written", files=[str(f.name) for f in files])
+            journal.record(name, "done")
+            return DeviceOutcome(name, "done", files=[f"{name}.ppkg", f"{name}.odj"])
+        except PpkgError as exc:
+            if _is_outage(exc) and not self._abort.is_set():
+                self._abort_reason = exc.one_line()
+                self._abort.set()
+            journal.record(name, "failed", error=exc.one_line(), code=exc.code)
+            return DeviceOutcome(name, "failed", error=exc.one_line(), code=exc.code)
+
+    def run(self) -> BulkResult:
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / SECRETS_DIR).mkdir(mode=0o700, exist_ok=True)
+        start = time.monotonic()
+        journal = Journal(self.out / "journal.jsonl")
+        outcomes: dict[str, DeviceOutcome] = {}
+        try:
+            with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="bulk") as pool:
+                futures = {pool.submit(self._process, d, journal): d for d in self.devices}
+                try:
+                    for fut in as_completed(futures):
+                        outcome = fut.result()
+                        outcomes[outcome.name] = outcome
+                        if self.on_progress:
+                            self.on_progress(outcome)
+                except KeyboardInterrupt:
+                    self._abort_reason = "interrupted"
+                    self._abort.set()
+                    for f in futures:
+                        f.cancel()
+                    raise
+        finally:
+            journal.close()
+        ordered = [outcomes.get(d.name, DeviceOutcome(d.name, "not_started")) for d in self.devices]
+        result = BulkResult(ordered, aborted=self._abort_reason, seconds=time.monotonic() - start)
+        write_bytes_atomic(self.out / "summary.json",
+                           (json.dumps(result.to_json(), indent=2) + "\n").encode(), overwrite=True)
+        return result
+

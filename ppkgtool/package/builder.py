@@ -1,0 +1,247 @@
+"""build_package: customizations.xml -> compiled tree -> WIM (.ppkg) -> security catalog (.cat).
+
+Everything that can fail on bad input (XML, settings, values, assets, payload files, rank,
+existing outputs) is checked before the first byte is written; outputs go through
+ppkgtool.fsutil (temp file + fsync + rename, never over an existing file without ``overwrite``).
+A package that carries secrets (an ODJ machine password, a PFX and its password, account
+passwords) is written with mode 0600.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from ppkgtool import __version__
+from ppkgtool.errors import InvalidInputError, PpkgError
+from ppkgtool.fsutil import atomic_output, check_writable, write_bytes_atomic
+from ppkgtool.package.catalogue import PROJECT_NAMESPACE, Catalogue, load_catalogue
+from ppkgtool.package.compiler import CompiledSetting, PackageTree, compile_package
+from ppkgtool.package.customizations import parse_customizations
+from ppkgtool.package.layout import files_in
+from ppkgtool.package.metadata import Notes, OwnerType, PackageMetadata, check_rank
+from ppkgtool.package.payloads import PayloadOptions, build_payloads
+
+REPRODUCIBLE_EPOCH = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc)
+BUILDER_VERSION = f"ppkgtool-{__version__}"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    asset_dir: Path | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    payloads: PayloadOptions = field(default_factory=PayloadOptions)
+    owner_type: OwnerType | str | None = None      # overrides PackageConfig/OwnerType
+    rank: int | str | None = None                  # overrides PackageConfig/Rank
+    overwrite: bool = False
+    reproducible: bool = False                     # fixed timestamps; WIM GUID and catalog id from the package ID
+    catalog: bool = True                           # write <name>.cat beside the package
+    catalogue_files: tuple[Path, ...] = ()         # extra settings catalogue files (catalog learn output)
+    catalogue: Catalogue | None = None             # or a ready catalogue
+    signer: object | None = None                   # ppkgtool.security.signing.Signer -> signed .cat
+    encrypt_password: str | None = field(default=None, repr=False)
+    source_name: str | None = None
+    base_dir: Path | None = None                   # where relative asset paths are resolved
+    timestamp: _dt.datetime | None = None
+    codec: str | None = None
+    settings_path_attribute: bool = True           # SettingsPath="…" on parms, as WCD 2024+ writes
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    package_path: Path
+    catalog_path: Path | None
+    metadata: PackageMetadata
+    settings_count: int
+    files: tuple[tuple[str, int], ...]
+    settings: tuple[CompiledSetting, ...] = ()
+    payloads: tuple[dict, ...] = ()
+    warnings: tuple[str, ...] = ()
+    sha1: str = ""                # of the plain package (what the catalog lists)
+    sha256: str = ""
+    signed: bool = False
+    encrypted: bool = False
+    private: bool = False         # written 0600 because it carries secrets
+
+    def to_json(self, *, show_secrets: bool = False) -> dict:
+        return {"package": str(self.package_path), "catalog": str(self.catalog_path) if self.catalog_path else None,
+                "metadata": self.metadata.to_json(), "notes": self.metadata.notes.render(),
+                "settings_count": self.settings_count, "sha1": self.sha1, "sha256": self.sha256,
+                "signed": self.signed, "encrypted": self.encrypted, "private": self.private,
+                "files": [{"path": p, "size": s} for p, s in self.files],
+                "settings": [s.to_json(show_secrets=show_secrets) for s in self.settings],
+                "payloads": list(self.payloads), "warnings": list(self.warnings)}
+
+
+def prepare_tree(customizations: bytes | os.PathLike, options: BuildOptions) -> tuple[PackageTree, list[dict], bool]:
+    """Parse, apply overrides and payloads, compile. Returns (tree, payload summary, holds secrets)."""
+    if isinstance(customizations, (bytes, bytearray)):
+        data = bytes(customizations)
+        source = options.source_name or "customizations.xml"
+        base_dir = options.base_dir
+    else:
+        path = Path(customizations)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+        source = options.source_name or str(path)
+        base_dir = options.base_dir or path.parent
+    cust = parse_customizations(data, source_name=source, variables=dict(options.variables or {}))
+    meta = cust.metadata
+    if options.owner_type is not None:
+        ot = options.owner_type if isinstance(options.owner_type, OwnerType) else OwnerType.parse(str(options.owner_type))
+        meta = meta.with_(owner_type=ot)
+    if options.rank is not None:
+        meta = meta.with_(rank=check_rank(options.rank))
+    meta = meta.with_(notes=Notes(builder_version=BUILDER_VERSION, source="CLI", target_skus="Invalid",
+                                  encrypt_package=options.encrypt_password is not None,
+                                  sign_package=options.signer is not None, package_id=meta.package_id))
+    if meta != cust.metadata:
+        cust = cust.with_metadata(meta)
+    payloads = build_payloads(options.payloads)
+    if payloads.additions:
+        cust = cust.with_additions(payloads.additions)
+    catalogue = options.catalogue if options.catalogue is not None else load_catalogue(options.catalogue_files)
+    tree = compile_package(cust, catalogue=catalogue, asset_dir=options.asset_dir, assets=payloads.assets,
+                           base_dir=base_dir, settings_path_attribute=options.settings_path_attribute)
+    tree.warnings.extend(c.describe() for c in catalogue.conflicts)
+    secrets = payloads.secrets or any(s.secret for s in tree.settings)
+    return tree, payloads.summary, secrets
+
+
+def catalog_path_for(package_path: os.PathLike) -> Path:
+    p = Path(package_path)
+    return p.with_suffix(".cat") if p.suffix else p.with_name(p.name + ".cat")
+
+
+def write_package_wim(dest, tree: PackageTree, *, wim_guid: bytes | None = None,
+                      timestamp: _dt.datetime | None = None, codec: str | None = None) -> None:
+    """The one place the WIM container is written (ppkgtool.wim.write_wim)."""
+    from ppkgtool.wim import write_wim
+    write_wim(dest, {"/" + p: src for p, src in tree.files.items()}, tree.metadata.image_properties(),
+              wim_guid=wim_guid, timestamp=timestamp, codec=codec)
+
+
+def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, options: BuildOptions | None = None
+                  ) -> BuildResult:
+    """Build ``out_path`` (and ``<name>.cat`` beside it) from a customizations.xml."""
+    options = options or BuildOptions()
+    out = Path(out_path)
+    tree, payload_summary, secrets = prepare_tree(customizations, options)
+    cat_path = catalog_path_for(out) if options.catalog or options.signer is not None else None
+    if cat_path is not None and cat_path == out:
+        raise InvalidInputError(f"the package {out} must not end in .cat")
+    check_writable(out, overwrite=options.overwrite)
+    if cat_path is not None:
+        check_writable(cat_path, overwrite=options.overwrite)
+    if options.encrypt_password is not None:
+        _check_encryption_available(options.encrypt_password)
+
+    pid = tree.metadata.package_id
+    if options.reproducible:
+        when = options.timestamp or _source_date_epoch() or REPRODUCIBLE_EPOCH
+        wim_guid = uuid.uuid5(PROJECT_NAMESPACE, f"wim:{pid}").bytes
+    else:
+        when = options.timestamp
+        wim_guid = None
+
+    encrypted = options.encrypt_password is not None
+    if encrypted:
+        # plain WIM and its encrypted form go to private temp files beside the output; the
+        # catalog lists the plain package (Windows decrypts before it validates [I]); the
+        # encrypted bytes are then copied into place atomically.
+        import shutil
+        import tempfile
+        from ppkgtool.security import encryption
+        parent = out.parent if str(out.parent) else Path(".")
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=parent) as tmp:
+            os.chmod(tmp, 0o700)
+            plain_path, enc_path = Path(tmp) / "plain.ppkg", Path(tmp) / "encrypted.ppkg"
+            with open(plain_path, "wb") as plain:
+                write_package_wim(plain, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec)
+            sha1, sha256 = _hash_file(plain_path)
+            catalog = _catalog_bytes(plain_path, tree, options, when, sha256) if cat_path else None
+            encryption.encrypt_package(plain_path, enc_path, options.encrypt_password)
+            with atomic_output(out, overwrite=options.overwrite, private=True) as fh, open(enc_path, "rb") as src:
+                shutil.copyfileobj(src, fh, 1 << 20)
+    else:
+        with atomic_output(out, overwrite=options.overwrite, private=secrets) as fh:
+            write_package_wim(fh, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec)
+            fh.flush()
+            # the temporary file is open read-write underneath: read it back through a duplicate
+            with os.fdopen(os.dup(fh.fileno()), "rb") as back:
+                back.seek(0)
+                sha1, sha256 = _hash_file(back)
+                back.seek(0)
+                catalog = _catalog_bytes(back, tree, options, when, sha256) if cat_path else None
+    if cat_path is not None and catalog is not None:
+        write_bytes_atomic(cat_path, catalog, overwrite=options.overwrite)
+    return BuildResult(package_path=out, catalog_path=cat_path, metadata=tree.metadata,
+                       settings_count=len(tree.settings), files=tuple(files_in(tree.files)),
+                       settings=tuple(tree.settings), payloads=tuple(payload_summary),
+                       warnings=tuple(tree.warnings), sha1=sha1, sha256=sha256, signed=options.signer is not None,
+                       encrypted=encrypted, private=secrets or encrypted)
+
+
+def _catalog_bytes(package_file, tree: PackageTree, options: BuildOptions, when, sha256_hex: str) -> bytes:
+    list_id = None
+    effective = None
+    if options.reproducible:
+        list_id = hashlib.sha256(f"{tree.metadata.package_id}:{sha256_hex}".encode()).digest()[:16]
+        effective = when
+    if options.signer is not None:
+        from ppkgtool.security.signing import sign_package
+        return sign_package(package_file, options.signer, list_identifier=list_id, effective_time=effective,
+                            signing_time=effective)
+    from ppkgtool.security.catalog import make_unsigned_catalog
+    return make_unsigned_catalog(package_file, list_identifier=list_id, effective_time=effective)
+
+
+def _hash_file(source) -> tuple[str, str]:
+    """(SHA-1, SHA-256) hex of a path or a readable binary file (read from its position)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            return _hash_file(fh)
+    h1, h2 = hashlib.sha1(), hashlib.sha256()
+    for block in iter(lambda: source.read(1 << 20), b""):
+        h1.update(block)
+        h2.update(block)
+    return h1.hexdigest(), h2.hexdigest()
+
+
+def _source_date_epoch() -> _dt.datetime | None:
+    raw = os.environ.get("SOURCE_DATE_EPOCH")
+    if not raw:
+        return None
+    try:
+        return _dt.datetime.fromtimestamp(int(raw), _dt.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidInputError(f"SOURCE_DATE_EPOCH={raw!r} is not a Unix time") from None
+
+
+def _check_encryption_available(password: str) -> None:
+    try:
+        from ppkgtool.security import encryption
+    except ImportError:
+        raise PpkgError("package encryption is not available in this build (ppkgtool.security.encryption "
+                        "is missing)") from None
+    check = getattr(encryption, "check_password", None)
+    if check is not None:
+        check(password)
+
+
+def build_tree_only(customizations: bytes | os.PathLike, options: BuildOptions | None = None) -> PackageTree:
+    """Compile without writing (``build --dry-run``, bulk templates)."""
+    tree, _summary, _secrets = prepare_tree(customizations, options or BuildOptions())
+    return tree
+
+
+__all__ = ["BuildOptions", "BuildResult", "build_package", "build_tree_only", "prepare_tree", "catalog_path_for",
+           "write_package_wim"]

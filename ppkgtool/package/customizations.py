@@ -1,0 +1,482 @@
+"""customizations.xml: safe parsing with line numbers, PackageConfig -> PackageMetadata, variables.
+
+The format is Windows Configuration Designer's ``WindowsCustomizations`` document
+(ppkg-format.md, "customizations.xml" [C])::
+
+    <WindowsCustomizations>
+      <PackageConfig xmlns="urn:schemas-Microsoft-com:Windows-ICD-Package-Config.v1.0">…</PackageConfig>
+      <Settings xmlns="urn:schemas-microsoft-com:windows-provisioning">
+        <Customizations><Common>…</Common>[<Targets>…</Targets><Variant>…</Variant>…]</Customizations>
+      </Settings>
+    </WindowsCustomizations>
+
+Parsing never resolves entities, loads DTDs or touches the network, and refuses any DOCTYPE.
+Every setting keeps the line it came from so that errors name file, line and setting path.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping
+
+from lxml import etree
+
+from ppkgtool.errors import CustomizationsError, InvalidInputError
+from ppkgtool.package.metadata import (PACKAGE_CONFIG_NS, OwnerType, PackageMetadata, check_package_id,
+                                       check_rank, check_version)
+
+PROVISIONING_NS = "urn:schemas-microsoft-com:windows-provisioning"
+MAX_CUSTOMIZATIONS_BYTES = 32 * 1024 * 1024   # WCD files are kilobytes; refuse absurd input
+MAX_DEPTH = 64
+
+# $(NAME): user variables (ICD /Variables). Names starting with "_" are engine macros that the
+# provisioning engine expands on the device ($(__PackageID), $(__ICCID), $(_prov)): never touched.
+_VARIABLE_RE = re.compile(r"\$\(([A-Za-z0-9_.\-]+)\)")
+_VARIABLE_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
+
+
+# --- safe XML ---------------------------------------------------------------------------------
+
+def safe_parse_xml(data: bytes, *, source_name: str, max_bytes: int = MAX_CUSTOMIZATIONS_BYTES) -> etree._Element:
+    """Parse untrusted XML: no DTD, no entities, no network, bounded size. Returns the root."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError("XML data must be bytes")
+    if len(data) > max_bytes:
+        raise CustomizationsError(f"file is {len(data)} bytes, larger than the {max_bytes}-byte limit",
+                                  where=source_name)
+    head = bytes(data[:4096]).replace(b"\x00", b"")
+    if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in bytes(data).upper().replace(b"\x00", b""):
+        line = _line_of(bytes(data), b"<!")
+        raise CustomizationsError("a DOCTYPE or entity declaration is not allowed in this file",
+                                  where=f"{source_name}:{line}",
+                                  hint="remove the <!DOCTYPE …> / <!ENTITY …> declaration")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                             huge_tree=False, remove_blank_text=False, collect_ids=False)
+    try:
+        root = etree.fromstring(bytes(data), parser)
+    except etree.XMLSyntaxError as exc:
+        line = getattr(exc, "lineno", None) or (exc.position[0] if getattr(exc, "position", None) else "?")
+        msg = str(exc.msg if hasattr(exc, "msg") else exc)
+        raise CustomizationsError(f"not well-formed XML: {msg}", where=f"{source_name}:{line}") from None
+    tree = root.getroottree()
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise CustomizationsError("a DOCTYPE is not allowed in this file", where=source_name)
+    for node in root.iter():
+        if isinstance(node, etree._Entity):
+            raise CustomizationsError("entity references are not allowed", where=f"{source_name}:{node.sourceline}")
+    return root
+
+
+def _line_of(data: bytes, needle: bytes) -> int:
+    pos = data.upper().find(needle.upper())
+    return data.count(b"\n", 0, max(pos, 0)) + 1
+
+
+def local_name(el: etree._Element) -> str:
+    tag = el.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+# --- variables --------------------------------------------------------------------------------
+
+def parse_variable_assignments(items: Iterable[str], *, where: str = "--var") -> dict[str, str]:
+    """``NAME=VALUE`` strings (also ICD's ``a=1;b=2`` form) -> dict. Later ones win."""
+    out: dict[str, str] = {}
+    for raw in items:
+        for part in _split_icd_variables(raw):
+            if "=" not in part:
+                raise InvalidInputError(f"{where}: {part!r} is not NAME=VALUE")
+            name, value = part.split("=", 1)
+            name = name.strip()
+            if not _VARIABLE_NAME_RE.fullmatch(name):
+                raise InvalidInputError(f"{where}: {name!r} is not a valid variable name",
+                                        hint="names start with a letter; names starting with '_' are engine macros")
+            out[name] = value
+    return out
+
+
+def _split_icd_variables(raw: str) -> list[str]:
+    # "a=1;b=2" (ICD /Variables) but a single NAME=VALUE may itself contain ';' after the '='
+    if ";" in raw and re.fullmatch(r"(\s*[A-Za-z][A-Za-z0-9_.\-]*=[^;]*;?)+", raw):
+        return [p for p in raw.split(";") if p.strip()]
+    return [raw]
+
+
+def read_variable_file(data: bytes, *, source_name: str) -> dict[str, str]:
+    """A variables file: one ``NAME=VALUE`` per line; blank lines and ``#`` comments ignored."""
+    text = data.decode("utf-8-sig")
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        out.update(parse_variable_assignments([s], where=f"{source_name}:{lineno}"))
+    return out
+
+
+def substitute_variables(data: bytes, variables: Mapping[str, str], *, source_name: str) -> tuple[bytes, set[str]]:
+    """Replace ``$(NAME)`` with the XML-escaped value of NAME; return (bytes, names used).
+
+    Engine macros (names starting with ``_``) are left for the device. An unknown variable is an
+    error naming file and line.
+    """
+    if b"$(" not in data:
+        return data, set()
+    bom = data.startswith(b"\xef\xbb\xbf")
+    try:
+        text = data[3:].decode("utf-8") if bom else data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data, set()  # non-UTF-8 documents (UTF-16) are parsed as they are; lxml decodes them
+    used: set[str] = set()
+
+    def repl(m: re.Match) -> str:
+        name = m.group(1)
+        if name.startswith("_"):
+            return m.group(0)
+        if name not in variables:
+            line = text.count("\n", 0, m.start()) + 1
+            raise CustomizationsError(f"unknown variable $({name})", where=f"{source_name}:{line}",
+                                      hint=f"pass --var {name}=VALUE or --var-file FILE")
+        used.add(name)
+        value = variables[name]
+        return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                .replace('"', "&quot;").replace("\r", "&#xD;").replace("\n", "&#xA;"))
+
+    out = _VARIABLE_RE.sub(repl, text).encode("utf-8")
+    return (b"\xef\xbb\xbf" + out if bom else out), used
+
+
+# --- model ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SettingNode:
+    """One element of the settings tree (below ``Common`` or a ``Variant/Settings``)."""
+
+    name: str
+    attributes: tuple[tuple[str, str], ...]
+    text: str | None
+    line: int | None
+    children: tuple["SettingNode", ...] = ()
+    origin: str | None = None     # e.g. "--odj" for settings a command-line option added
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError("SettingNode.name must be a non-empty str")
+
+    def attr(self, name: str) -> str | None:
+        for k, v in self.attributes:
+            if k == name:
+                return v
+        return None
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.children
+
+    def where(self, source_name: str) -> str:
+        if self.origin:
+            return f"{source_name} (added by {self.origin})"
+        return f"{source_name}:{self.line}" if self.line else source_name
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    value: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """``Targets/Target[@Id]/TargetState/Condition[@Name,@Value]`` (ppkg-format.md, Multivariant [C])."""
+
+    id: str
+    conditions: tuple[Condition, ...]
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """``Variant/TargetRefs/TargetRef[@Id]`` + ``Variant/Settings`` (ppkg-format.md, Multivariant [C])."""
+
+    target_ids: tuple[str, ...]
+    settings: SettingNode | None
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Customizations:
+    """A parsed customizations.xml. ``root`` is a private lxml copy used to re-serialise it."""
+
+    source_name: str
+    metadata: PackageMetadata
+    common: SettingNode | None
+    targets: tuple[Target, ...] = ()
+    variants: tuple[Variant, ...] = ()
+    root: object = field(default=None, repr=False, compare=False)
+    variables_used: frozenset[str] = frozenset()
+
+    @property
+    def settings_element(self):
+        """The lxml ``Settings`` element (for AnswerFile.xml)."""
+        return _find_child(self.root, "Settings")
+
+    def leaves(self) -> Iterator[tuple[tuple[SettingNode, ...], SettingNode]]:
+        """(ancestors below Common, leaf) in document order."""
+        if self.common is not None:
+            yield from iter_leaves(self.common)
+
+    def with_metadata(self, metadata: PackageMetadata) -> "Customizations":
+        """Same settings, new PackageConfig (``--owner-type``/``--rank`` overrides); the XML follows."""
+        root = copy.deepcopy(self.root)
+        _write_package_config(root, metadata)
+        return Customizations(self.source_name, metadata, self.common, self.targets, self.variants, root,
+                              self.variables_used)
+
+    def with_additions(self, additions: Iterable["Addition"]) -> "Customizations":
+        """Merge setting fragments (from payload options) into ``Common``; rebuild the model."""
+        root = copy.deepcopy(self.root)
+        common = _ensure_common(root)
+        origins: dict[int, tuple[object, str]] = {}   # id -> (element kept alive, origin)
+        for add in additions:
+            _merge(common, add.element, add.origin, origins)
+        node = _build_node(common, origins, None, 0) if common is not None else None
+        return Customizations(self.source_name, self.metadata, node, self.targets, self.variants, root,
+                              self.variables_used)
+
+
+@dataclass(frozen=True)
+class Addition:
+    """A settings fragment rooted at a child of ``Common`` (e.g. ``ProvisioningCommands``)."""
+
+    element: object   # lxml element in the provisioning namespace
+    origin: str
+
+
+def iter_leaves(node: SettingNode, ancestors: tuple[SettingNode, ...] = ()):
+    for child in node.children:
+        if child.is_leaf:
+            yield ancestors, child
+        else:
+            yield from iter_leaves(child, ancestors + (child,))
+
+
+def parse_customizations(data: bytes, *, source_name: str, variables: Mapping[str, str] | None = None
+                         ) -> Customizations:
+    """Parse a customizations.xml (bytes). ``variables`` are substituted for ``$(NAME)`` first."""
+    used: set[str] = set()
+    if variables is not None:
+        data, used = substitute_variables(bytes(data), variables, source_name=source_name)
+    root = safe_parse_xml(bytes(data), source_name=source_name)
+    if local_name(root) != "WindowsCustomizations":
+        raise CustomizationsError(f"root element is <{local_name(root)}>, expected <WindowsCustomizations>",
+                                  where=f"{source_name}:{root.sourceline}")
+    metadata = _read_package_config(root, source_name)
+    settings = _find_child(root, "Settings")
+    common_el = None
+    targets: list[Target] = []
+    variants: list[Variant] = []
+    if settings is not None:
+        if settings.nsmap.get(None) != PROVISIONING_NS and etree.QName(settings).namespace != PROVISIONING_NS:
+            raise CustomizationsError(f"<Settings> must be in the namespace {PROVISIONING_NS}",
+                                      where=f"{source_name}:{settings.sourceline}")
+        cust = _find_child(settings, "Customizations")
+        if cust is None:
+            raise CustomizationsError("<Settings> has no <Customizations>", where=f"{source_name}:{settings.sourceline}")
+        for child in _element_children(cust):
+            name = local_name(child)
+            if name == "Common":
+                if common_el is not None:
+                    raise CustomizationsError("more than one <Common>", where=f"{source_name}:{child.sourceline}")
+                common_el = child
+            elif name == "Targets":
+                targets.extend(_read_targets(child, source_name))
+            elif name == "Variant":
+                variants.append(_read_variant(child, source_name))
+            else:
+                raise CustomizationsError(f"unexpected <{name}> in <Customizations>",
+                                          where=f"{source_name}:{child.sourceline}",
+                                          hint="expected Common, Targets or Variant")
+    ids = [t.id for t in targets]
+    for t in targets:
+        if ids.count(t.id) > 1:
+            raise CustomizationsError(f"target {t.id!r} is defined twice", where=f"{source_name}:{t.line}")
+    for v in variants:
+        for tid in v.target_ids:
+            if tid not in ids:
+                raise CustomizationsError(f"Variant refers to unknown target {tid!r}", where=f"{source_name}:{v.line}")
+    common = _build_node(common_el, {}, None, 0) if common_el is not None else None
+    return Customizations(source_name, metadata, common, tuple(targets), tuple(variants), root, frozenset(used))
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _element_children(el) -> list:
+    return [c for c in el if isinstance(c.tag, str)]
+
+
+def _find_child(el, name: str):
+    if el is None:
+        return None
+    for c in _element_children(el):
+        if local_name(c) == name:
+            return c
+    return None
+
+
+def _text(el) -> str:
+    return "".join(el.itertext()) if el is not None else ""
+
+
+def _build_node(el, origins: dict, origin: str | None, depth: int) -> SettingNode:
+    if depth > MAX_DEPTH:
+        raise CustomizationsError("settings are nested too deeply", where=str(el.sourceline))
+    hit = origins.get(id(el))
+    if hit is not None and hit[0] is el:
+        origin = hit[1]
+    kids = tuple(_build_node(c, origins, origin, depth + 1) for c in _element_children(el))
+    text = None if kids else (el.text or "").strip()
+    attrs = tuple((etree.QName(k).localname, v) for k, v in el.attrib.items())
+    return SettingNode(local_name(el), attrs, text, None if origin else el.sourceline, kids, origin)
+
+
+def _read_package_config(root, source_name: str) -> PackageMetadata:
+    pc = _find_child(root, "PackageConfig")
+    if pc is None:
+        raise CustomizationsError("no <PackageConfig>", where=f"{source_name}:{root.sourceline}",
+                                  hint="add PackageConfig with ID, Name, Version, OwnerType and Rank")
+    fields: dict[str, tuple[str, int]] = {}
+    for c in _element_children(pc):
+        fields[local_name(c)] = (_text(c).strip(), c.sourceline)
+
+    def get(name: str, default: str | None = None) -> tuple[str, int]:
+        if name in fields:
+            return fields[name]
+        if default is None:
+            raise CustomizationsError(f"PackageConfig has no <{name}>", where=f"{source_name}:{pc.sourceline}")
+        return default, pc.sourceline
+
+    def check(name, fn, value, line):
+        try:
+            return fn(value)
+        except InvalidInputError as exc:
+            raise CustomizationsError(f"PackageConfig/{name}: {exc.one_line()}", where=f"{source_name}:{line}") from None
+
+    pid, l_id = get("ID")
+    name, l_name = get("Name")
+    version, l_ver = get("Version", "1.0")
+    owner, l_owner = get("OwnerType", "OEM")
+    rank, l_rank = get("Rank", "0")
+    package_id = check("ID", check_package_id, pid, l_id)
+    version = check("Version", check_version, version, l_ver)
+    owner_type = check("OwnerType", OwnerType.parse, owner, l_owner)
+    rank = check("Rank", check_rank, rank, l_rank)
+    if not name:
+        raise CustomizationsError("PackageConfig/Name is empty", where=f"{source_name}:{l_name}")
+    return PackageMetadata(package_id=package_id, name=name, version=version, owner_type=owner_type, rank=rank,
+                           description=fields.get("Description", ("", 0))[0],
+                           notes_text=fields.get("Notes", ("", 0))[0])
+
+
+def _write_package_config(root, metadata: PackageMetadata) -> None:
+    pc = _find_child(root, "PackageConfig")
+    ns = PACKAGE_CONFIG_NS
+    values = {"ID": "{" + str(metadata.package_id) + "}", "Name": metadata.name, "Version": metadata.version,
+              "OwnerType": metadata.owner_type.name, "Rank": str(metadata.rank)}
+    for key, value in values.items():
+        el = _find_child(pc, key)
+        if el is None:
+            el = etree.SubElement(pc, f"{{{ns}}}{key}")
+        el.text = value
+
+
+def _read_targets(el, source_name: str) -> list[Target]:
+    out = []
+    for t in _element_children(el):
+        if local_name(t) != "Target":
+            raise CustomizationsError(f"unexpected <{local_name(t)}> in <Targets>", where=f"{source_name}:{t.sourceline}")
+        tid = t.get("Id")
+        if not tid:
+            raise CustomizationsError("Target has no Id attribute", where=f"{source_name}:{t.sourceline}")
+        conds = []
+        for state in _element_children(t):
+            if local_name(state) != "TargetState":
+                raise CustomizationsError(f"unexpected <{local_name(state)}> in <Target>",
+                                          where=f"{source_name}:{state.sourceline}")
+            for c in _element_children(state):
+                if local_name(c) != "Condition" or c.get("Name") is None or c.get("Value") is None:
+                    raise CustomizationsError("expected <Condition Name=… Value=…/>",
+                                              where=f"{source_name}:{c.sourceline}")
+                conds.append(Condition(c.get("Name"), c.get("Value"), c.sourceline))
+        out.append(Target(tid, tuple(conds), t.sourceline))
+    return out
+
+
+def _read_variant(el, source_name: str) -> Variant:
+    refs: list[str] = []
+    settings = None
+    for c in _element_children(el):
+        name = local_name(c)
+        if name == "TargetRefs":
+            for r in _element_children(c):
+                if local_name(r) != "TargetRef" or not r.get("Id"):
+                    raise CustomizationsError("expected <TargetRef Id=…/>", where=f"{source_name}:{r.sourceline}")
+                refs.append(r.get("Id"))
+        elif name == "Settings":
+            settings = _build_node(c, {}, None, 0)
+        else:
+            raise CustomizationsError(f"unexpected <{name}> in <Variant>", where=f"{source_name}:{c.sourceline}")
+    if not refs:
+        raise CustomizationsError("Variant has no TargetRefs", where=f"{source_name}:{el.sourceline}")
+    return Variant(tuple(refs), settings, el.sourceline)
+
+
+def _ensure_common(root):
+    settings = _find_child(root, "Settings")
+    if settings is None:
+        settings = etree.SubElement(root, f"{{{PROVISIONING_NS}}}Settings", nsmap={None: PROVISIONING_NS})
+    cust = _find_child(settings, "Customizations")
+    if cust is None:
+        cust = etree.SubElement(settings, f"{{{PROVISIONING_NS}}}Customizations")
+    common = _find_child(cust, "Common")
+    if common is None:
+        common = etree.Element(f"{{{PROVISIONING_NS}}}Common")
+        cust.insert(0, common)
+    return common
+
+
+def _merge(parent, fragment, origin: str, origins: dict) -> None:
+    """Merge ``fragment`` (a would-be child of ``parent``) into it.
+
+    Containers with the same name and attributes are merged; a leaf that already exists gets the
+    new value (the command-line option wins); everything else is appended.
+    """
+    frag_kids = _element_children(fragment)
+    for existing in _element_children(parent):
+        if local_name(existing) == local_name(fragment) and dict(existing.attrib) == dict(fragment.attrib):
+            if frag_kids and _element_children(existing):
+                for k in frag_kids:
+                    _merge(existing, k, origin, origins)
+                return
+            if not frag_kids and not _element_children(existing) and _is_keyed_leaf(fragment):
+                existing.text = fragment.text
+                origins[id(existing)] = (existing, origin)
+                return
+    new = copy.deepcopy(fragment)
+    parent.append(new)
+    for el in new.iter():
+        origins[id(el)] = (el, origin)
+
+
+def _is_keyed_leaf(el) -> bool:
+    # a plain leaf (a setting value); list items such as CommandConfig always append
+    return local_name(el) not in ("CommandConfig", "Dependency")
+
+
+def new_package_id() -> uuid.UUID:
+    return uuid.uuid4()

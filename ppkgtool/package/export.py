@@ -1,0 +1,320 @@
+"""Settings of a built package, as customizations paths; and ``export`` (Export-ProvisioningPackage
+-AnswerFileOnly): the package's own customizations.xml, or one reconstructed from its provxml.
+
+The reverse mapping provxml -> customizations path runs the catalogue backwards: a parm's
+characteristic path and name are matched against each entry's output templates; the captured
+keys rebuild the customizations element path; value translations are inverted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from lxml import etree
+
+from ppkgtool.errors import CustomizationsError, FormatError
+from ppkgtool.package import layout
+from ppkgtool.package.catalogue import Catalogue, Entry, load_catalogue
+from ppkgtool.package.customizations import (PROVISIONING_NS, SettingNode, local_name, parse_customizations,
+                                             safe_parse_xml)
+from ppkgtool.package.metadata import PACKAGE_CONFIG_NS, PackageMetadata
+
+MAX_XML = 16 * 1024 * 1024
+_TEMPLATE_VAR = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    """One setting as a customizations path (``Policies/Experience/AllowCortana``)."""
+
+    path: str                  # key-less settings path
+    value: str
+    scope: str = "Device"      # Device | User
+    source_file: str = ""      # the package file it was read from
+    instance: str = ""         # with keys: Accounts/Users/User[@UserName=admin]/Password
+    secret: bool = False
+    known: bool = True         # the catalogue knows this setting
+    segments: tuple = field(default=(), compare=False, repr=False)   # ((name, attrs, index), ...)
+
+    def to_json(self, *, show_secrets: bool = False) -> dict:
+        return {"path": self.path, "instance": self.instance,
+                "value": "<redacted>" if self.secret and not show_secrets else self.value,
+                "scope": self.scope, "source_file": self.source_file, "known": self.known}
+
+
+@dataclass(frozen=True)
+class ProvParm:
+    characteristic: tuple[str, ...]
+    name: str
+    value: str
+    datatype: str
+    settings_path: str | None
+    scope: str
+    extra: tuple[tuple[str, str], ...]
+    source_file: str
+
+
+def normalize_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Package paths as ``Multivariant/0/...`` (no leading slash, forward slashes)."""
+    return {p.replace("\\", "/").lstrip("/"): v for p, v in files.items()}
+
+
+def _get(files: Mapping[str, bytes], path: str) -> tuple[str, bytes] | None:
+    low = path.lower()
+    for k, v in files.items():
+        if k.lower() == low:
+            return k, v
+    return None
+
+
+def parse_provxml(data: bytes, *, source_file: str) -> list[ProvParm]:
+    root = safe_parse_xml(data, source_name=source_file, max_bytes=MAX_XML)
+    if local_name(root) != "wap-provisioningdoc":
+        raise FormatError(f"root element is <{local_name(root)}>, expected <wap-provisioningdoc>", where=source_file)
+    out: list[ProvParm] = []
+
+    def rec(el, path: tuple[str, ...], scope: str):
+        for c in el:
+            if not isinstance(c.tag, str):
+                continue
+            n = local_name(c)
+            if n == "characteristic":
+                sc = c.get("scope") or scope
+                rec(c, path + (c.get("type") or "",), "User" if sc.lower() == "user" else scope)
+            elif n == "parm":
+                extra = tuple((k, v) for k, v in c.attrib.items() if k not in ("name", "value", "datatype", "SettingsPath"))
+                out.append(ProvParm(path, c.get("name") or "", c.get("value") or "", c.get("datatype") or "string",
+                                    c.get("SettingsPath"), scope, extra, source_file))
+    rec(root, (), "Device")
+    return out
+
+
+def provxml_files(files: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
+    """The package's provxml files in RunTime.xml / User_RunTime.xml order (then any others)."""
+    files = normalize_files(files)
+    ordered: list[str] = []
+    for rt in (layout.RUNTIME_XML, layout.USER_RUNTIME_XML):
+        hit = _get(files, rt)
+        if hit is None:
+            continue
+        try:
+            root = safe_parse_xml(hit[1], source_name=hit[0], max_bytes=MAX_XML)
+        except CustomizationsError:
+            continue
+        for cs in root.iter():
+            if isinstance(cs.tag, str) and local_name(cs) == "ConfigurationSet" and cs.get("Data"):
+                rel = cs.get("Data").replace("$(_prov)", "Multivariant/0/Prov").replace("\\", "/")
+                found = _get(files, rel)
+                if found and found[0] not in ordered:
+                    ordered.append(found[0])
+    rest = sorted(k for k in files if k.lower().endswith(".provxml") and k not in ordered)
+    return [(k, files[k]) for k in ordered + rest]
+
+
+def _template_regex(template: str) -> re.Pattern:
+    parts = []
+    pos = 0
+    for m in _TEMPLATE_VAR.finditer(template):
+        parts.append(re.escape(template[pos:m.start()]))
+        parts.append(f"(?P<{m.group(1)}>.+?)")
+        pos = m.end()
+    parts.append(re.escape(template[pos:]))
+    return re.compile("^" + "".join(parts) + "$", re.S)
+
+
+def _match_templates(templates: Sequence[str], concrete: Sequence[str]) -> dict | None:
+    if len(templates) != len(concrete):
+        return None
+    caps: dict[str, str] = {}
+    for t, c in zip(templates, concrete):
+        m = _template_regex(t).match(c)
+        if not m:
+            return None
+        for k, v in m.groupdict().items():
+            if caps.get(k, v) != v:
+                return None
+            caps[k] = v
+    return caps
+
+
+def _segments_for(entry: Entry, caps: Mapping[str, str]) -> tuple | None:
+    segs = []
+    for s in entry.segments:
+        if s.var:
+            if s.var not in caps:
+                return None
+            segs.append((caps[s.var], {}, 0))
+        elif s.attr:
+            if s.attr not in caps:
+                return None
+            segs.append((s.name, {s.attr: caps[s.attr]}, 0))
+        elif s.index:
+            if s.index not in caps or not caps[s.index].isdigit():
+                return None
+            segs.append((s.name, {}, int(caps[s.index])))
+        else:
+            segs.append((s.name, {}, 0))
+    return tuple(segs)
+
+
+def _instance(segs) -> str:
+    out = []
+    for name, attrs, idx in segs:
+        if attrs:
+            out.append(name + "".join(f"[@{k}={v}]" for k, v in attrs.items()))
+        else:
+            out.append(name if idx == 0 else f"{name}[{idx}]")
+    return "/".join(out)
+
+
+def reverse_parm(parm: ProvParm, catalogue: Catalogue) -> tuple[Entry, dict, str] | None:
+    """(entry, captures, customizations value) for one compiled parm, or None."""
+    best = None
+    for e in catalogue:
+        if e.scope != parm.scope:
+            continue
+        if e.asset is not None:
+            ch = parm.characteristic
+            if len(ch) == 4 and ch[:2] == ("Provisioning", "Assets"):
+                caps = _match_templates([e.asset.path], [ch[3]])
+                if caps is not None and _segments_for(e, caps) is not None:
+                    cand = (e.specificity, e, caps, parm.value)
+                    best = cand if best is None or cand[0] > best[0] else best
+            continue
+        for out in e.outputs:
+            if out.constant is not None:
+                continue
+            caps = _match_templates(list(out.characteristic) + [out.parm], list(parm.characteristic) + [parm.name])
+            if caps is None or _segments_for(e, caps) is None:
+                continue
+            value = _reverse_value(parm.value, out)
+            if value is None:
+                continue
+            cand = (e.specificity, e, caps, value)
+            if best is None or cand[0] > best[0]:
+                best = cand
+    return (best[1], best[2], best[3]) if best else None
+
+
+def _reverse_value(value: str, out) -> str | None:
+    if out.transform:
+        return value
+    for k, v in out.values:
+        if v == value:
+            return k
+    if out.values_only:
+        return None
+    if value in ("true", "false") and out.datatype in ("boolean", "auto"):
+        return value.capitalize()
+    return value
+
+
+def settings_from_package(files: Mapping[str, bytes], *, catalogue: Catalogue | None = None,
+                          prefer_embedded: bool = True) -> list[SettingValue]:
+    """Settings of a package by customizations path: from its customizations.xml when it has one,
+    else reconstructed from its provxml through the catalogue (unknown parms keep their CSP path)."""
+    files = normalize_files(files)
+    cat = catalogue if catalogue is not None else load_catalogue()
+    emb = _get(files, layout.CUSTOMIZATIONS_XML)
+    if emb is not None and prefer_embedded:
+        cust = parse_customizations(emb[1], source_name=emb[0])
+        out = []
+        roots = [(cust.common, None)] + [(v.settings, i) for i, v in enumerate(cust.variants) if v.settings]
+        for node, _variant in roots:
+            if node is None:
+                continue
+            for segs, leaf in _leaf_segments(node):
+                m = cat.match(segs)
+                path = m.entry.settings_path(m.captures) if m else "/".join(s[0] for s in segs)
+                out.append(SettingValue(path=path, value=leaf.text or "", scope=m.entry.scope if m else "Device",
+                                        source_file=emb[0], instance=_instance(segs), secret=bool(m and m.entry.secret),
+                                        known=m is not None, segments=tuple(segs)))
+        return out
+    return settings_from_provxml(files, catalogue=cat)
+
+
+def _leaf_segments(node: SettingNode):
+    def rec(n: SettingNode, anc: list):
+        counts: dict[str, int] = {}
+        for c in n.children:
+            pos = counts.get(c.name, 0)
+            counts[c.name] = pos + 1
+            seg = (c.name, {k: v for k, v in c.attributes if k != "Name"}, pos)
+            if c.is_leaf:
+                yield anc + [seg], c
+            else:
+                yield from rec(c, anc + [seg])
+    yield from rec(node, [])
+
+
+def settings_from_provxml(files: Mapping[str, bytes], *, catalogue: Catalogue | None = None) -> list[SettingValue]:
+    cat = catalogue if catalogue is not None else load_catalogue()
+    out: list[SettingValue] = []
+    seen: set[str] = set()
+    for path, data in provxml_files(files):
+        for parm in parse_provxml(data, source_file=path):
+            hit = reverse_parm(parm, cat)
+            if hit is None:
+                csp = "/".join(parm.characteristic + (parm.name,))
+                out.append(SettingValue(path=parm.settings_path or csp, value=parm.value, scope=parm.scope,
+                                        source_file=path, instance=csp, known=False))
+                continue
+            entry, caps, value = hit
+            segs = _segments_for(entry, caps)
+            inst = _instance(segs)
+            if inst in seen:
+                continue          # a second parm of the same setting (e.g. ForceSettingReload)
+            seen.add(inst)
+            out.append(SettingValue(path=entry.settings_path(caps), value=value, scope=entry.scope, source_file=path,
+                                    instance=inst, secret=entry.secret, known=True, segments=segs))
+    return out
+
+
+def reconstruct_customizations(settings: Sequence[SettingValue], metadata: PackageMetadata) -> bytes:
+    """A customizations.xml holding ``settings`` (known ones) under Common."""
+    root = etree.Element("WindowsCustomizations")
+    pc = etree.SubElement(root, f"{{{PACKAGE_CONFIG_NS}}}PackageConfig", nsmap={None: PACKAGE_CONFIG_NS})
+    for k, v in (("ID", "{" + str(metadata.package_id) + "}"), ("Name", metadata.name), ("Version", metadata.version),
+                 ("OwnerType", metadata.owner_type.name), ("Rank", str(metadata.rank)), ("Notes", ""),
+                 ("Description", metadata.description)):
+        etree.SubElement(pc, f"{{{PACKAGE_CONFIG_NS}}}{k}").text = v
+    q = lambda t: f"{{{PROVISIONING_NS}}}{t}"  # noqa: E731
+    settings_el = etree.SubElement(root, q("Settings"), nsmap={None: PROVISIONING_NS})
+    common = etree.SubElement(etree.SubElement(settings_el, q("Customizations")), q("Common"))
+    for s in settings:
+        if not s.known or not s.segments:
+            continue
+        parent = common
+        for depth, (name, attrs, idx) in enumerate(s.segments):
+            last = depth == len(s.segments) - 1
+            same = [c for c in parent if isinstance(c.tag, str) and local_name(c) == name
+                    and all(c.get(k) == v for k, v in attrs.items())]
+            if not last and attrs and same:
+                parent = same[0]
+                continue
+            if not last and not attrs and len(same) > idx:
+                parent = same[idx]
+                continue
+            el = etree.SubElement(parent, q(name))
+            for k, v in attrs.items():
+                el.set(k, v)
+            if last:
+                el.text = s.value
+            parent = el
+    return layout.render_customizations(root)
+
+
+def export_customizations(files: Mapping[str, bytes], metadata: PackageMetadata | None = None, *,
+                          catalogue: Catalogue | None = None) -> tuple[bytes, str]:
+    """(customizations.xml bytes, how): the embedded one ("embedded") or a reconstruction ("reconstructed")."""
+    files = normalize_files(files)
+    emb = _get(files, layout.CUSTOMIZATIONS_XML)
+    if emb is not None:
+        parse_customizations(emb[1], source_name=emb[0])     # refuse unsafe XML even when copying
+        return emb[1], "embedded"
+    if metadata is None:
+        raise FormatError("the package has no customizations.xml and no metadata to rebuild one from")
+    settings = settings_from_provxml(files, catalogue=catalogue)
+    return reconstruct_customizations(settings, metadata), "reconstructed"

