@@ -315,3 +315,28 @@ def test_text_output_is_plain_when_not_a_terminal(real_ppkg):
     assert code == 0 and err == ""
     assert "owner type   OEM" in out
     assert re.search(r"cortex\tmsiexec /i", out)
+
+
+def test_part_parsers_fail_only_with_format_errors():
+    """Bounded fuzz: arbitrary bytes into every XML part parser give a FormatError or a result."""
+    from hypothesis import given, settings, strategies as st
+
+    from ppkgtool.analysis import model
+    from ppkgtool.analysis.eventlog import events_from_xml
+    from ppkgtool.errors import FormatError
+
+    parsers = (model.parse_customizations, model.parse_master_datastore, model.parse_data_asset,
+               lambda d, w: model.parse_provxml(d, w), model.parse_configuration_source, events_from_xml)
+    prefix = st.sampled_from([b"", b"<wap-provisioningdoc>", b"<ConfigurationSource>", b"<WindowsCustomizations>",
+                              b"<Elements>", b"<Event>", b"\xef\xbb\xbf<?xml version='1.0'?>"])
+
+    @settings(max_examples=150, deadline=2000)
+    @given(prefix, st.binary(max_size=300))
+    def run(head, body):
+        for parse in parsers:
+            try:
+                parse(head + body, "fuzz")
+            except FormatError:
+                pass
+
+    run()

@@ -208,8 +208,10 @@ def parse_reg_text(text: str) -> dict[str, dict[str, tuple[str, object]]]:
 def hivexget_values(hive: Path, key: str) -> dict[str, tuple[str, object]]:
     r = subprocess.run(["hivexget", str(hive), key], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    parsed = parse_reg_text("[K]\n" + r.stdout.decode("utf-8"))
-    return parsed.get("K", {})
+    parsed = parse_reg_text("[K]\n" + r.stdout.decode("utf-8")).get("K", {})
+    if "@" in parsed:                     # hivexget prints the default value as "@"=...
+        parsed[""] = parsed.pop("@")
+    return parsed
 
 
 def reged_export(hive: Path, tmp: Path) -> dict[str, dict[str, tuple[str, object]]]:
@@ -227,7 +229,7 @@ def regipy_values(hive: Path, key: str) -> dict[str, tuple[int, object]]:
     from regipy.registry import RegistryHive
     reg = RegistryHive(str(hive))
     k = reg.get_key("\\" + key)
-    return {v.name: (v.value_type, v.value) for v in k.iter_values()}
+    return {v.name: (v.value_type, v.value) for v in k.iter_values(trim_values=False)}
 
 
 def normalize(kind_data) -> tuple[int, bytes | str | int]:

@@ -229,6 +229,25 @@ def _event(el) -> Event:
     return Event(event_id=eid, time=time, record_id=rec, level=level, data=tuple(data), provider=provider)
 
 
+def check_evtx_header(path: str) -> None:
+    """The EVTX file header (libevtx documentation, "File header"): signature, header size 128,
+    major version 3, block size 4096, CRC32 of its first 120 bytes at offset 124."""
+    import struct
+    import zlib
+
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if len(head) < 128 or head[:8] != EVTX_MAGIC:
+        raise FormatError("not an EVTX file (no ElfFile signature)", where=str(path))
+    header_size, minor, major, block = struct.unpack_from("<IHHH", head, 32)
+    crc = struct.unpack_from("<I", head, 124)[0]
+    if header_size != 128 or major != 3 or block != 4096:
+        raise FormatError(f"not a valid EVTX file header (size {header_size}, version {major}.{minor}, "
+                          f"block {block})", where=str(path))
+    if zlib.crc32(head[:120]) & 0xFFFFFFFF != crc:
+        raise FormatError("EVTX file header checksum does not match (damaged or not EVTX)", where=str(path))
+
+
 def events_from_evtx(path: str) -> list[Event]:
     """Events of an .evtx file, read with the ``evtx`` package (records rendered as event XML)."""
     try:
@@ -236,6 +255,7 @@ def events_from_evtx(path: str) -> list[Event]:
     except ImportError:
         raise InvalidInputError("reading .evtx needs the 'evtx' package (pip install evtx)",
                                 hint="or export the log as XML with wevtutil qe ... /f:xml") from None
+    check_evtx_header(path)
     try:
         parser = PyEvtxParser(str(path))
         events = []

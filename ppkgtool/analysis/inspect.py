@@ -271,6 +271,8 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
                                              scope=scope, condition=cond, parms=parms, problem=problem))
 
     # settings when the source is absent: reconstruct from compiled parms [I] -----------------
+    if config is None and not settings and not any(cs.condition for cs in sets):
+        settings = _settings_through_catalogue(img, sets)
     if config is None and not settings:
         rebuilt: list[Setting] = []
         seen = set()
@@ -326,6 +328,37 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
                        settings=tuple(settings), configuration_sets=tuple(sets), files=tuple(files),
                        commands=commands, certificates=certificates, targets=tuple(targets),
                        problems=tuple(problems), size=size)
+
+
+def _settings_through_catalogue(img: _Image, sets) -> tuple[Setting, ...]:
+    """Customizations paths and values rebuilt from the provxml by the settings catalogue
+    (ppkgtool.package.export); () when that is not possible, so the caller falls back to CSP paths."""
+    try:
+        from ppkgtool.package.export import settings_from_package
+    except ImportError:
+        return ()
+    files = {}
+    for cs in sets:
+        if cs.file and cs.problem is None and cs.file in img.entries:
+            files[cs.file] = img.read(cs.file)
+    for name in ("RunTime.xml", "User_RunTime.xml", "MasterDatastore.xml"):
+        for p in img.entries:
+            if p.endswith("/" + name) and p.lower().startswith("multivariant/"):
+                files[p] = img.read(p)
+    try:
+        found = settings_from_package(files, prefer_embedded=False)
+    except (PpkgError, ValueError, KeyError, TypeError):
+        return ()
+    out = []
+    for sv in found:
+        path = re.sub(r"\[@", "[", getattr(sv, "instance", None) or sv.path)
+        if not path:
+            continue
+        scope = SCOPE_USER if str(getattr(sv, "scope", "")).lower() == "user" else SCOPE_DEVICE
+        secret = H.secret_kind(path) or ("password" if getattr(sv, "secret", False) else None)
+        out.append(Setting(path=path, value=None if sv.value is None else str(sv.value), scope=scope,
+                           secret=secret, origin=str(getattr(sv, "source_file", "") or "provxml")))
+    return tuple(out)
 
 
 def _unkeyed(path: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from lxml import etree
 
 from ppkgtool.errors import FormatError
-from ppkgtool.package.metadata import PACKAGE_CONFIG_NS, Notes, OwnerType
+from ppkgtool.package.metadata import Notes, OwnerType
 
 from ppkgtool.analysis.heuristics import REDACTED, redact_command_line, secret_kind
 

@@ -1,7 +1,109 @@
-"""ppkgtool encrypt."""
+"""ppkgtool encrypt: Windows package encryption, or a standard CMS envelope for transport."""
 
-from ppkgtool.cli._stub import register_stub
+from __future__ import annotations
+
+from pathlib import Path
+
+from ppkgtool.cli import add_common, command_parser
+from ppkgtool.cli.output import Reporter
+from ppkgtool.errors import InvalidInputError, UsageError
+from ppkgtool.fsutil import atomic_output
+from ppkgtool.secrets import add_secret_options, source_from_args
+
+DESCRIPTION = """\
+Encrypt a package in the exact format Windows decrypts (AES-128-CBC + HMAC-SHA256, like WCD's
+"Encrypt package"). Windows asks for the password when the package is applied.
+
+SECURITY: Windows' format has no key derivation - the password itself is the AES key, 1 to 16
+printable ASCII characters. Use --generate-password (16 random letters and digits). To move a
+package over untrusted media, seal it on top with --transport: a standard CMS envelope
+(password: PBKDF2-HMAC-SHA256 600,000 iterations + AES-256; cert: RSA-OAEP + AES-256-GCM) that
+'ppkgtool decrypt' and 'openssl cms -decrypt' open.
+
+examples:
+  ppkgtool encrypt corp.ppkg -o corp.enc.ppkg --generate-password
+  ppkgtool encrypt corp.ppkg -o corp.enc.ppkg --password-file pw.txt
+  ppkgtool encrypt corp.enc.ppkg -o corp.p7m --transport cert --recipient tech.pem
+  ppkgtool encrypt corp.ppkg -o corp.p7m --transport password --password-env SEAL_PW
+"""
 
 
 def register(sub) -> None:
-    register_stub(sub, "encrypt", "encrypt a package the way Windows decrypts it", 7)
+    p = command_parser(sub, "encrypt", "encrypt a package (Windows format) or seal it for transport", DESCRIPTION)
+    p.add_argument("package", metavar="PKG", help="the package to encrypt (a plain .ppkg for the Windows format)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="file to write")
+    add_secret_options(p, prefix="password", what="password")
+    p.add_argument("--generate-password", action="store_true",
+                   help="generate a random password and print it once (16 characters; 24 for --transport password)")
+    p.add_argument("--transport", choices=["password", "cert"],
+                   help="write a CMS envelope (.p7m) instead of the Windows format")
+    p.add_argument("--recipient", action="append", default=[], metavar="CERT",
+                   help="recipient certificate (RSA, PEM or DER) for --transport cert; repeatable")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def _password(args, *, generate_length: int) -> tuple[str, bool]:
+    if args.generate_password:
+        if args.password_file or args.password_env:
+            raise UsageError("--generate-password cannot be combined with --password-file/--password-env")
+        import secrets
+        import string
+        from ppkgtool.security.encryption import generate_password
+        if generate_length == 16:
+            return generate_password(), True
+        alphabet = string.ascii_letters + string.digits
+        return "".join(secrets.choice(alphabet) for _ in range(generate_length)), True
+    return source_from_args(args, prefix="password", what="password", confirm=True).read(), False
+
+
+def run(args) -> int:
+    from ppkgtool.security.encryption import check_password, encrypt_package
+    from ppkgtool.security.transport import check_transport_password, seal_for_recipients, seal_with_password
+
+    rep = Reporter(json_mode=args.json)
+    src = Path(args.package)
+    if not src.is_file():
+        raise InvalidInputError(f"no such file: {src}")
+    if Path(args.output).resolve() == src.resolve():
+        raise UsageError("the output must be a different file from the input")
+    generated = False
+    doc: dict = {"input": str(src), "output": args.output}
+    if args.transport == "cert":
+        if not args.recipient:
+            raise UsageError("--transport cert needs at least one --recipient CERT")
+        if args.generate_password or args.password_file or args.password_env:
+            raise UsageError("--transport cert takes no password")
+        from ppkgtool.security.signing import load_certificate_files
+        recipients = load_certificate_files(args.recipient)
+        with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
+            info = seal_for_recipients(fin, fout, recipients)
+        doc.update(format="cms-authenveloped", **info.to_json())
+    elif args.transport == "password":
+        if args.recipient:
+            raise UsageError("--recipient is for --transport cert")
+        password, generated = _password(args, generate_length=24)
+        check_transport_password(password)
+        with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
+            info = seal_with_password(fin, fout, password)
+        doc.update(format="cms-enveloped-pwri", **info.to_json())
+    else:
+        if args.recipient:
+            raise UsageError("--recipient is for --transport cert")
+        password, generated = _password(args, generate_length=16)
+        check_password(password)
+        with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
+            result = encrypt_package(fin, fout, password)
+        doc.update(format="windows-ppkg-encrypted", plain_size=src.stat().st_size,
+                   encrypted_size=Path(args.output).stat().st_size, padded_size=result.plain_size)
+    if generated:
+        doc["password"] = password  # asked for: shown once, never stored
+    if args.json:
+        rep.json(doc)
+    else:
+        rep.fields([(k.replace("_", " "), v) for k, v in doc.items() if k != "password"])
+        if generated:
+            rep.line(f"password: {password}")
+            rep.warn("the password is shown only now: store it in a password manager")
+    return 0

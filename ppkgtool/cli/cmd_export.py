@@ -1,7 +1,122 @@
-"""ppkgtool export."""
+"""ppkgtool export: a package's customizations.xml (like Export-ProvisioningPackage -AnswerFileOnly)."""
 
-from ppkgtool.cli._stub import register_stub
+from __future__ import annotations
+
+from pathlib import Path
+
+EXAMPLES = """examples:
+  ppkgtool export kiosk.ppkg -o customizations.xml
+  ppkgtool export kiosk.ppkg --settings --json        # the settings by customizations path
+  ppkgtool export secret.ppkg -o c.xml --password-file pass.txt
+
+The package's own Multivariant/0/customizations.xml is exported as it is; a package without one
+gets one reconstructed from its provxml through the settings catalogue (settings the catalogue
+does not know are listed as warnings)."""
+
+MAX_XML_PART = 16 * 1024 * 1024
 
 
 def register(sub) -> None:
-    register_stub(sub, "export", "export a package's customizations.xml", 6)
+    from ppkgtool.cli import add_common, command_parser
+    from ppkgtool.secrets import add_secret_options
+
+    p = command_parser(sub, "export", "export a package's customizations.xml (answer file)",
+                       description="Write the customizations.xml a package was built from, or rebuild one from "
+                                   "its compiled settings.")
+    p.epilog = EXAMPLES + "\n\n" + (p.epilog or "")
+    p.add_argument("package", metavar="PKG", help="the .ppkg")
+    p.add_argument("-o", "--output", metavar="FILE", help="write customizations.xml here (default: stdout)")
+    p.add_argument("--settings", action="store_true", help="list the settings by customizations path instead")
+    p.add_argument("--reconstruct", action="store_true",
+                   help="rebuild from the provxml even when the package has its own customizations.xml")
+    p.add_argument("--catalogue", action="append", default=[], metavar="FILE", help="extra settings catalogue")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--show-secrets", action="store_true", help="show secret values in --settings output")
+    add_secret_options(p, prefix="password", what="package password")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def read_package_parts(path: Path, password: str | None = None) -> tuple[dict[str, bytes], dict[str, str]]:
+    """(XML parts of image 1 by package path, image properties) of a package file."""
+    from ppkgtool.analysis.inspect import open_package_wim
+    from ppkgtool.errors import EncryptedPackageError, FormatError
+    if not path.is_file():
+        raise FormatError("no such package file", where=str(path))
+    wim, _encrypted, tmp = open_package_wim(path, password)
+    try:
+        if wim is None:
+            raise EncryptedPackageError(f"{path} is encrypted", hint="give its password with --password-file "
+                                                                     "or --password-env")
+        img = wim.image(1)
+        parts = {}
+        for f in img.files():
+            low = f.path.lower()
+            if (low.endswith(".xml") or low.endswith(".provxml")) and f.size <= MAX_XML_PART:
+                parts[f.path.lstrip("/")] = img.read(f.path)
+        return parts, dict(img.properties)
+    finally:
+        close = getattr(wim, "close", None)
+        if close:
+            close()
+        if tmp:
+            import os
+            os.unlink(tmp)
+
+
+def metadata_from_properties(props: dict[str, str]):
+    from ppkgtool.package.metadata import OwnerType, PackageMetadata, check_package_id
+    pid = check_package_id(props.get("PACKAGEID", ""))
+    split = OwnerType.from_altitude(int(props.get("ALTITUDE", "0") or 0)) or (OwnerType.OEM, 0)
+    return PackageMetadata(package_id=pid, name=props.get("NAME") or "package", version=props.get("VERSION") or "1.0",
+                           owner_type=split[0], rank=split[1], description=props.get("DESCRIPTION", ""))
+
+
+def run(args) -> int:
+    from ppkgtool.cli.output import Reporter
+    from ppkgtool.fsutil import write_bytes_atomic
+    from ppkgtool.package.catalogue import load_catalogue
+    from ppkgtool.package.export import (export_customizations, normalize_files, reconstruct_customizations,
+                                         settings_from_package, settings_from_provxml)
+    from ppkgtool.secrets import has_secret_option, source_from_args
+    import sys
+
+    rep = Reporter(json_mode=args.json)
+    password = source_from_args(args, what="package password").read() \
+        if has_secret_option(args, prefix="password") else None
+    parts, props = read_package_parts(Path(args.package), password)
+    cat = load_catalogue(tuple(map(Path, args.catalogue)))
+    if args.settings:
+        settings = settings_from_package(parts, catalogue=cat, prefer_embedded=not args.reconstruct)
+        if rep.json_mode:
+            rep.json({"package": args.package, "settings": [s.to_json(show_secrets=args.show_secrets)
+                                                            for s in settings]})
+        else:
+            rep.table(["setting", "value", "scope", "from"],
+                      [(s.instance or s.path, "<redacted>" if s.secret and not args.show_secrets else s.value,
+                        s.scope, s.source_file) for s in settings])
+        return 0
+    meta = metadata_from_properties(props)
+    if args.reconstruct:
+        settings = settings_from_provxml(normalize_files(parts), catalogue=cat)
+        data, how = reconstruct_customizations(settings, meta), "reconstructed"
+    else:
+        data, how = export_customizations(parts, meta, catalogue=cat)
+        settings = settings_from_provxml(normalize_files(parts), catalogue=cat) if how == "reconstructed" else []
+    for s in settings:
+        if not s.known:
+            rep.warn(f"not in the catalogue, left out: {s.instance} (from {s.source_file})")
+    if args.output:
+        write_bytes_atomic(args.output, data, overwrite=args.overwrite)
+        if rep.json_mode:
+            rep.json({"package": args.package, "output": args.output, "how": how, "bytes": len(data)})
+        else:
+            rep.line(f"{args.output}: {how} customizations.xml ({len(data)} bytes)")
+    else:
+        if rep.json_mode:
+            rep.json({"package": args.package, "how": how, "customizations": data.decode("utf-8-sig")})
+        else:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.write(b"\n")
+    return 0

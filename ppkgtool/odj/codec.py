@@ -7,7 +7,6 @@ order (depth first). Every nested blob is an independent type-serialization stre
 
 from __future__ import annotations
 
-import uuid
 
 from ppkgtool.errors import OdjError
 from ppkgtool.odj.models import (

@@ -351,8 +351,15 @@ class PolicyElement:
         _check_bytes(self, "PolicyElement", "data")
 
     def to_policy_value(self):
+        """The element as a ppkgtool.regpol.PolicyValue; OdjError (2710) when it cannot be one
+        (a key or value name with an embedded NUL)."""
+        from ppkgtool.errors import OdjError
         from ppkgtool.regpol import PolicyValue
-        return PolicyValue(self.key_path or "", self.value_name or "", self.value_type, self.data)
+        try:
+            return PolicyValue(self.key_path or "", self.value_name or "", self.value_type, self.data)
+        except ValueError as exc:
+            raise OdjError(f"policy element {self.key_path!r}\\{self.value_name!r}: {exc}",
+                           where="OP_POLICY_ELEMENT", code=2710) from None
 
 
 @dataclass(frozen=True)

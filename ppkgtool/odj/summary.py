@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from ppkgtool.errors import OdjError
 from ppkgtool.odj.models import (
     DS_FLAG, NETSETUP_PROVISION, STORE_LOCATION_NAMES, CertPart, JoinProv2Part, JoinProv3Part, JoinProv4Part,
     OpPackage, PolicyPart, ProvisionData, UnknownPart, Win7Blob, flag_names,
@@ -39,7 +40,8 @@ def _win7_dict(w: Win7Blob, show_secrets: bool) -> dict:
         "dc_flags": c.flags, "dc_flag_names": flag_names(DS_FLAG, c.flags),
         "dc_site": c.dc_site, "client_site": c.client_site,
         "options": w.options, "option_names": flag_names(NETSETUP_PROVISION, w.options),
-        "default_password": bool(w.machine_name and w.machine_password == w.machine_name.lower()),
+        "default_password": bool(w.machine_name and w.machine_password
+                                 and w.machine_password.lower() == w.machine_name.lower()),
     }
     if show_secrets:
         out["machine_password"] = _secret_text(w.machine_password)
@@ -88,11 +90,19 @@ def _part_dict(part, win7_first: Win7Blob | None, show_secrets: bool) -> dict:
     elif isinstance(c, PolicyPart):
         out["element_lists"] = [{
             "source": lst.source, "root_key_id": lst.root_key_id, "root_key": ROOT_KEYS.get(lst.root_key_id),
-            "values": [e.to_policy_value().to_json() for e in lst.elements]} for lst in c.element_lists]
+            "values": [_element_json(e) for e in lst.elements]} for lst in c.element_lists]
     elif isinstance(c, UnknownPart):
         out["size"] = len(c.data)
         out["sha256"] = hashlib.sha256(c.data).hexdigest()
     return out
+
+
+def _element_json(e) -> dict:
+    try:
+        return e.to_policy_value().to_json()
+    except OdjError as exc:  # shown as it is, not fatal for show
+        return {"key": e.key_path, "value_name": e.value_name, "type": e.value_type, "type_name": None,
+                "value": e.data.hex(), "action": None, "error": exc.message}
 
 
 def summarize(pd: ProvisionData, *, show_secrets: bool = False) -> dict:

@@ -160,7 +160,9 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
                     f"unknown setting {instance}", where=where,
                     hint="the settings catalogue has no mapping for it; learn it from a package built by "
                          "Windows Configuration Designer (ppkgtool catalog learn) and pass --catalogue")
-            dup_key = (variant, instance)
+            # the same catalogue setting with the same keys twice (positions do not make a new setting
+            # unless the pattern indexes them, like CommandConfig[#n])
+            dup_key = (variant, m.entry.path, tuple(sorted(m.captures.items())))
             if dup_key in seen_instances:
                 first = seen_instances[dup_key]
                 raise CustomizationsError(f"setting {instance} is set twice (first at line {first.line})", where=where)
@@ -187,7 +189,7 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
                 raise CustomizationsError(f"setting {instance}: two files for one asset setting", where=where)
             name, source = resolver.resolve(value, where=where, setting=instance)
             g.asset = (render_template(entry.asset.path, caps), name, source, sp_attr, root_attrs)
-            g.items.append((leaf, instance, spath, [], value))
+            g.items.append((leaf, instance, spath, [], value, entry))
             return
         vars_ = dict(caps)
         vars_["PackageID"] = "{" + str(meta.package_id) + "}"
@@ -210,7 +212,7 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
             parm_name = render_template(out.parm, vars_)
             g.doc.add(characteristic, layout.Parm(parm_name, v, dt, sp_attr, out.extra), root_attributes=root_attrs)
             parms.append((characteristic, parm_name, v, dt))
-        g.items.append((leaf, instance, spath, parms, value))
+        g.items.append((leaf, instance, spath, parms, value, entry))
 
     if customizations.common is not None:
         walk(customizations.common, None)
@@ -254,16 +256,16 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
             files[asset_path] = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source)
             ch = ("Provisioning", "Assets", "{" + str(meta.package_id) + "}", setting_path)
             g.doc.add(ch, layout.Parm(key, name, "string", sp_attr), root_attributes=root_attrs)
-            leaf, instance, spath, _parms, value = g.items[0]
-            g.items[0] = (leaf, instance, spath, [(ch, key, name, "string")], value)
+            leaf, instance, spath, _parms, value, ent = g.items[0]
+            g.items[0] = (leaf, instance, spath, [(ch, key, name, "string")], value, ent)
         files[package_path] = g.doc.render()
         sets.setdefault((g.variant, g.scope), []).append(
             layout.ConfigurationSet(sg, f"$(_prov)\\{sub}\\{fname}"))
-        for leaf, instance, spath, parms, value in g.items:
+        for leaf, instance, spath, parms, value, ent in g.items:
             settings.append(CompiledSetting(
                 path=spath, instance=instance, value=value, scope=g.scope, group=g.name, settings_group=sg,
                 provxml=package_path, parms=tuple(parms), line=leaf.line, origin=leaf.origin,
-                secret=g.entry.secret, asset=asset_path, variant=g.variant, confidence=g.entry.confidence))
+                secret=ent.secret, asset=asset_path, variant=g.variant, confidence=ent.confidence))
 
     profile_sets: dict[str, list[layout.ProfileSet]] = {"Device": [], "User": []}
     targets = {t.id: t for t in customizations.targets}

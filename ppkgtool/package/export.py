@@ -169,8 +169,27 @@ def _instance(segs) -> str:
     return "/".join(out)
 
 
-def reverse_parm(parm: ProvParm, catalogue: Catalogue) -> tuple[Entry, dict, str] | None:
-    """(entry, captures, customizations value) for one compiled parm, or None."""
+def _group_of(source_file: str) -> str | None:
+    m = re.match(r"^\d+__(.+)\.provxml$", source_file.rsplit("/", 1)[-1], re.I)
+    return m.group(1) if m else None
+
+
+def reverse_parm(parm: ProvParm, catalogue: Catalogue) -> tuple[Entry, dict, str | None] | None:
+    """(entry, captures, customizations value) for one compiled parm, or None.
+
+    The value is None when the parm is a constant companion of a setting (e.g.
+    Provisioning/ForceSettingReload). Entries whose group matches the provxml file name win.
+    """
+    group = _group_of(parm.source_file)
+
+    def rank(e: Entry, caps) -> tuple:
+        try:
+            from ppkgtool.package.catalogue import render_template
+            g = layout.provxml_file_name(0, render_template(e.group, caps))[3:-len(".provxml")]
+        except KeyError:
+            g = None
+        return (g is not None and g == group,) + e.specificity
+
     best = None
     for e in catalogue:
         if e.scope != parm.scope:
@@ -180,19 +199,24 @@ def reverse_parm(parm: ProvParm, catalogue: Catalogue) -> tuple[Entry, dict, str
             if len(ch) == 4 and ch[:2] == ("Provisioning", "Assets"):
                 caps = _match_templates([e.asset.path], [ch[3]])
                 if caps is not None and _segments_for(e, caps) is not None:
-                    cand = (e.specificity, e, caps, parm.value)
+                    cand = (rank(e, caps), e, caps, parm.value)
                     best = cand if best is None or cand[0] > best[0] else best
             continue
         for out in e.outputs:
-            if out.constant is not None:
-                continue
             caps = _match_templates(list(out.characteristic) + [out.parm], list(parm.characteristic) + [parm.name])
-            if caps is None or _segments_for(e, caps) is None:
+            if caps is None:
+                continue
+            if out.constant is not None:
+                if parm.value == out.constant:
+                    cand = (rank(e, caps), e, caps, None)
+                    best = cand if best is None or cand[0] > best[0] else best
+                continue
+            if _segments_for(e, caps) is None:
                 continue
             value = _reverse_value(parm.value, out)
             if value is None:
                 continue
-            cand = (e.specificity, e, caps, value)
+            cand = (rank(e, caps), e, caps, value)
             if best is None or cand[0] > best[0]:
                 best = cand
     return (best[1], best[2], best[3]) if best else None
@@ -262,6 +286,8 @@ def settings_from_provxml(files: Mapping[str, bytes], *, catalogue: Catalogue | 
                                         source_file=path, instance=csp, known=False))
                 continue
             entry, caps, value = hit
+            if value is None:
+                continue          # a constant companion parm (Provisioning/ForceSettingReload …)
             segs = _segments_for(entry, caps)
             inst = _instance(segs)
             if inst in seen:

@@ -17,7 +17,7 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Iterable, Sequence
 
 from cryptography import x509
 
@@ -205,17 +205,28 @@ def _spc_indirect_data(hash_name: str, digest: bytes) -> bytes:
     return asn1.seq(asn1.oid(OID_SPC_INDIRECT_DATA), asn1.set_of([value]))
 
 
-def build_ctl(hashes: PackageHashes, *, list_identifier: bytes, effective_time: _dt.datetime) -> bytes:
-    """The CertificateTrustList DER for one package, member layout as ICD writes it."""
-    sha1_member = asn1.seq(asn1.octets(hashes.sha1), asn1.set_of([_member_info2()]))
-    sha256_member = asn1.seq(asn1.octets(hashes.sha256),
-                             asn1.set_of([_member_info2(), _spc_indirect_data("sha256", hashes.sha256)]))
+def build_ctl(hashes: PackageHashes | Sequence[PackageHashes], *, list_identifier: bytes,
+              effective_time: _dt.datetime) -> bytes:
+    """The CertificateTrustList DER listing one or more files, member layout as ICD writes it
+    (per file: the SHA-1 member, then the SHA-256 member)."""
+    files = [hashes] if isinstance(hashes, PackageHashes) else list(hashes)
+    if not files:
+        raise ValueError("a catalog lists at least one file")
+    members: list[bytes] = []
+    seen: set[bytes] = set()
+    for h in files:
+        if h.sha256 in seen:
+            continue
+        seen.add(h.sha256)
+        members.append(asn1.seq(asn1.octets(h.sha1), asn1.set_of([_member_info2()])))
+        members.append(asn1.seq(asn1.octets(h.sha256),
+                                asn1.set_of([_member_info2(), _spc_indirect_data("sha256", h.sha256)])))
     return asn1.seq(
         asn1.seq(asn1.oid(OID_CATALOG_LIST)),           # subjectUsage
         asn1.octets(list_identifier),                   # listIdentifier
         asn1.time(effective_time),                      # ctlThisUpdate
         asn1.algorithm(OID_CATALOG_LIST_MEMBER2),       # subjectAlgorithm
-        asn1.seq(sha1_member, sha256_member),           # trustedSubjects
+        asn1.seq(*members),                             # trustedSubjects
     )
 
 
@@ -246,16 +257,21 @@ def _default_identity(list_identifier: bytes | None, effective_time: _dt.datetim
     return bytes(list_identifier), effective_time
 
 
+def package_list(package, extra_packages: Sequence = ()) -> list[PackageHashes]:
+    return [p if isinstance(p, PackageHashes) else hash_package(p) for p in [package, *extra_packages]]
+
+
 def make_unsigned_catalog(package, *, list_identifier: bytes | None = None,
-                          effective_time: _dt.datetime | None = None) -> bytes:
+                          effective_time: _dt.datetime | None = None, extra_packages: Sequence = ()) -> bytes:
     """The catalog ICD writes beside every package: SignedData without signers over the CTL.
 
     Deterministic when ``list_identifier`` (16 random bytes by default) and ``effective_time``
-    (now by default) are given.
+    (now by default) are given. ``extra_packages`` adds more files as members (e.g. the decrypted
+    forms of an encrypted package).
     """
-    hashes = package if isinstance(package, PackageHashes) else hash_package(package)
     list_identifier, effective_time = _default_identity(list_identifier, effective_time)
-    ctl = build_ctl(hashes, list_identifier=list_identifier, effective_time=effective_time)
+    ctl = build_ctl(package_list(package, extra_packages), list_identifier=list_identifier,
+                    effective_time=effective_time)
     return signed_data_content_info(ctl)
 
 
@@ -303,10 +319,7 @@ def parse_catalog(data: bytes) -> Catalog:
     if rest and rest[0].tag == asn1.context(0):
         for c in rest[0].children():
             c.expect(asn1.SEQUENCE, "certificate")
-            try:
-                certs.append(x509.load_der_x509_certificate(c.der))
-            except ValueError as exc:
-                raise c.fail(f"certificate does not parse: {exc}") from None
+            certs.append(_load_certificate(c))
             cert_ders.append(c.der)
         rest = rest[1:]
     if rest and rest[0].tag == asn1.context(1):
@@ -324,6 +337,21 @@ def parse_catalog(data: bytes) -> Catalog:
         members=members, certificates=tuple(certs), certificate_ders=tuple(cert_ders),
         crl_count=crl_count, signers=signers, content_octets=ctl_node.value,
     )
+
+
+def _load_certificate(node: asn1.Node) -> x509.Certificate:
+    """Parse a certificate completely now (cryptography parses some parts lazily), so that
+    later checks never meet a malformed field."""
+    try:
+        cert = x509.load_der_x509_certificate(node.der)
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = cert.extensions, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc
+        cert.public_key()
+        cert.signature_algorithm_oid
+        return cert
+    except Exception as exc:  # noqa: BLE001 - any failure of untrusted DER is a malformed catalog
+        raise node.fail(f"certificate does not parse: {exc}") from None
 
 
 def _hash_name(node: asn1.Node) -> str:

@@ -117,25 +117,28 @@ def _opened(src, dst):
 
 
 def encrypt_package(src: BinaryIO | os.PathLike | str, dst: BinaryIO | os.PathLike | str, password: str, *,
-                    iv: bytes | None = None) -> CryptResult:
+                    iv: bytes | None = None, require_wim: bool = True) -> CryptResult:
     """Encrypt a plain package (a WIM) from ``src`` to ``dst`` in the Windows format.
 
     ``src``/``dst`` are binary file objects or paths. ``iv`` is random unless given (tests).
-    Refuses input that does not start with the WIM magic, as Windows does.
+    Refuses input that does not start with the WIM magic, as Windows does (``require_wim=False``
+    encrypts any bytes with the same construction; Windows would not open the result).
     """
     check_password(password)
     with _opened(src, dst) as (s, d):
-        return _encrypt(s, d, password, iv)
+        return _encrypt(s, d, password, iv, require_wim)
 
 
-def _encrypt(src: BinaryIO, dst: BinaryIO, password: str, iv: bytes | None) -> CryptResult:
+def _encrypt(src: BinaryIO, dst: BinaryIO, password: str, iv: bytes | None, require_wim: bool) -> CryptResult:
     key = check_password(password)
     if iv is None:
         iv = os.urandom(IV_SIZE)
     if not isinstance(iv, (bytes, bytearray)) or len(iv) != IV_SIZE:
         raise ValueError("iv must be 16 bytes")
     first = _read_full(src, CHUNK)
-    if not first.startswith(WIM_MAGIC):
+    if not first:
+        raise InvalidInputError("the input is empty")
+    if require_wim and not first.startswith(WIM_MAGIC):
         raise InvalidInputError("the input is not a plain package (no WIM header)",
                                 hint="Windows encrypts only unencrypted .ppkg files")
     encryptor = Cipher(algorithms.AES(key), modes.CBC(bytes(iv))).encryptor()
@@ -184,25 +187,27 @@ class _Tail:
 
 
 def decrypt_package(src: BinaryIO | os.PathLike | str, dst: BinaryIO | os.PathLike | str,
-                    password: str) -> CryptResult:
+                    password: str, *, require_wim: bool = True) -> CryptResult:
     """Decrypt an encrypted package from ``src`` into ``dst`` (the WIM plus 0-159 zero bytes).
 
     ``src``/``dst`` are binary file objects or paths. Wrong password → WrongPasswordError
     ("invalid first chunk", 0x8007000D); a changed ciphertext or tag → TamperedError
     (ERROR_FILE_CORRUPT 0x80070570). ``dst`` may hold partial output when an error is raised:
-    write to a temporary file (fsutil.atomic_output does).
+    write to a temporary file (fsutil.atomic_output does). ``require_wim=False`` skips the
+    first-chunk and WIM header checks (content that is not a package); then a wrong password
+    shows only as an HMAC mismatch and is reported as WrongPasswordError.
     """
     check_password(password)
     with _opened(src, dst) as (s, d):
-        return _decrypt(s, d, password)
+        return _decrypt(s, d, password, require_wim)
 
 
-def _decrypt(src: BinaryIO, dst: BinaryIO, password: str) -> CryptResult:
+def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = True) -> CryptResult:
     key = check_password(password)
     iv = _read_full(src, IV_SIZE)
     if len(iv) < IV_SIZE:
         raise FormatError("too short to be an encrypted package", where="offset 0")
-    if iv[:len(WIM_MAGIC)] == WIM_MAGIC:
+    if require_wim and iv[:len(WIM_MAGIC)] == WIM_MAGIC:
         raise InvalidInputError("the package is not encrypted (it is a plain WIM)")
     body = _Tail(src, TAG_SIZE)
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
@@ -212,7 +217,7 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str) -> CryptResult:
         raise FormatError("too short to be an encrypted package (16 + 160k + 32 bytes)", where="offset 16")
     mac.update(first)
     plain_first = decryptor.update(first)
-    if not plain_first.startswith(WIM_MAGIC):
+    if require_wim and not plain_first.startswith(WIM_MAGIC):
         # Windows stops here ("invalid first chunk"). Tell a wrong password from a changed IV
         # (the IV is outside the MAC) by finishing the MAC: only the right key makes it match.
         while block := body.read(CHUNK):
@@ -222,7 +227,7 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str) -> CryptResult:
                                 "although the HMAC matches", code=ERROR_FILE_CORRUPT)
         raise WrongPasswordError("wrong password: the first chunk does not decrypt to a package "
                                  "(invalid first chunk)", code=ERROR_INVALID_DATA)
-    header_size, version = struct.unpack_from("<II", plain_first, 8)
+    header_size, version = struct.unpack_from("<II", plain_first, 8) if require_wim else (0, 0)
     plain = cipher = 0
 
     with ThreadPoolExecutor(max_workers=1) as pool:  # MAC runs beside decryption + writing
@@ -246,9 +251,12 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str) -> CryptResult:
         raise FormatError(f"ciphertext of {cipher} bytes is not a whole number of 160-byte units",
                           where="offset 16")
     if not _tail_ok(body, mac):
+        if not require_wim:
+            raise WrongPasswordError("wrong password or changed data: the HMAC does not match",
+                                     code=ERROR_FILE_CORRUPT)
         raise TamperedError("the package was changed after encryption: its HMAC does not match",
                             code=ERROR_FILE_CORRUPT)
-    if header_size != WIM_HEADER_SIZE or version not in KNOWN_WIM_VERSIONS:
+    if require_wim and (header_size != WIM_HEADER_SIZE or version not in KNOWN_WIM_VERSIONS):
         raise TamperedError("the decrypted WIM header is invalid although the HMAC matches: the IV was "
                             "altered", code=ERROR_FILE_CORRUPT)
     return CryptResult(plain, cipher)
@@ -258,15 +266,15 @@ def _tail_ok(body: _Tail, mac) -> bool:
     return len(body.carry) == TAG_SIZE and hmac.compare_digest(mac.digest(), body.carry)
 
 
-def encrypt_bytes(data: bytes, password: str, *, iv: bytes | None = None) -> bytes:
+def encrypt_bytes(data: bytes, password: str, *, iv: bytes | None = None, require_wim: bool = True) -> bytes:
     out = io.BytesIO()
-    encrypt_package(io.BytesIO(data), out, password, iv=iv)
+    encrypt_package(io.BytesIO(data), out, password, iv=iv, require_wim=require_wim)
     return out.getvalue()
 
 
-def decrypt_bytes(data: bytes, password: str) -> bytes:
+def decrypt_bytes(data: bytes, password: str, *, require_wim: bool = True) -> bytes:
     out = io.BytesIO()
-    decrypt_package(io.BytesIO(data), out, password)
+    decrypt_package(io.BytesIO(data), out, password, require_wim=require_wim)
     return out.getvalue()
 
 

@@ -26,7 +26,7 @@ from ppkgtool.security import asn1
 from ppkgtool.security.catalog import (
     HASH_OID_BY_NAME, OID_CONTENT_TYPE, OID_CTL, OID_MESSAGE_DIGEST, OID_SIGNING_TIME,
     OID_SPC_INDIVIDUAL_SP_KEY_PURPOSE, OID_SPC_SP_OPUS_INFO, OID_SPC_STATEMENT_TYPE,
-    _default_identity, build_ctl, hash_package, parse_catalog, signed_data_content_info,
+    _default_identity, build_ctl, package_list, parse_catalog, signed_data_content_info,
 )
 
 OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
@@ -77,7 +77,7 @@ def describe_key(key) -> str:
 
 # --- loading ------------------------------------------------------------------------------------
 
-def _read(path, what: str) -> bytes:
+def read_credential_file(path, what: str) -> bytes:
     p = Path(path)
     try:
         if p.stat().st_size > MAX_CREDENTIAL_FILE:
@@ -113,14 +113,14 @@ def load_certificates(data: bytes, what: str = "certificate file") -> list[x509.
 def load_certificate_files(paths: Sequence) -> list[x509.Certificate]:
     out: list[x509.Certificate] = []
     for p in paths:
-        certs = load_certificates(_read(p, "certificate file"), f"certificate file {p}")
+        certs = load_certificates(read_credential_file(p, "certificate file"), f"certificate file {p}")
         if not certs:
             raise InvalidInputError(f"certificate file {p} holds no certificate")
         out.extend(certs)
     return out
 
 
-def _load_private_key(data: bytes, password: Password, what: str) -> PrivateKey:
+def load_private_key(data: bytes, password: Password, what: str) -> PrivateKey:
     def attempt(pw):
         if b"-----BEGIN" in data:
             return serialization.load_pem_private_key(data, password=pw)
@@ -146,7 +146,7 @@ def _load_private_key(data: bytes, password: Password, what: str) -> PrivateKey:
     return key
 
 
-def _load_pfx(data: bytes, password: Password, what: str):
+def load_pfx(data: bytes, password: Password, what: str):
     for empty in (None, b""):  # PFX files without a password use either form
         try:
             return pkcs12.load_pkcs12(data, empty)
@@ -172,12 +172,12 @@ def load_signer(cert_path, key_path=None, chain_path=None, pfx_password: Passwor
     intermediate (and optionally root) certificates. Passwords may be given as callables so that
     they are asked for only when needed. Then ``check_signer`` rules apply.
     """
-    data = _read(cert_path, "certificate file")
+    data = read_credential_file(cert_path, "certificate file")
     extra: list[x509.Certificate] = []
-    if b"-----BEGIN" not in data and _looks_pkcs12(data):
+    if b"-----BEGIN" not in data and looks_pkcs12(data):
         if key_path is not None:
             raise InvalidInputError("--key is not used with a PFX file: the key is inside it")
-        p12 = _load_pfx(data, pfx_password, f"PFX file {cert_path}")
+        p12 = load_pfx(data, pfx_password, f"PFX file {cert_path}")
         if p12.key is None or p12.cert is None:
             raise InvalidInputError(f"PFX file {cert_path} holds no private key and certificate pair")
         cert = p12.cert.certificate
@@ -192,9 +192,9 @@ def load_signer(cert_path, key_path=None, chain_path=None, pfx_password: Passwor
             raise InvalidInputError(f"certificate file {cert_path} holds no certificate")
         cert, extra = certs[0], certs[1:]
         if key_path is not None:
-            key = _load_private_key(_read(key_path, "key file"), key_password, f"key file {key_path}")
+            key = load_private_key(read_credential_file(key_path, "key file"), key_password, f"key file {key_path}")
         elif b"PRIVATE KEY-----" in data:
-            key = _load_private_key(data, key_password, f"key in {cert_path}")
+            key = load_private_key(data, key_password, f"key in {cert_path}")
         else:
             raise InvalidInputError(f"no private key for {cert_path}",
                                     hint="pass --key KEY.pem, or a .pfx holding certificate and key")
@@ -203,7 +203,7 @@ def load_signer(cert_path, key_path=None, chain_path=None, pfx_password: Passwor
     return check_signer(cert, key, extra, allow_weak=allow_weak, allow_any_usage=allow_any_usage, now=now)
 
 
-def _looks_pkcs12(data: bytes) -> bool:
+def looks_pkcs12(data: bytes) -> bool:
     # PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, ... } (RFC 7292 4)
     try:
         node = asn1.decode_prefix(data)
@@ -324,7 +324,7 @@ def check_signer(certificate: x509.Certificate, private_key, chain: Sequence[x50
 
 # --- the SignerInfo ----------------------------------------------------------------------------
 
-def _issuer_and_serial(cert: x509.Certificate) -> bytes:
+def issuer_and_serial(cert: x509.Certificate) -> bytes:
     """IssuerAndSerialNumber with the issuer Name bytes exactly as in the certificate."""
     tbs = asn1.decode(cert.tbs_certificate_bytes).children()
     i = 1 if tbs[0].tag == asn1.context(0) else 0
@@ -371,7 +371,7 @@ def signer_info(signer: Signer, ctl_content_octets: bytes, *, signing_time: _dt.
     signature, sig_alg = _sign(signer.private_key, signed_set)
     return asn1.seq(
         asn1.integer(1),
-        _issuer_and_serial(signer.certificate),
+        issuer_and_serial(signer.certificate),
         asn1.algorithm(HASH_OID_BY_NAME["sha256"]),
         asn1.tlv(asn1.context(0), asn1.decode(signed_set).value),  # [0] IMPLICIT
         sig_alg,
@@ -389,13 +389,15 @@ def _signed_catalog(ctl: bytes, signer: Signer, *, signing_time, program_name, m
 
 def sign_package(package, signer: Signer, *, list_identifier: bytes | None = None,
                  effective_time: _dt.datetime | None = None, signing_time: _dt.datetime | None = None,
-                 program_name: str | None = None, more_info_url: str | None = None) -> bytes:
-    """A signed catalog (.cat DER) listing ``package`` (bytes, binary file or path)."""
+                 program_name: str | None = None, more_info_url: str | None = None,
+                 extra_packages: Sequence = ()) -> bytes:
+    """A signed catalog (.cat DER) listing ``package`` (bytes, binary file or path) and any
+    ``extra_packages``."""
     if not isinstance(signer, Signer):
         raise TypeError("signer must be a Signer (see load_signer)")
-    hashes_ = hash_package(package)
     list_identifier, effective_time = _default_identity(list_identifier, effective_time)
-    ctl = build_ctl(hashes_, list_identifier=list_identifier, effective_time=effective_time)
+    ctl = build_ctl(package_list(package, extra_packages), list_identifier=list_identifier,
+                    effective_time=effective_time)
     return _signed_catalog(ctl, signer, signing_time=signing_time or _dt.datetime.now(_dt.timezone.utc),
                            program_name=program_name, more_info_url=more_info_url)
 

@@ -191,8 +191,8 @@ def _recipient_info(cert: x509.Certificate, cek: bytes) -> bytes:
                                               label=None))
     sha256 = asn1.algorithm(OID_SHA256, None)
     oaep_params = asn1.seq(asn1.explicit(0, sha256), asn1.explicit(1, asn1.algorithm(OID_MGF1, sha256)))
-    from ppkgtool.security.signing import _issuer_and_serial
-    return asn1.seq(asn1.integer(0), _issuer_and_serial(cert), asn1.algorithm(OID_RSAES_OAEP, oaep_params),
+    from ppkgtool.security.signing import issuer_and_serial
+    return asn1.seq(asn1.integer(0), issuer_and_serial(cert), asn1.algorithm(OID_RSAES_OAEP, oaep_params),
                     asn1.octets(encrypted))
 
 
@@ -409,8 +409,8 @@ def _ktri(info: asn1.Node, key, cert: x509.Certificate | None) -> bytes | None:
     if len(kids) != 4 or kids[0].as_int() not in (0, 2):
         return None
     if cert is not None and kids[1].tag == asn1.SEQUENCE:
-        from ppkgtool.security.signing import _issuer_and_serial
-        if kids[1].der != _issuer_and_serial(cert):
+        from ppkgtool.security.signing import issuer_and_serial
+        if kids[1].der != issuer_and_serial(cert):
             return None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise InvalidInputError("the recipient key must be an RSA private key")

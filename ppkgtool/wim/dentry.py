@@ -224,37 +224,43 @@ def _sort_key(d: Dentry):
 
 
 def _encoded_length(d: Dentry) -> int:
-    n = len(d.name.encode("utf-16-le"))
-    s = len(d.short_name.encode("utf-16-le"))
-    base = align8(DENTRY_DISK_SIZE + (n + 2 if n else 0) + (s + 2 if s else 0))
-    return base + sum(align8(EXTRA_STREAM_DISK_SIZE + (len(x.name.encode("utf-16-le")) + 2 if x.name else 0))
-                      for x in d.streams)
+    n = len(d.name) * 2 if d.name.isascii() else len(d.name.encode("utf-16-le"))
+    s = len(d.short_name.encode("utf-16-le")) if d.short_name else 0
+    base = (DENTRY_DISK_SIZE + (n + 2 if n else 0) + (s + 2 if s else 0) + 7) & ~7
+    if d.streams:
+        base += sum(align8(EXTRA_STREAM_DISK_SIZE + (len(x.name.encode("utf-16-le")) + 2 if x.name else 0))
+                    for x in d.streams)
+    return base
 
 
 def _encode(d: Dentry, subdir: int) -> bytes:
     name = d.name.encode("utf-16-le")
-    short = d.short_name.encode("utf-16-le")
+    short = d.short_name.encode("utf-16-le") if d.short_name else b""
     if len(name) > 0xFFFF or len(short) > 0xFFFF:
         raise WimError(f"file name too long: {d.name[:40]!r}...")
     length = align8(DENTRY_DISK_SIZE + (len(name) + 2 if name else 0) + (len(short) + 2 if short else 0))
     if d.is_reparse_point:
         union = struct.pack("<IHH", d.reparse_tag, 0, 0)
     else:
-        union = struct.pack("<Q", d.hard_link_group)
-    out = bytearray(_FIXED.pack(length, d.attributes, d.security_id, subdir, 0, 0, d.creation_time,
-                                d.last_access_time, d.last_write_time, d.main_hash, 0, union,
-                                len(d.streams), len(short), len(name)))
+        union = d.hard_link_group.to_bytes(8, "little")
+    out = [_FIXED.pack(length, d.attributes, d.security_id, subdir, 0, 0, d.creation_time,
+                       d.last_access_time, d.last_write_time, d.main_hash, 0, union,
+                       len(d.streams), len(short), len(name))]
     if name:
-        out += name + b"\0\0"
+        out.append(name + b"\0\0")
     if short:
-        out += short + b"\0\0"
-    out += bytes(length - len(out))
-    for s in d.streams:
-        sname = s.name.encode("utf-16-le")
-        slen = align8(EXTRA_STREAM_DISK_SIZE + (len(sname) + 2 if sname else 0))
-        entry = _STREAM.pack(slen, 0, s.sha1, len(sname)) + (sname + b"\0\0" if sname else b"")
-        out += entry + bytes(slen - len(entry))
-    return bytes(out)
+        out.append(short + b"\0\0")
+    body = b"".join(out)
+    body += bytes(length - len(body))
+    if d.streams:
+        extra = []
+        for s in d.streams:
+            sname = s.name.encode("utf-16-le")
+            slen = align8(EXTRA_STREAM_DISK_SIZE + (len(sname) + 2 if sname else 0))
+            entry = _STREAM.pack(slen, 0, s.sha1, len(sname)) + (sname + b"\0\0" if sname else b"")
+            extra.append(entry + bytes(slen - len(entry)))
+        body += b"".join(extra)
+    return body
 
 
 def build_dentry_tree(root: Dentry, root_offset: int) -> bytes:
@@ -276,7 +282,9 @@ def build_dentry_tree(root: Dentry, root_offset: int) -> bytes:
     subdir: dict[int, int] = {}
     for d in order:
         subdir[id(d)] = cursor
-        cursor += sum(_encoded_length(c) for c in kids[id(d)]) + 8
+        for c in kids[id(d)]:
+            cursor += _encoded_length(c)
+        cursor += 8
     parts = [_encode(root, subdir[id(root)]), bytes(8)]
     for d in order:
         for c in kids[id(d)]:

@@ -60,10 +60,11 @@ class ResourceHeader:
     uncompressed_size: int
 
     def __post_init__(self):
-        for name in ("size_in_wim", "flags", "offset", "uncompressed_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise TypeError(f"ResourceHeader.{name} must be a non-negative int")
-        if self.size_in_wim >= 1 << 56 or self.flags > 0xFF:
+        if not (type(self.size_in_wim) is int and type(self.flags) is int and type(self.offset) is int
+                and type(self.uncompressed_size) is int):
+            raise TypeError("ResourceHeader fields must be int")
+        if not (0 <= self.size_in_wim < 1 << 56 and 0 <= self.flags <= 0xFF and 0 <= self.offset < 1 << 64
+                and 0 <= self.uncompressed_size < 1 << 64):
             raise ValueError("ResourceHeader field out of range")
 
     @property

@@ -233,13 +233,15 @@ def _chunks_of(pieces: Iterable[bytes], chunk_size: int) -> Iterator[bytes]:
 def write_resource(out: BinaryIO, source: Callable[[], Iterable[bytes]], usize: int, chunk_size: int,
                    codec, *, extra_flags: int = 0, compress: bool = True, workers: int | None = None,
                    cache: ResourceCache | None = None, known_sha1: bytes | None = None,
-                   batch_bytes: int = WRITE_BATCH_BYTES) -> WrittenResource:
+                   batch_bytes: int = WRITE_BATCH_BYTES, data: bytes | None = None) -> WrittenResource:
     """Write one stream as a resource at the current position of ``out`` (seekable).
 
     ``source()`` yields the stream's bytes (it is called a second time when the compressed form
     turns out not to be smaller and the resource is rewritten uncompressed, as WIMGAPI does).
     Chunks are compressed in batches and written as they are produced; the chunk table is
     written last, in place. Returns the resource header and the SHA-1 of the data.
+    ``data``: the whole stream when the caller has it in memory; a stream of at most one batch is
+    then compressed in memory and written with a single write (no seek back).
     """
     from ppkgtool.wim.compression import compress_chunks
 
@@ -255,10 +257,14 @@ def write_resource(out: BinaryIO, source: Callable[[], Iterable[bytes]], usize: 
                                            known_sha1, reused=True)
                 compress = False
 
-    sha = hashlib.sha1()
     n = (usize + chunk_size - 1) // chunk_size
     entry = 8 if usize > 0xFFFFFFFF else 4
     table_size = max(0, n - 1) * entry
+    if data is not None and usize <= batch_bytes:
+        return _write_small(out, data, usize, chunk_size, codec, n, table_size, extra_flags=extra_flags,
+                            compress=compress, workers=workers, cache=cache, known_sha1=known_sha1)
+
+    sha = hashlib.sha1()
 
     def write_raw(hash_it: bool) -> int:
         written = 0
@@ -341,6 +347,44 @@ def write_resource(out: BinaryIO, source: Callable[[], Iterable[bytes]], usize: 
         with tee:
             cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, itertools.chain([table], _read_back(tee)))
     return WrittenResource(ResourceHeader(stored_total, flags, start, usize), digest)
+
+
+def _write_small(out: BinaryIO, data: bytes, usize: int, chunk_size: int, codec, n: int, table_size: int, *,
+                 extra_flags: int, compress: bool, workers, cache: ResourceCache | None,
+                 known_sha1: bytes | None) -> WrittenResource:
+    """write_resource for a stream held in memory and no larger than one batch."""
+    from ppkgtool.wim.compression import compress_chunks
+
+    if len(data) != usize:
+        raise WimError(f"stream changed while being written ({len(data)} bytes instead of {usize})")
+    start = out.tell()
+    digest = known_sha1 or hashlib.sha1(data).digest()
+    cacheable = cache is not None and usize >= cache.min_size
+    if compress and usize:
+        if n == 1:
+            comp = codec.compress(data)
+            stored = [data if comp is None or len(comp) >= usize else comp]
+        else:
+            mv = memoryview(data)
+            chunks = [bytes(mv[i:i + chunk_size]) for i in range(0, usize, chunk_size)]
+            stored = [c if r is None or len(r) >= len(c) else r
+                      for c, r in zip(chunks, compress_chunks(chunks, codec, workers=workers))]
+        total = table_size + sum(len(x) for x in stored)
+        if total < usize:
+            offsets, acc = [], 0
+            for x in stored[:-1]:
+                acc += len(x)
+                offsets.append(acc)
+            table = struct.pack(f"<{len(offsets)}{'Q' if usize > 0xFFFFFFFF else 'I'}", *offsets)
+            body = table + b"".join(stored)
+            out.write(body)
+            if cacheable:
+                cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, [body])
+            return WrittenResource(ResourceHeader(total, RESHDR_FLAG_COMPRESSED | extra_flags, start, usize), digest)
+    out.write(data)
+    if cacheable:
+        cache.store_raw(digest, usize)
+    return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
 
 
 def _read_back(fh) -> Iterator[bytes]:

@@ -9,6 +9,7 @@ dot or space (Windows would silently strip them and alias another name), at most
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ppkgtool.errors import UnsafePathError
@@ -19,10 +20,20 @@ MAX_PATH_COMPONENTS = 128
 _DEVICE_NAMES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"} | \
     {f"COM{i}" for i in "123456789¹²³"} | {f"LPT{i}" for i in "123456789¹²³"}
 _FORBIDDEN = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
+# fast path: no forbidden character or surrogate anywhere, last character not "." or " "
+_SAFE = re.compile('[^\x00-\x1f<>:"/\\\\|?*\ud800-\udfff]*[^\x00-\x1f<>:"/\\\\|?*\ud800-\udfff. ]\\Z')
+
+
+@functools.lru_cache(maxsize=8192)
+def _is_plain(name: str) -> bool:
+    return bool(len(name) <= MAX_COMPONENT and _SAFE.match(name)
+                and name.split(".", 1)[0].rstrip(" ").upper() not in _DEVICE_NAMES)
 
 
 def check_component(name: str, *, where: str = "") -> str:
     """Return ``name`` if it is a safe single path component, else raise UnsafePathError."""
+    if type(name) is str and _is_plain(name):
+        return name
     label = where or repr(name)
     if not isinstance(name, str) or name == "":
         raise UnsafePathError(f"empty file name in {label}")
@@ -52,6 +63,12 @@ def split_package_path(path: str) -> tuple[str, ...]:
     components are refused."""
     if not isinstance(path, str):
         raise UnsafePathError(f"package path must be text, not {type(path).__name__}")
+    if path[:1] == "/" and "\\" not in path and ":" not in path and "//" not in path:
+        parts = path[1:].split("/")     # fast path for the usual "/A/B/c.xml"
+        if len(parts) <= MAX_PATH_COMPONENTS:
+            for p in parts:
+                check_component(p, where=f"package path {path!r}")
+            return tuple(parts)
     if "\x00" in path:
         raise UnsafePathError(f"package path {path!r} contains a NUL")
     if re.match(r"^[A-Za-z]:", path) or path.startswith(("\\\\", "//")):

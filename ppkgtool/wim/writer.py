@@ -34,6 +34,8 @@ from ppkgtool.wim.security import (DEFAULT_DESCRIPTORS, FILE_SECURITY_ID, NO_SEC
 
 FILETIME_EPOCH_OFFSET = 116444736000000000   # 100 ns intervals from 1601-01-01 to 1970-01-01
 READ_PIECE = 1024 * 1024
+#: Files up to this size are read whole and compressed in memory (one write, no seek back).
+SMALL_FILE_BYTES = 4 * 1024 * 1024
 
 #: Written uncompressed whatever their size, so that libmagic finds the ASCII text "RunTime.xml"
 #: near the start of the file and calls it a provisioning package (ppkg-format.md, "Container").
@@ -108,7 +110,16 @@ class _Source:
                     return
                 yield piece
 
+    def read_all(self) -> bytes:
+        with open(self.path, "rb") as fh:
+            data = fh.read(self.size + 1)
+        if len(data) != self.size:
+            raise WimError(f"{self.path} changed while the package was written")
+        return data
+
     def hash(self) -> bytes:
+        if self.sha1 is None and self.data is not None:
+            self.sha1 = hashlib.sha1(self.data).digest()
         if self.sha1 is None:
             h = hashlib.sha1()
             for p in self.pieces():
@@ -223,9 +234,12 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
                 duplicates += 1
                 continue
         path_low = "/" + "/".join(src.parts).lower()
+        data = src.data
+        if data is None and src.size <= SMALL_FILE_BYTES:
+            data = src.read_all()
         res = write_resource(dest, src.pieces, src.size, PPKG_CHUNK_SIZE, codec,
                              compress=path_low not in raw_paths, workers=workers, cache=resource_cache,
-                             known_sha1=src.sha1)
+                             known_sha1=src.sha1, data=data)
         if src.sha1 is not None and res.sha1 != src.sha1:
             raise WimError(f"{src.path or path_low} changed while the package was written")
         src.sha1 = res.sha1
@@ -250,7 +264,8 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     sd = SecurityData.build(DEFAULT_DESCRIPTORS)
     metadata = sd + build_dentry_tree(to_dentry(root, True), len(sd))
     meta = write_resource(dest, lambda: [metadata], len(metadata), PPKG_CHUNK_SIZE, codec,
-                          extra_flags=RESHDR_FLAG_METADATA, workers=workers)
+                          extra_flags=RESHDR_FLAG_METADATA, workers=workers, data=metadata,
+                          batch_bytes=max(len(metadata), 1))
 
     # blob table: metadata first, then the streams in file order [C]
     entries = [BlobEntry(meta.reshdr, 1, 1, meta.sha1)]
