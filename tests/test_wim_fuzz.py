@@ -51,7 +51,7 @@ def mutate(data: bytes, muts) -> bytes:
         if not b:
             break
         # bias positions toward the structures: header, metadata/blob table/XML at the end
-        p = pos % len(b) if pos % 3 else (pos % 208 if pos % 2 else len(b) - 1 - pos % min(len(b), 4096))
+        p = (pos if pos % 3 else (pos % 208 if pos % 2 else len(b) - 1 - pos % min(len(b), 4096))) % len(b)
         if kind == "flip":
             b[p] ^= val
         elif kind == "set64":
