@@ -41,6 +41,7 @@ OID_SPC_INDIVIDUAL_SP_KEY_PURPOSE = "1.3.6.1.4.1.311.2.1.21"
 OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"         # RFC 5652 11.1
 OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"       # RFC 5652 11.2
 OID_SIGNING_TIME = "1.2.840.113549.1.9.5"         # RFC 5652 11.3
+OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"  # RFC 5035 3 (ESS signingCertificateV2)
 
 HASH_OIDS = {
     "1.3.14.3.2.26": "sha1",
@@ -140,6 +141,7 @@ class CatalogSigner:
     signature_algorithm_params: bytes | None
     signature: bytes
     unsigned_attribute_oids: tuple[str, ...]
+    signing_certificates: tuple[tuple[str, bytes], ...] | None = None  # ESS: (hash name, cert hash)
 
 
 @dataclass(frozen=True)
@@ -501,7 +503,7 @@ def _parse_signer(node: asn1.Node) -> CatalogSigner:
     i = 3
     signed_der = None
     signed_oids: tuple[str, ...] = ()
-    content_type = message_digest = signing_time = program = url = None
+    content_type = message_digest = signing_time = program = url = ess = None
     if kids[i].tag == asn1.context(0):
         auth = kids[i]
         signed_der = asn1.header(asn1.SET, auth.length) + auth.value
@@ -515,6 +517,8 @@ def _parse_signer(node: asn1.Node) -> CatalogSigner:
             signing_time = n.as_time()
         if (n := _single(attrs, OID_SPC_SP_OPUS_INFO, auth)) is not None:
             program, url = _parse_opus(n)
+        if (n := _single(attrs, OID_SIGNING_CERTIFICATE_V2, auth)) is not None:
+            ess = _parse_signing_certificate_v2(n)
         i += 1
     if i + 2 > len(kids):
         raise node.fail("SignerInfo is missing its signature")
@@ -533,8 +537,34 @@ def _parse_signer(node: asn1.Node) -> CatalogSigner:
         signed_attributes_der=signed_der, signed_attribute_oids=signed_oids, content_type=content_type,
         message_digest=message_digest, signing_time=signing_time, program_name=program,
         more_info_url=url, signature_algorithm=sig_alg.oid, signature_algorithm_params=sig_params,
-        signature=signature, unsigned_attribute_oids=unsigned,
+        signature=signature, unsigned_attribute_oids=unsigned, signing_certificates=ess,
     )
+
+
+def _parse_signing_certificate_v2(node: asn1.Node) -> tuple[tuple[str, bytes], ...]:
+    """SigningCertificateV2 ::= SEQUENCE { certs SEQUENCE OF ESSCertIDv2, policies ... OPTIONAL }
+    ESSCertIDv2 ::= SEQUENCE { hashAlgorithm DEFAULT sha256, certHash OCTET STRING,
+    issuerSerial OPTIONAL } (RFC 5035 3)."""
+    node.expect(asn1.SEQUENCE, "SigningCertificateV2")
+    kids = node.children()
+    if not kids:
+        raise node.fail("empty SigningCertificateV2")
+    out = []
+    for cid in kids[0].expect(asn1.SEQUENCE, "ESSCertIDv2 list").children():
+        parts = cid.expect(asn1.SEQUENCE, "ESSCertIDv2").children()
+        name = "sha256"
+        if parts and parts[0].tag == asn1.SEQUENCE:
+            name = _hash_name(parts[0])
+            parts = parts[1:]
+        if not parts:
+            raise cid.fail("ESSCertIDv2 without a certificate hash")
+        digest = parts[0].as_octets()
+        if len(digest) != HASH_SIZES[name]:
+            raise parts[0].fail(f"{name} certificate hash of {len(digest)} bytes")
+        out.append((name, digest))
+    if not out:
+        raise kids[0].fail("SigningCertificateV2 lists no certificate")
+    return tuple(out)
 
 
 def _spc_string(node: asn1.Node) -> str:

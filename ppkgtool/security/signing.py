@@ -25,7 +25,7 @@ from ppkgtool.errors import InvalidInputError, SecretSourceError, WrongPasswordE
 from ppkgtool.security import asn1
 from ppkgtool.security.catalog import (
     HASH_OID_BY_NAME, OID_CONTENT_TYPE, OID_CTL, OID_MESSAGE_DIGEST, OID_SIGNING_TIME,
-    OID_SPC_INDIVIDUAL_SP_KEY_PURPOSE, OID_SPC_SP_OPUS_INFO, OID_SPC_STATEMENT_TYPE,
+    OID_SIGNING_CERTIFICATE_V2, OID_SPC_INDIVIDUAL_SP_KEY_PURPOSE, OID_SPC_SP_OPUS_INFO, OID_SPC_STATEMENT_TYPE,
     _default_identity, build_ctl, package_list, parse_catalog, signed_data_content_info,
 )
 
@@ -36,6 +36,11 @@ SUPPORTED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 MIN_RSA_BITS = 2048
 WEAK_MIN_RSA_BITS = 1024
 MAX_CREDENTIAL_FILE = 1024 * 1024
+# Bind the certificates inside the catalog to the signature with the standard ESS
+# signingCertificateV2 attribute (RFC 5035): without it a changed byte in an intermediate
+# certificate could go unnoticed. Windows ignores authenticated attributes it does not use [I];
+# OpenSSL's CMS verifier checks it. Set to False to write exactly signtool's attribute set.
+BIND_CERTIFICATES = True
 
 Password = str | bytes | Callable[[], str | bytes] | None
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -63,8 +68,12 @@ class Signer:
         return describe_key(self.certificate.public_key())
 
     def certificates_der(self) -> list[bytes]:
+        """What goes into the catalog: the signer and its intermediates. A self-signed root is
+        left out: Windows anchors the chain only at the TrustedProvisioners copy, and a root inside
+        the catalog could not be checked against anything but itself."""
         enc = serialization.Encoding.DER
-        return [self.certificate.public_bytes(enc)] + [c.public_bytes(enc) for c in self.chain]
+        return [self.certificate.public_bytes(enc)] + [c.public_bytes(enc) for c in self.chain
+                                                       if not _self_signed(c)]
 
 
 def describe_key(key) -> str:
@@ -223,6 +232,10 @@ def _subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or "(empty subject)"
 
 
+def _self_signed(cert: x509.Certificate) -> bool:
+    return cert.subject == cert.issuer and issued_by(cert, cert)
+
+
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when ``issuer``'s name and key match and its signature on ``cert`` verifies."""
     if cert.issuer != issuer.subject:
@@ -355,8 +368,14 @@ def _sign(key: PrivateKey, data: bytes) -> tuple[bytes, bytes]:
     return key.sign(data, ec.ECDSA(hashes.SHA256())), asn1.algorithm(OID_ECDSA_WITH["sha256"], None)
 
 
+def _signing_certificate_v2(certificates_der: Sequence[bytes]) -> bytes:
+    # SigningCertificateV2 { certs SEQUENCE OF ESSCertIDv2 { certHash } } with the DEFAULT sha256 omitted
+    return asn1.seq(asn1.seq(*(asn1.seq(asn1.octets(hashlib.sha256(d).digest())) for d in certificates_der)))
+
+
 def signer_info(signer: Signer, ctl_content_octets: bytes, *, signing_time: _dt.datetime,
-                program_name: str | None = None, more_info_url: str | None = None) -> bytes:
+                program_name: str | None = None, more_info_url: str | None = None,
+                bind_certificates: bool | None = None) -> bytes:
     """One SignerInfo (RFC 2315 9.2) over the CTL's contents octets, Authenticode attributes."""
     digest = hashlib.sha256(ctl_content_octets).digest()
     attributes = [
@@ -367,6 +386,9 @@ def signer_info(signer: Signer, ctl_content_octets: bytes, *, signing_time: _dt.
         asn1.seq(asn1.oid(OID_SPC_STATEMENT_TYPE),
                  asn1.set_of([asn1.seq(asn1.oid(OID_SPC_INDIVIDUAL_SP_KEY_PURPOSE))])),
     ]
+    if BIND_CERTIFICATES if bind_certificates is None else bind_certificates:
+        attributes.append(asn1.seq(asn1.oid(OID_SIGNING_CERTIFICATE_V2),
+                                   asn1.set_of([_signing_certificate_v2(signer.certificates_der())])))
     signed_set = asn1.set_of(attributes)  # the signature covers the SET OF encoding (RFC 2315 9.3)
     signature, sig_alg = _sign(signer.private_key, signed_set)
     return asn1.seq(

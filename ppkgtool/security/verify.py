@@ -157,28 +157,51 @@ def _raw_issuer_and_serial(cert: x509.Certificate) -> tuple[bytes, int]:
 
 
 def _tbs_signature_algorithm_matches(cert: x509.Certificate) -> bool:
-    """RFC 5280 4.1.1.2: the outer signatureAlgorithm must equal the one inside the TBS."""
+    """RFC 5280 4.1.1.2: the outer signatureAlgorithm must equal the one inside the TBS, and the
+    signature BIT STRING holds whole octets (no unused bits)."""
     der = cert.public_bytes(serialization.Encoding.DER)
     outer = asn1.decode(der).children()
     tbs = outer[0].children()
     i = 1 if tbs[0].tag == asn1.context(0) else 0
-    return tbs[i + 1].der == outer[1].der
+    return tbs[i + 1].der == outer[1].der and outer[2].value[:1] == b"\x00"
 
 
-def _check_bag(catalog: Catalog, trusted: Sequence[x509.Certificate]) -> None:
-    """Every certificate in the catalog must be intact: a certificate whose issuer is also in the
-    catalog (or is itself, when self-issued) must verify against it."""
-    bag = list(catalog.certificates)
+def _verifies(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> bool | None:
+    """True when some certificate of ``pool`` named as ``cert``'s issuer (or ``cert`` itself when
+    self-issued) verifies its signature; False when such candidates exist but none verifies; None
+    when no candidate exists (the issuer is not available)."""
+    candidates = [c for c in pool if c.subject == cert.issuer]
+    if cert.subject == cert.issuer:
+        candidates.append(cert)
+    if not candidates:
+        return None
+    return any(issued_by(cert, c) for c in candidates)
+
+
+def _check_certificates(bag: Sequence[x509.Certificate], trusted: Sequence[x509.Certificate]) -> None:
+    """Rule 1: a certificate whose named issuer is present (in the catalog, among the trusted
+    provisioners, or itself when self-issued) must verify against it."""
+    pool = list(bag) + list(trusted)
     for cert in bag:
         if not _tbs_signature_algorithm_matches(cert):
             raise _Tampered(f"certificate {cert.subject.rfc4514_string()}: outer and inner signature "
                             "algorithms differ")
-        candidates = [c for c in bag if c.subject == cert.issuer]
-        if candidates and not any(issued_by(cert, c) for c in candidates):
-            if any(issued_by(cert, t) for t in trusted):
-                continue
+        if _verifies(cert, pool) is False:
             raise _Tampered(f"certificate {cert.subject.rfc4514_string()}: its signature does not verify "
-                            "with its issuer in the catalog")
+                            "with the issuer named in it")
+
+
+def _check_extras(bag: Sequence[x509.Certificate], trusted: Sequence[x509.Certificate],
+                  path: Sequence[x509.Certificate]) -> None:
+    """Rule 2: a certificate of the catalog that is not on the signer's chain must at least verify
+    against a certificate at hand; otherwise it cannot be told apart from a changed one."""
+    pool = list(bag) + list(trusted)
+    for cert in bag:
+        if any(cert == p for p in path):
+            continue
+        if not _verifies(cert, pool):
+            raise _Tampered(f"certificate {cert.subject.rfc4514_string()} is not part of the signer's chain "
+                            "and does not verify against any certificate at hand")
 
 
 def _same_cert(a: x509.Certificate, b: x509.Certificate) -> bool:
@@ -190,27 +213,32 @@ def _same_cert(a: x509.Certificate, b: x509.Certificate) -> bool:
 
 
 def _build_chain(leaf: x509.Certificate, bag: Sequence[x509.Certificate],
-                 trusted: Sequence[x509.Certificate]) -> tuple[list[x509.Certificate], bool, str]:
-    """(path from the leaf, anchored at a trusted provisioner?, why not)."""
+                 trusted: Sequence[x509.Certificate]) -> tuple[list[x509.Certificate], int | None, str]:
+    """The signer's chain as far as it goes (trusted provisioners preferred as issuers, then the
+    catalog's certificates), the index of the first trust anchor on it (None: not anchored), and
+    why it is not anchored."""
     path = [leaf]
     while len(path) <= MAX_CHAIN:
         current = path[-1]
-        anchor = next((t for t in trusted if _same_cert(current, t)), None)
-        if anchor is not None:
-            return path, True, ""
-        issuer = next((t for t in trusted if issued_by(current, t)), None)
-        if issuer is not None:
-            path.append(issuer)
-            return path, True, ""
         if current.issuer == current.subject and issued_by(current, current):
-            return path, False, (f"the chain ends at the root {current.subject.rfc4514_string()}, "
-                                 "which is not a trusted provisioner (CERT_E_UNTRUSTEDROOT)")
-        issuer = next((c for c in bag if c not in path and issued_by(current, c)), None)
+            break
+        issuer = next((t for t in trusted if issued_by(current, t)), None)
         if issuer is None:
-            return path, False, (f"no issuer certificate for {current.subject.rfc4514_string()} "
-                                 "in the catalog or the trusted provisioners (CERT_E_CHAINING)")
+            issuer = next((c for c in bag if not any(c == p for p in path) and issued_by(current, c)), None)
+        if issuer is None:
+            break
         path.append(issuer)
-    return path, False, "the certificate chain is too long"
+    anchor = next((i for i, c in enumerate(path) if any(_same_cert(c, t) for t in trusted)), None)
+    if anchor is not None:
+        return path, anchor, ""
+    last = path[-1]
+    if last.issuer == last.subject and issued_by(last, last):
+        why = (f"the chain ends at the root {last.subject.rfc4514_string()}, which is not a trusted "
+               "provisioner (CERT_E_UNTRUSTEDROOT)")
+    else:
+        why = (f"no issuer certificate for {last.subject.rfc4514_string()} in the catalog or the trusted "
+               "provisioners (CERT_E_CHAINING)")
+    return path, None, why
 
 
 def _chain_problems(path: Sequence[x509.Certificate], anchored: bool, now: _dt.datetime) -> list[str]:
@@ -300,6 +328,19 @@ def verify_package(package, catalog: bytes | None, trusted: Sequence[x509.Certif
             _verify_signature(cert, signer, signer.signed_attributes_der)
         except _Tampered as exc:
             return tampered(f"signer {index}: {exc}", info)
+        if signer.signing_certificates is not None:
+            # ESS signingCertificateV2 (RFC 5035): the first hash names the signer, every hash a
+            # certificate of the catalog
+            ders = [der for der in cat.certificate_ders]
+            listed = signer.signing_certificates
+            signer_der = cat.certificate_ders[cat.certificates.index(cert)]
+            if hashlib.new(listed[0][0], signer_der).digest() != listed[0][1]:
+                return tampered(f"signer {index}: the signing certificate does not match the signed "
+                                "signingCertificateV2 hash", info)
+            for name, digest in listed[1:]:
+                if not any(hashlib.new(name, d).digest() == digest for d in ders):
+                    return tampered(f"signer {index}: a certificate bound by the signature (signingCertificateV2) "
+                                    "is missing or was changed", info)
         if signer.unsigned_attribute_oids:
             notes.append(f"signer {index} carries unsigned attributes ({', '.join(signer.unsigned_attribute_oids)}),"
                          " such as timestamps; they are not checked")
@@ -307,7 +348,7 @@ def verify_package(package, catalog: bytes | None, trusted: Sequence[x509.Certif
         if primary is None:
             primary = (info, [])
     try:
-        _check_bag(cat, trusted)
+        _check_certificates(cat.certificates, trusted)
     except _Tampered as exc:
         return tampered(str(exc), primary[0])
     if cat.crl_count:
@@ -316,10 +357,16 @@ def verify_package(package, catalog: bytes | None, trusted: Sequence[x509.Certif
 
     # Windows builds the chain of the catalog's (primary) signer only.
     leaf = signer_certs[0]
-    path, anchored, why = _build_chain(leaf, cat.certificates, trusted)
+    full_path, anchor, why = _build_chain(leaf, cat.certificates, trusted)
+    try:
+        _check_extras(cat.certificates, trusted, full_path)
+    except _Tampered as exc:
+        return tampered(str(exc), primary[0])
+    anchored = anchor is not None
+    path = full_path[:anchor + 1] if anchored else full_path
     roles = ["signer"] + ["issuer"] * (len(path) - 1)
     if anchored:
-        roles[-1] = "trusted provisioner"
+        roles[-1] = "trusted provisioner" if len(path) > 1 else "signer, trusted provisioner"
     elif len(path) > 1 and path[-1].issuer == path[-1].subject:
         roles[-1] = "root (not trusted)"
     chain = [certificate_info(c, r) for c, r in zip(path, roles)]

@@ -233,32 +233,35 @@ def _encoded_length(d: Dentry) -> int:
     return base
 
 
+_FIXED_PLAIN = struct.Struct("<QIiQQQQQQ20sIQHHH")     # union = hard link group id
+_FIXED_REPARSE = struct.Struct("<QIiQQQQQQ20sIIHHHHH")  # union = reparse tag, reserved, flags
+_PADS = [bytes(i) for i in range(8)]
+
+
 def _encode(d: Dentry, subdir: int) -> bytes:
     name = d.name.encode("utf-16-le")
     short = d.short_name.encode("utf-16-le") if d.short_name else b""
-    if len(name) > 0xFFFF or len(short) > 0xFFFF:
+    nlen, slen = len(name), len(short)
+    if nlen > 0xFFFF or slen > 0xFFFF:
         raise WimError(f"file name too long: {d.name[:40]!r}...")
-    length = align8(DENTRY_DISK_SIZE + (len(name) + 2 if name else 0) + (len(short) + 2 if short else 0))
-    if d.is_reparse_point:
-        union = struct.pack("<IHH", d.reparse_tag, 0, 0)
+    raw = DENTRY_DISK_SIZE + (nlen + 2 if nlen else 0) + (slen + 2 if slen else 0)
+    length = (raw + 7) & ~7
+    if d.attributes & FILE_ATTRIBUTE_REPARSE_POINT:
+        head = _FIXED_REPARSE.pack(length, d.attributes, d.security_id, subdir, 0, 0, d.creation_time,
+                                   d.last_access_time, d.last_write_time, d.main_hash, 0, d.reparse_tag, 0, 0,
+                                   len(d.streams), slen, nlen)
     else:
-        union = d.hard_link_group.to_bytes(8, "little")
-    out = [_FIXED.pack(length, d.attributes, d.security_id, subdir, 0, 0, d.creation_time,
-                       d.last_access_time, d.last_write_time, d.main_hash, 0, union,
-                       len(d.streams), len(short), len(name))]
-    if name:
-        out.append(name + b"\0\0")
-    if short:
-        out.append(short + b"\0\0")
-    body = b"".join(out)
-    body += bytes(length - len(body))
+        head = _FIXED_PLAIN.pack(length, d.attributes, d.security_id, subdir, 0, 0, d.creation_time,
+                                 d.last_access_time, d.last_write_time, d.main_hash, 0, d.hard_link_group,
+                                 len(d.streams), slen, nlen)
+    body = b"".join((head, name, b"\0\0" if nlen else b"", short, b"\0\0" if slen else b"", _PADS[length - raw]))
     if d.streams:
         extra = []
         for s in d.streams:
             sname = s.name.encode("utf-16-le")
-            slen = align8(EXTRA_STREAM_DISK_SIZE + (len(sname) + 2 if sname else 0))
-            entry = _STREAM.pack(slen, 0, s.sha1, len(sname)) + (sname + b"\0\0" if sname else b"")
-            extra.append(entry + bytes(slen - len(entry)))
+            elen = align8(EXTRA_STREAM_DISK_SIZE + (len(sname) + 2 if sname else 0))
+            entry = _STREAM.pack(elen, 0, s.sha1, len(sname)) + (sname + b"\0\0" if sname else b"")
+            extra.append(entry + bytes(elen - len(entry)))
         body += b"".join(extra)
     return body
 

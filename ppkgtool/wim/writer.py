@@ -40,6 +40,7 @@ SMALL_FILE_BYTES = 4 * 1024 * 1024
 #: Written uncompressed whatever their size, so that libmagic finds the ASCII text "RunTime.xml"
 #: near the start of the file and calls it a provisioning package (ppkg-format.md, "Container").
 DEFAULT_STORE_UNCOMPRESSED = ("/Multivariant/0/MasterDatastore.xml",)
+_DEFAULT_RAW = frozenset(p.lower() for p in DEFAULT_STORE_UNCOMPRESSED)
 
 
 @dataclass(frozen=True)
@@ -209,8 +210,10 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
         raise WimError("the output must be a seekable binary file") from None
     if start != 0:
         raise WimError(f"the output must be positioned at offset 0 (it is at {start})")
-    raw_paths = {p.lower() for p in (DEFAULT_STORE_UNCOMPRESSED if store_uncompressed is None else store_uncompressed)}
-    raw_paths = {"/" + "/".join(split_package_path(p)).lower() for p in raw_paths}
+    if store_uncompressed is None:
+        raw_paths = _DEFAULT_RAW
+    else:
+        raw_paths = {"/" + "/".join(split_package_path(p)).lower() for p in store_uncompressed}
 
     root, sources, ndirs = _build_tree(files)
     ordered = sorted(sources, key=lambda s: package_order_key(s.parts)) if order == "package" else list(sources)

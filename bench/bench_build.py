@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Building a package from customizations.xml: ppkgtool build vs the wimlib route the other
+Linux builders take (craysiii/PackageStack and tolf-vpn-web lay out the tree, then capture it
+with wimlib).
+
+Peer, measured in the same run: `wimlib-imagex capture TREE OUT --compress=XPRESS` of the very
+tree ppkgtool compiles (so the peer gets the compile for free and only does the container step,
+with all threads). ppkgtool: `ppkgtool build` end to end (parse, catalogue, compile, WIM, .cat)
+as a subprocess, and the library call build_package in-process.
+
+Inputs: the three real packages' customizations.xml with their assets (real-ppkg fixtures;
+wcd-gui-commands-msi carries 1.1 MB of MSIs, wcd-itadmin-rank52 45 settings and 2.3 MB of images).
+Writes bench/results/build.md. Usage: python bench/bench_build.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "real-ppkg"
+PACKAGES = ["icd-cli-oobe", "wcd-gui-commands-msi", "wcd-itadmin-rank52"]
+sys.path.insert(0, str(ROOT))
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores (nproc), {model}, Python {platform.python_version()}"
+
+
+def timed(fn, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    if not FIXTURES.is_dir() or shutil.which("wimlib-imagex") is None:
+        print("needs ../shared/fixtures and wimlib-imagex", file=sys.stderr)
+        return 1
+    from ppkgtool.package.builder import BuildOptions, build_package, build_tree_only
+    ppkgtool = str(Path(sys.executable).with_name("ppkgtool"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name in PACKAGES:
+            src = tmp / name / "src"
+            src.parent.mkdir(parents=True)
+            subprocess.run(["wimlib-imagex", "extract", str(FIXTURES / f"{name}.ppkg"), "1", f"--dest-dir={src}"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            assets = tmp / name / "assets"
+            assets.mkdir()
+            for f in src.rglob("*"):
+                if f.is_file() and f.parent.parent.parent.name == "DataAsset":
+                    shutil.copy(f, assets / f.name)
+            cust = src / "Multivariant/0/customizations.xml"
+            opts = BuildOptions(asset_dir=assets, overwrite=True)
+            # the compiled tree on disk, for the peer
+            tree = build_tree_only(cust, opts)
+            lay = tmp / name / "tree"
+            for p, v in tree.files.items():
+                q = lay / p
+                q.parent.mkdir(parents=True, exist_ok=True)
+                q.write_bytes(v if isinstance(v, bytes) else Path(v).read_bytes())
+            out = tmp / name / "out.ppkg"
+            peer_out = tmp / name / "peer.ppkg"
+
+            def peer():
+                subprocess.run(["wimlib-imagex", "capture", str(lay), str(peer_out), name, "--compress=XPRESS"],
+                               check=True, stdout=subprocess.DEVNULL)
+                peer_out.unlink()
+
+            def cli():
+                subprocess.run([ppkgtool, "build", str(cust), "-o", str(out), "--asset-dir", str(assets),
+                                "--overwrite"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+            def lib():
+                build_package(cust, out, opts)
+
+            t_peer, t_cli, t_lib = timed(peer, args.runs), timed(cli, args.runs), timed(lib, args.runs)
+            size = out.stat().st_size
+            rows.append((name, len(tree.settings), size, t_peer, t_cli, t_lib))
+            print(f"{name}: peer {t_peer*1000:.0f} ms, ppkgtool build {t_cli*1000:.0f} ms, library {t_lib*1000:.0f} ms")
+    lines = ["# Build: customizations.xml -> .ppkg", "",
+             f"Machine: {machine()}. Medians of {args.runs} runs each, measured in the same run.", "",
+             "Peer: `wimlib-imagex capture TREE OUT NAME --compress=XPRESS` of the tree ppkgtool compiled (the "
+             "container step only; the peer gets the compile for free). ppkgtool: the whole build "
+             "(parse, catalogue match, compile, WIM, .cat) as the CLI (process start included) and as the library call.",
+             "", "| package | settings | package bytes | wimlib capture (ms) | ppkgtool build CLI (ms) | build_package (ms) "
+             "| library / wimlib |", "|---|---|---|---|---|---|---|"]
+    for name, n, size, tp, tc, tl in rows:
+        lines.append(f"| {name} | {n} | {size} | {tp*1000:.0f} | {tc*1000:.0f} | {tl*1000:.0f} | {tl/tp:.2f} |")
+    lines += ["", f"Command: `{sys.executable} bench/bench_build.py --runs {args.runs}`", ""]
+    res = ROOT / "bench" / "results" / "build.md"
+    res.parent.mkdir(parents=True, exist_ok=True)
+    res.write_text("\n".join(lines))
+    print(res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
