@@ -580,10 +580,33 @@ class Hive:
 
     def _find_subkey(self, off: int, name: str) -> int | None:
         want = _upcase_units(name)
-        for sub in self._subkey_offsets(off):
+        node = self._nk(off)
+        if node.n_subkeys == 0 or node.subkeys_list == NO_OFFSET:
+            return None
+        want_hash = name_hash(name)
+        for sub, hint in self._list_with_hashes(node.subkeys_list):
+            if hint is not None and hint != want_hash:
+                continue                  # a hash leaf rules the key out without decoding its name
             if _upcase_units(self._nk(sub).name) == want:
                 return sub
         return None
+
+    def _list_with_hashes(self, list_off: int) -> list[tuple[int, int | None]]:
+        """(key node offset, lh hash or None) for every element of a subkeys list."""
+        cell = self._cell(list_off, what="subkeys list")
+        sig = cell[:2]
+        count = _U16.unpack_from(cell, 2)[0] if len(cell) >= 4 else 0
+        if sig == b"lh" and 4 + 8 * count <= len(cell):
+            return [struct.unpack_from("<II", cell, 4 + 8 * i) for i in range(count)]
+        if sig == b"ri" and 4 + 4 * count <= len(cell):
+            out: list[tuple[int, int | None]] = []
+            for i in range(count):
+                leaf = _U32.unpack_from(cell, 4 + 4 * i)[0]
+                if self._cell(leaf, what="subkeys list")[:2] == b"ri":
+                    raise _err("an index root points to another index root", leaf)
+                out.extend(self._list_with_hashes(leaf))
+            return out
+        return [(e, None) for e in self._leaf_entries(list_off)]
 
     # ----- values -------------------------------------------------------------------------
     def _value_offsets(self, off: int) -> list[int]:

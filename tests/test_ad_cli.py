@@ -11,15 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ldap3
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ppkgtool.ad import DirectorySession
 from ppkgtool.ad.connection import open_connection
 from ppkgtool.odj import decode_provision_data, load_blob
-from ppkgtool.regpol import REG_DWORD, REG_SZ, PolicyValue, build_registry_pol, parse_registry_pol
+from ppkgtool.regpol import REG_DWORD, PolicyValue, build_registry_pol, parse_registry_pol
 from samba_dc import client_env, kinit
 from test_ad_provision import admin, new_name, target
 

@@ -416,7 +416,6 @@ def _odj():
 
 
 def _move(conn, old_dn: str, new_dn: str) -> None:
-    import ldap3  # noqa: F401
     rdn, parent = new_dn.split(",", 1)
     ok = conn.modify_dn(old_dn, rdn, new_superior=parent)
     if not ok:

@@ -24,7 +24,6 @@ class Journal:
         self._lock = threading.Lock()
         self.state: dict[str, str] = {}
         self.errors: dict[str, dict] = {}
-        self.times: dict[tuple[str, str], float] = {}
         if self.path.exists():
             self._load()
         self._fh = open(self.path, "a", encoding="utf-8")
@@ -49,7 +48,6 @@ class Journal:
                 if state not in ORDER:
                     raise InvalidInputError(f"{self.path}:{n}: unknown state {state!r}")
                 self.errors.pop(device, None)
-                self.times[(device, state)] = rec.get("time", 0.0)
                 if ORDER[state] >= ORDER.get(self.state.get(device, "planned"), 0):
                     self.state[device] = state
 
@@ -72,11 +70,6 @@ class Journal:
             else:
                 self.errors.pop(device, None)
                 self.state[device] = state
-                self.times[(device, state)] = rec["time"]
-
-    def time_of(self, device: str, state: str) -> float | None:
-        """When ``device`` last reached ``state`` (epoch seconds)."""
-        return self.times.get((device, state))
 
     def close(self) -> None:
         with self._lock:

@@ -32,9 +32,11 @@ class Provisioner(Protocol):
     def provision(self, device: Device, password: str, *, reuse: bool) -> bytes:
         """Create (or with ``reuse`` reset) the account with ``password``; return the binary ODJ blob."""
 
-    def account_created_since(self, name: str, since: float) -> bool | None:
-        """Whether the account ``name`` exists and was created at or after ``since`` (epoch seconds);
-        None when it does not exist."""
+    def exists(self, name: str) -> bool:
+        """Whether the computer account NAME$ exists."""
+
+    def password_is_ours(self, name: str, password: str) -> bool:
+        """Whether NAME$ accepts ``password`` (then an earlier run of ours created it)."""
 
 
 class PackageBuilder(Protocol):
@@ -47,7 +49,8 @@ class DeviceOutcome:
     name: str
     status: str                 # done | skipped | failed | not_started
     error: str | None = None
-    code: int | None = None
+    code: int | None = None     # the Windows error number, when there is one
+    exit_code: int | None = None
     files: list[str] = field(default_factory=list)
 
 
@@ -78,6 +81,9 @@ def _is_outage(exc: BaseException) -> bool:
     """A directory error that will hit every following device too (the DC is gone)."""
     if not isinstance(exc, DirectoryError):
         return False
+    from ppkgtool.ad.connection import ConnectionLostError
+    if isinstance(exc, ConnectionLostError):
+        return True
     text = exc.message.lower()
     return any(w in text for w in ("unreachable", "connect", "socket", "timed out", "timeout",
                                    "refused", "closed", "reset", "no route", "server down"))
@@ -119,7 +125,8 @@ class BulkRun:
             if not journal.reached(name, "planned"):
                 journal.record(name, "planned")
             pw_file = self.password_path(name)
-            if not journal.reached(name, "password_saved"):
+            earlier_attempt = journal.reached(name, "password_saved")
+            if not earlier_attempt:
                 password = self.generate_password()
                 # no account exists yet for this password: replacing a leftover file is safe
                 write_bytes_atomic(pw_file, password.encode("utf-8"), overwrite=True, private=True)
@@ -128,17 +135,16 @@ class BulkRun:
                 password = pw_file.read_bytes().decode("utf-8")
             if not journal.reached(name, "blob_saved"):
                 reuse = self.reuse
-                if not journal.reached(name, "account_created"):
-                    # a crash may have come between the account's creation and its journal line:
-                    # an account created after our password was saved is ours, and gets it again.
-                    since = journal.time_of(name, "password_saved")
-                    ours = self.provisioner.account_created_since(name, since - 5.0) if since else None
-                    if ours:
-                        reuse = True
-                else:
+                if journal.reached(name, "account_created"):
                     reuse = True  # ours: created in an earlier run with this saved password
+                elif earlier_attempt and self.provisioner.exists(name) \
+                        and self.provisioner.password_is_ours(name, password):
+                    # a crash came between the account's creation and its journal line: the
+                    # account takes our saved password, so it is ours and gets it again.
+                    reuse = True
                 blob = self.provisioner.provision(device, password, reuse=reuse)
-                journal.record(name, "account_created")
+                if not journal.reached(name, "account_created"):
+                    journal.record(name, "account_created")
                 from ppkgtool.odj import to_savefile
                 write_bytes_atomic(self.blob_path(name), to_savefile(blob), overwrite=True, private=True)
                 journal.record(name, "blob_saved")
@@ -157,7 +163,7 @@ class BulkRun:
                 self._abort_reason = exc.one_line()
                 self._abort.set()
             journal.record(name, "failed", error=exc.one_line(), code=exc.code)
-            return DeviceOutcome(name, "failed", error=exc.one_line(), code=exc.code)
+            return DeviceOutcome(name, "failed", error=exc.one_line(), code=exc.code, exit_code=exc.exit_code)
 
     def run(self) -> BulkResult:
         self.out.mkdir(parents=True, exist_ok=True)

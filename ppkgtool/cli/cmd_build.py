@@ -30,6 +30,15 @@ def register(sub) -> None:
     p.epilog = EXAMPLES + "\n\n" + (p.epilog or "")
     p.add_argument("customizations", metavar="CUSTOMIZATIONS.xml", help="the WCD customizations.xml")
     p.add_argument("-o", "--output", required=True, metavar="OUT.ppkg", help="the package to write")
+    add_build_arguments(p, single=True)
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def add_build_arguments(p, *, single: bool) -> None:
+    """Options shared by ``build`` and ``bulk`` (``single``: the per-package ones of ``build``)."""
+    from ppkgtool.secrets import add_secret_options
+
     p.add_argument("--asset-dir", metavar="DIR",
                    help="resolve file references (e.g. D:\\app.msi) by file name inside DIR")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
@@ -39,9 +48,10 @@ def register(sub) -> None:
     p.add_argument("--catalogue", action="append", default=[], metavar="FILE",
                    help="extra settings catalogue (from 'ppkgtool catalog learn'); repeatable")
     pay = p.add_argument_group("payloads")
-    pay.add_argument("--odj", metavar="FILE",
-                     help="ODJ blob (binary, base64, djoin save file or unattend.xml): joins the device offline at "
-                          "first boot via 'djoin /requestodj … /localos' and a restart")
+    if single:
+        pay.add_argument("--odj", metavar="FILE",
+                         help="ODJ blob (binary, base64, djoin save file or unattend.xml): joins the device offline at "
+                              "first boot via 'djoin /requestodj … /localos' and a restart")
     pay.add_argument("--root-cert", action="append", default=[], metavar="F", help="trusted root certificate (PEM/DER)")
     pay.add_argument("--ca-cert", action="append", default=[], metavar="F", help="intermediate CA certificate")
     pay.add_argument("--client-pfx", action="append", default=[], metavar="F",
@@ -61,13 +71,15 @@ def register(sub) -> None:
                          "MobileOperator, ITAdmin")
     md.add_argument("--rank", metavar="N", help="override PackageConfig/Rank (0-99)")
     out = p.add_argument_group("output")
-    out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    if single:
+        out.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     out.add_argument("--reproducible", action="store_true",
                      help="byte-identical output: fixed timestamps (SOURCE_DATE_EPOCH or 2020-01-01), WIM GUID "
                           "and catalog id derived from the package ID")
     out.add_argument("--no-catalog", action="store_true", help="do not write <name>.cat beside the package")
-    out.add_argument("--dry-run", action="store_true", help="compile and report, write nothing")
-    out.add_argument("--show-secrets", action="store_true", help="show secret setting values in the report")
+    if single:
+        out.add_argument("--dry-run", action="store_true", help="compile and report, write nothing")
+        out.add_argument("--show-secrets", action="store_true", help="show secret setting values in the report")
     sig = p.add_argument_group("signing (a signed <name>.cat; NOTES SignPackage=True)")
     sig.add_argument("--sign-cert", metavar="F", help="signer certificate (PEM/DER) or PFX")
     sig.add_argument("--sign-key", metavar="F", help="signer private key (PEM/DER) when --sign-cert is not a PFX")
@@ -79,19 +91,18 @@ def register(sub) -> None:
     enc.add_argument("--generate-password", action="store_true",
                      help="generate a 16-character password and print it (only way to see it again: "
                           "--password-out)")
-    enc.add_argument("--password-out", metavar="FILE", help="write the generated password to FILE (mode 0600)")
-    add_common(p)
-    p.set_defaults(func=run)
+    if single:
+        enc.add_argument("--password-out", metavar="FILE", help="write the generated password to FILE (mode 0600)")
 
 
-def run(args) -> int:
-    from ppkgtool.cli.output import Reporter
-    from ppkgtool.package.builder import BuildOptions, build_package, build_tree_only
+def options_from_args(args, **overrides):
+    """BuildOptions from the options add_build_arguments added; returns (options, encryption
+    password or None, whether that password was generated). ``overrides`` replace fields."""
+    from ppkgtool.package.builder import BuildOptions
     from ppkgtool.package.customizations import parse_variable_assignments, read_variable_file
     from ppkgtool.package.payloads import ClientPfx, PayloadOptions
     from ppkgtool.secrets import has_secret_option, source_from_args
 
-    rep = Reporter(json_mode=args.json)
     variables: dict[str, str] = {}
     for vf in args.var_file:
         try:
@@ -113,7 +124,7 @@ def run(args) -> int:
         k, v = spec.split("=", 1)
         policy_settings.append((k.strip(), v))
     payloads = PayloadOptions(
-        odj=Path(args.odj) if args.odj else None,
+        odj=Path(args.odj) if getattr(args, "odj", None) else None,
         root_certs=tuple(map(Path, args.root_cert)), ca_certs=tuple(map(Path, args.ca_cert)),
         trusted_people=tuple(map(Path, args.trusted_people)),
         trusted_provisioners=tuple(map(Path, args.trusted_provisioner)),
@@ -140,14 +151,28 @@ def run(args) -> int:
         else:
             password = source_from_args(args, prefix="encrypt-password", what="package password", confirm=True).read()
         encryption.check_password(password)
-    elif args.generate_password or has_secret_option(args, prefix="encrypt-password") or args.password_out:
+    elif args.generate_password or has_secret_option(args, prefix="encrypt-password") \
+            or getattr(args, "password_out", None):
         raise UsageError("--generate-password/--encrypt-password-*/--password-out need --encrypt")
 
     options = BuildOptions(asset_dir=Path(args.asset_dir) if args.asset_dir else None, variables=variables,
-                           payloads=payloads, owner_type=args.owner_type, rank=args.rank, overwrite=args.overwrite,
+                           payloads=payloads, owner_type=args.owner_type, rank=args.rank,
+                           overwrite=getattr(args, "overwrite", False),
                            reproducible=args.reproducible, catalog=not args.no_catalog,
                            catalogue_files=tuple(map(Path, args.catalogue)), signer=signer,
                            encrypt_password=password)
+    if overrides:
+        import dataclasses
+        options = dataclasses.replace(options, **overrides)
+    return options, password, generated
+
+
+def run(args) -> int:
+    from ppkgtool.cli.output import Reporter
+    from ppkgtool.package.builder import build_package, build_tree_only
+
+    rep = Reporter(json_mode=args.json)
+    options, password, generated = options_from_args(args)
     if args.dry_run:
         tree = build_tree_only(Path(args.customizations), options)
         for w in tree.warnings:

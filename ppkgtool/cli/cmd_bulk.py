@@ -1,7 +1,103 @@
-"""ppkgtool bulk."""
+"""ppkgtool bulk: accounts, blobs and per-device packages for many devices (docs/commands/bulk.md)."""
 
-from ppkgtool.cli._stub import register_stub
+from __future__ import annotations
+
+from pathlib import Path
+
+from ppkgtool.errors import EXIT_DIRECTORY, EXIT_INVALID_INPUT, UsageError
+
+EXAMPLES = """examples:
+  ppkgtool bulk devices.csv --template customizations.xml --out out/ --domain test.lab \\
+      --dc dc1.test.lab --dc-address 10.0.0.5 --ca-file corp-ca.pem \\
+      --user admin@TEST.LAB --password-file admin.pass --machine-ou "OU=Kiosks,DC=test,DC=lab" \\
+      --root-cert corp-root.cer --policy Machine/Registry.pol --parallel 8
+
+devices.csv: a header with 'name' (required), 'ou' (optional, overrides --machine-ou) and
+'var:NAME' columns substituted for $(NAME) in the template. Every row is checked before anything
+is created. Outputs: DIR/<name>.ppkg, DIR/<name>.cat, DIR/<name>.odj (0600), DIR/secrets/ (0600
+machine passwords, saved before each account is created), DIR/journal.jsonl, DIR/summary.json.
+Re-running the same command resumes: finished devices are skipped, half-done ones continue."""
 
 
 def register(sub) -> None:
-    register_stub(sub, "bulk", "provision and package many devices from a CSV", 10)
+    from ppkgtool.cli import add_common, command_parser
+    from ppkgtool.cli.cmd_build import add_build_arguments
+    from ppkgtool.cli.cmd_odj_provision import add_account_options
+    from ppkgtool.cli.dcopts import add_dc_options
+
+    p = command_parser(sub, "bulk", "provision and package many devices from a CSV",
+                       description="For each device of a CSV: create the computer account, save its ODJ blob "
+                                   "and build <name>.ppkg from a customizations.xml template - concurrently, "
+                                   "journaled and resumable.")
+    p.epilog = EXAMPLES + "\n\n" + (p.epilog or "")
+    p.add_argument("devices", metavar="DEVICES.csv", help="name[,ou][,var:NAME...] per device")
+    p.add_argument("--template", required=True, metavar="CUSTOMIZATIONS.xml",
+                   help="the customizations.xml every device's package is built from")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; resumable)")
+    p.add_argument("--domain", required=True, metavar="DOMAIN", help="the domain to join (DNS or NetBIOS name)")
+    p.add_argument("--parallel", type=int, default=4, metavar="N",
+                   help="devices processed at once (connections to the DC and package builds; default 4)")
+    add_dc_options(p)
+    add_account_options(p, bulk=True)
+    add_build_arguments(p, single=False)
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ppkgtool.bulk.adapters import DirectoryProvisioner, TemplateBuilder
+    from ppkgtool.bulk.devices import parse_devices
+    from ppkgtool.bulk.runner import BulkRun
+    from ppkgtool.cli.cmd_build import options_from_args
+    from ppkgtool.cli.cmd_odj_provision import request_defaults_from_args
+    from ppkgtool.cli.dcopts import connect_from_args
+    from ppkgtool.cli.output import Reporter
+
+    rep = Reporter(json_mode=args.json)
+    if not 1 <= args.parallel <= 64:
+        raise UsageError("--parallel must be 1 to 64")
+    try:
+        devices = parse_devices(Path(args.devices).read_bytes(), source_name=args.devices)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.devices}: {exc.strerror}") from None
+    template = Path(args.template)
+    if not template.is_file():
+        raise UsageError(f"template {template} does not exist")
+    options, _password, generated = options_from_args(args)
+    defaults = request_defaults_from_args(args)
+
+    builder = TemplateBuilder(template, options, per_device_password=generated)
+    try:
+        builder.preflight(devices)   # every device's package compiles before any account is created
+        with connect_from_args(args, domain=args.domain, pool_size=args.parallel, warn=rep.warn) as session:
+            provisioner = DirectoryProvisioner(session, defaults)
+            with rep.progress(len(devices), "devices") as progress:
+                failures = 0
+
+                def on_progress(outcome) -> None:
+                    nonlocal failures
+                    failures += outcome.status == "failed"
+                    progress.advance(1, extra=f"{failures} failed" if failures else "")
+
+                result = BulkRun(devices, Path(args.out), provisioner, builder, reuse=args.reuse,
+                                 parallel=args.parallel, on_progress=on_progress).run()
+    finally:
+        builder.close()
+
+    doc = result.to_json()
+    doc["out"] = str(Path(args.out))
+    if rep.json_mode:
+        rep.json(doc)
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in doc["counts"].items())
+        rep.line(f"{len(devices)} devices in {doc['seconds']} s: {counts}; summary in {Path(args.out) / 'summary.json'}")
+        if result.failed:
+            rep.table(["device", "code", "error"], [(f["name"], f["code"] or "", f["error"]) for f in doc["failed"]],
+                      title="failed")
+    if result.aborted:
+        rep.stderr.write(f"ppkgtool: error: the run stopped early: {result.aborted}; "
+                         f"{len(doc['not_started'])} devices not started - re-run the same command to resume\n")
+        return EXIT_DIRECTORY
+    if result.failed:
+        return max(f.exit_code or EXIT_INVALID_INPUT for f in result.failed)
+    return 0

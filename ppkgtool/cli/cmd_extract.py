@@ -36,10 +36,14 @@ def _looks_encrypted(path: str) -> bool:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as fh:
-            head = fh.read(8)
+            head = fh.read(64)
     except OSError:
         return False
-    return head != b"MSWIM\0\0\0" and size >= 208 and (size - 48) % 160 == 0
+    try:
+        from ppkgtool.security.encryption import looks_encrypted
+        return bool(looks_encrypted(size, head))
+    except ImportError:
+        return head[:8] != b"MSWIM\0\0\0" and size >= 208 and (size - 48) % 160 == 0
 
 
 def run(args) -> int:

@@ -23,6 +23,43 @@ def _split_list(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(";") if p.strip())
 
 
+def add_account_options(parser, *, bulk: bool = False) -> None:
+    """djoin's account, site, certificate and policy options (shared with ``bulk``).
+
+    With ``bulk=True`` the per-machine options (--default-password, --netbios) are left out: bulk
+    generates and saves every password itself and takes names from its CSV.
+    """
+    a = parser.add_argument_group("account")
+    a.add_argument("--machine-ou", "--machineou", metavar="DN",
+                   help="create the account in this OU (default: the domain's Computers container)")
+    a.add_argument("--reuse", action="store_true",
+                   help="reuse an existing account: reset its password (without it, an existing account is error 2224)")
+    if not bulk:
+        a.add_argument("--default-password", "--defpwd", dest="default_password", action="store_true",
+                       help="use the machine name in lower case as the password instead of a random one")
+        a.add_argument("--netbios", metavar="NAME", help="NetBIOS name when --machine is a longer DNS host name")
+    a.add_argument("--psite", metavar="SITE", help="persistent site for the computer (JOIN_PROVIDER2)")
+    a.add_argument("--dsite", metavar="SITE", help="default site for the computer (JOIN_PROVIDER2)")
+    a.add_argument("--primarydns", metavar="DOMAIN", help="the computer's primary DNS domain (JOIN_PROVIDER2)")
+    x = parser.add_argument_group("certificates and policies in the blob")
+    x.add_argument("--rootcacerts", action="store_true",
+                   help="include the root CA certificates published in AD (CERT_PROVIDER)")
+    x.add_argument("--certtemplate", metavar="NAME", help="certificate template to enroll (checked to exist)")
+    x.add_argument("--policynames", metavar="'A;B'",
+                   help="GPO display names whose Machine\\Registry.pol go into the blob (POLICY_PROVIDER)")
+    x.add_argument("--policypaths", metavar="'P;Q'", help="local Registry.pol files to include")
+
+
+def request_defaults_from_args(args) -> dict:
+    """ProvisionRequest fields from the account options, except ``machine``, ``password`` and
+    ``reuse`` (a caller passes those per machine): ``ProvisionRequest(machine=..., **defaults)``."""
+    return {"machine_ou": args.machine_ou, "default_password": getattr(args, "default_password", False),
+            "rootcacerts": args.rootcacerts, "certtemplate": args.certtemplate,
+            "policynames": _split_list(args.policynames), "policypaths": _split_list(args.policypaths),
+            "netbios": getattr(args, "netbios", None), "psite": args.psite, "dsite": args.dsite,
+            "primarydns": args.primarydns}
+
+
 def register(sub) -> None:
     from ppkgtool.cli import add_common, command_parser
 
@@ -34,24 +71,7 @@ def register(sub) -> None:
     p.add_argument("--domain", required=True, metavar="DOMAIN", help="the domain to join (DNS or NetBIOS name)")
     p.add_argument("--machine", required=True, metavar="NAME", help="the computer's name (NetBIOS, 1-15 characters)")
     add_dc_options(p)
-    a = p.add_argument_group("account")
-    a.add_argument("--machine-ou", "--machineou", metavar="DN",
-                   help="create the account in this OU (default: the domain's Computers container)")
-    a.add_argument("--reuse", action="store_true",
-                   help="reuse an existing account: reset its password (without it, an existing account is error 2224)")
-    a.add_argument("--default-password", "--defpwd", dest="default_password", action="store_true",
-                   help="use the machine name in lower case as the password instead of a random one")
-    a.add_argument("--netbios", metavar="NAME", help="NetBIOS name when --machine is a longer DNS host name")
-    a.add_argument("--psite", metavar="SITE", help="persistent site for the computer (JOIN_PROVIDER2)")
-    a.add_argument("--dsite", metavar="SITE", help="default site for the computer (JOIN_PROVIDER2)")
-    a.add_argument("--primarydns", metavar="DOMAIN", help="the computer's primary DNS domain (JOIN_PROVIDER2)")
-    x = p.add_argument_group("certificates and policies")
-    x.add_argument("--rootcacerts", action="store_true",
-                   help="include the root CA certificates published in AD (CERT_PROVIDER)")
-    x.add_argument("--certtemplate", metavar="NAME", help="certificate template to enroll (checked to exist)")
-    x.add_argument("--policynames", metavar="'A;B'",
-                   help="GPO display names whose Machine\\Registry.pol go into the blob (POLICY_PROVIDER)")
-    x.add_argument("--policypaths", metavar="'P;Q'", help="local Registry.pol files to include")
+    add_account_options(p)
     o = p.add_argument_group("output (at least one)")
     o.add_argument("--savefile", metavar="FILE", help="write the blob as djoin does (UTF-16 base64, mode 0600)")
     o.add_argument("--printblob", action="store_true", help="print the blob as base64 on stdout")
@@ -75,11 +95,7 @@ def run(args) -> int:
         raise UsageError("--savefile and --unattend name the same file")
     for f in outputs:  # fail before any account is created
         check_writable(f, overwrite=args.overwrite)
-    req = ProvisionRequest(machine=args.machine, machine_ou=args.machine_ou, reuse=args.reuse,
-                           default_password=args.default_password, rootcacerts=args.rootcacerts,
-                           certtemplate=args.certtemplate, policynames=_split_list(args.policynames),
-                           policypaths=_split_list(args.policypaths), netbios=args.netbios, psite=args.psite,
-                           dsite=args.dsite, primarydns=args.primarydns)
+    req = ProvisionRequest(machine=args.machine, reuse=args.reuse, **request_defaults_from_args(args))
 
     written: list[str] = []
 

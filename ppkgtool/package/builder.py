@@ -49,6 +49,7 @@ class BuildOptions:
     base_dir: Path | None = None                   # where relative asset paths are resolved
     timestamp: _dt.datetime | None = None
     codec: str | None = None
+    resource_cache: object | None = None           # ppkgtool.wim.ResourceCache shared by many builds (bulk)
     settings_path_attribute: bool = True           # SettingsPath="…" on parms, as WCD 2024+ writes
 
 
@@ -121,11 +122,12 @@ def catalog_path_for(package_path: os.PathLike) -> Path:
 
 
 def write_package_wim(dest, tree: PackageTree, *, wim_guid: bytes | None = None,
-                      timestamp: _dt.datetime | None = None, codec: str | None = None) -> None:
+                      timestamp: _dt.datetime | None = None, codec: str | None = None,
+                      resource_cache=None) -> None:
     """The one place the WIM container is written (ppkgtool.wim.write_wim)."""
     from ppkgtool.wim import write_wim
     write_wim(dest, {"/" + p: src for p, src in tree.files.items()}, tree.metadata.image_properties(),
-              wim_guid=wim_guid, timestamp=timestamp, codec=codec)
+              wim_guid=wim_guid, timestamp=timestamp, codec=codec, resource_cache=resource_cache)
 
 
 def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, options: BuildOptions | None = None
@@ -165,7 +167,8 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
             os.chmod(tmp, 0o700)
             plain_path, enc_path = Path(tmp) / "plain.ppkg", Path(tmp) / "encrypted.ppkg"
             with open(plain_path, "wb") as plain:
-                write_package_wim(plain, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec)
+                write_package_wim(plain, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
+                                  resource_cache=options.resource_cache)
             sha1, sha256 = _hash_file(plain_path)
             catalog = _catalog_bytes(plain_path, tree, options, when, sha256) if cat_path else None
             encryption.encrypt_package(plain_path, enc_path, options.encrypt_password)
@@ -173,7 +176,8 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
                 shutil.copyfileobj(src, fh, 1 << 20)
     else:
         with atomic_output(out, overwrite=options.overwrite, private=secrets) as fh:
-            write_package_wim(fh, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec)
+            write_package_wim(fh, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
+                                  resource_cache=options.resource_cache)
             fh.flush()
             # the temporary file is open read-write underneath: read it back through a duplicate
             with os.fdopen(os.dup(fh.fileno()), "rb") as back:

@@ -12,6 +12,23 @@ The format is Windows Configuration Designer's ``WindowsCustomizations`` documen
 
 Parsing never resolves entities, loads DTDs or touches the network, and refuses any DOCTYPE.
 Every setting keeps the line it came from so that errors name file, line and setting path.
+
+Two modes, one reader: ``parse_customizations(data, source_name=…)`` is strict (the builder: every
+structural problem is a CustomizationsError naming file and line); ``lenient=True`` reads what a
+package carries (inspect, export): an invalid PackageConfig, unknown elements, targets without an
+Id and variants naming unknown targets are noted in ``Customizations.problems`` and skipped, not
+fatal. XML that is not well-formed or holds a DOCTYPE is refused in both modes.
+
+Setting paths: ``leaf_segments`` walks a settings tree as ``(name, keys, position)`` segments and
+``instance_path`` renders them in the one keyed-path form the project uses everywhere
+(builder, catalogue, export, inspect, resolve, diff)::
+
+    Accounts/Users/User[@UserName=admin]/Password       an element keyed by an attribute
+    ProvisioningCommands/PrimaryContext/Command/CommandConfig[1]/CommandLine
+                                                        the 2nd unkeyed sibling (0-based, as compiled)
+
+The ``Name`` attribute is WCD's display name, not a key: Microsoft's tools drop it from
+AnswerFile.xml and compile list items by position [C: the three real packages].
 """
 
 from __future__ import annotations
@@ -19,7 +36,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Mapping
 
 from lxml import etree
@@ -193,11 +210,16 @@ class Condition:
 
 @dataclass(frozen=True)
 class Target:
-    """``Targets/Target[@Id]/TargetState/Condition[@Name,@Value]`` (ppkg-format.md, Multivariant [C])."""
+    """``Targets/Target[@Id]/TargetState/Condition[@Name,@Value]`` (ppkg-format.md, Multivariant [C]).
+
+    ``conditions`` lists every Condition of every TargetState; ``states`` keeps them grouped by
+    TargetState (a target is true when any one state has all its conditions true).
+    """
 
     id: str
     conditions: tuple[Condition, ...]
     line: int | None
+    states: tuple[tuple[Condition, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,15 +233,22 @@ class Variant:
 
 @dataclass(frozen=True)
 class Customizations:
-    """A parsed customizations.xml. ``root`` is a private lxml copy used to re-serialise it."""
+    """A parsed customizations.xml. ``root`` is a private lxml copy used to re-serialise it.
+
+    ``metadata`` is None only in lenient mode, when PackageConfig is missing or invalid;
+    ``package_config`` holds its fields as written ((element name, text), document order);
+    ``problems`` lists what lenient mode skipped (always empty in strict mode).
+    """
 
     source_name: str
-    metadata: PackageMetadata
+    metadata: PackageMetadata | None
     common: SettingNode | None
     targets: tuple[Target, ...] = ()
     variants: tuple[Variant, ...] = ()
     root: object = field(default=None, repr=False, compare=False)
     variables_used: frozenset[str] = frozenset()
+    package_config: tuple[tuple[str, str], ...] = ()
+    problems: tuple[str, ...] = ()
 
     @property
     def settings_element(self):
@@ -235,8 +264,7 @@ class Customizations:
         """Same settings, new PackageConfig (``--owner-type``/``--rank`` overrides); the XML follows."""
         root = copy.deepcopy(self.root)
         _write_package_config(root, metadata)
-        return Customizations(self.source_name, metadata, self.common, self.targets, self.variants, root,
-                              self.variables_used)
+        return replace(self, metadata=metadata, root=root)
 
     def with_additions(self, additions: Iterable["Addition"]) -> "Customizations":
         """Merge setting fragments (from payload options) into ``Common``; rebuild the model."""
@@ -246,8 +274,7 @@ class Customizations:
         for add in additions:
             _merge(common, add.element, add.origin, origins)
         node = _build_node(common, origins, None, 0) if common is not None else None
-        return Customizations(self.source_name, self.metadata, node, self.targets, self.variants, root,
-                              self.variables_used)
+        return replace(self, common=node, root=root)
 
 
 @dataclass(frozen=True)
@@ -264,6 +291,54 @@ def iter_leaves(node: SettingNode, ancestors: tuple[SettingNode, ...] = ()):
             yield ancestors, child
         else:
             yield from iter_leaves(child, ancestors + (child,))
+
+
+# A path segment: (element name, key attributes, position among same-named siblings, 0-based).
+Segment = tuple[str, dict, int]
+DISPLAY_NAME_ATTRIBUTE = "Name"   # WCD's display name: dropped from AnswerFile.xml, never a key [C]
+
+
+def segment_of(node: SettingNode, position: int) -> Segment:
+    """The segment of ``node``: every attribute but the display ``Name`` is a key."""
+    return node.name, {k: v for k, v in node.attributes if k != DISPLAY_NAME_ATTRIBUTE}, position
+
+
+def leaf_segments(node: SettingNode) -> Iterator[tuple[list[Segment], SettingNode]]:
+    """(segments from below ``node`` down to the leaf, leaf) for every leaf, in document order."""
+    def rec(n: SettingNode, anc: list):
+        counts: dict[str, int] = {}
+        for c in n.children:
+            pos = counts.get(c.name, 0)
+            counts[c.name] = pos + 1
+            seg = segment_of(c, pos)
+            if c.is_leaf:
+                yield anc + [seg], c
+            else:
+                yield from rec(c, anc + [seg])
+    yield from rec(node, [])
+
+
+def instance_path(segments) -> str:
+    """The keyed settings path of ``segments``: ``Accounts/Users/User[@UserName=admin]/Password``;
+    an unkeyed repeated element carries its 0-based position (``CommandConfig[1]``)."""
+    out = []
+    for name, keys, pos in segments:
+        if keys:
+            out.append(name + "".join(f"[@{k}={v}]" for k, v in keys.items()))
+        else:
+            out.append(name if pos == 0 else f"{name}[{pos}]")
+    return "/".join(out)
+
+
+def segment_keys(segment_text: str) -> dict[str, str]:
+    """The keys of one rendered segment: ``User[@UserName=admin]`` -> {'UserName': 'admin'}."""
+    return dict(re.findall(r"\[@([^=\]]+)=([^\]]*)\]", segment_text))
+
+
+def segment_position(segment_text: str) -> int:
+    """The position of one rendered segment: ``CommandConfig[1]`` -> 1, ``CommandConfig`` -> 0."""
+    m = re.search(r"\[(\d+)\]$", segment_text)
+    return int(m.group(1)) if m else 0
 
 
 def parse_customizations(data: bytes, *, source_name: str, variables: Mapping[str, str] | None = None

@@ -225,6 +225,11 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
         if _tail_ok(body, mac):
             raise TamperedError("the package's IV was altered: its first block does not decrypt to a WIM "
                                 "although the HMAC matches", code=ERROR_FILE_CORRUPT)
+        if _plausible_header_tail(plain_first[16:32]):
+            # with the right key, a changed first cipher block garbles plaintext block 0 but leaves
+            # block 1 (WIM flags, chunk size) intact except for one flipped bit
+            raise TamperedError("the package was changed after encryption: its first block does not decrypt "
+                                "although the rest of the WIM header does", code=ERROR_FILE_CORRUPT)
         raise WrongPasswordError("wrong password: the first chunk does not decrypt to a package "
                                  "(invalid first chunk)", code=ERROR_INVALID_DATA)
     header_size, version = struct.unpack_from("<II", plain_first, 8) if require_wim else (0, 0)
@@ -246,10 +251,10 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
             pt = decryptor.update(block)
         if pending is not None:
             pending.result()
-    plain += len(decryptor.finalize())
     if cipher % UNIT:
-        raise FormatError(f"ciphertext of {cipher} bytes is not a whole number of 160-byte units",
-                          where="offset 16")
+        raise FormatError(f"ciphertext of {cipher} bytes is not a whole number of 160-byte units "
+                          "(truncated or not an encrypted package)", where="offset 16")
+    plain += len(decryptor.finalize())
     if not _tail_ok(body, mac):
         if not require_wim:
             raise WrongPasswordError("wrong password or changed data: the HMAC does not match",
@@ -260,6 +265,20 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
         raise TamperedError("the decrypted WIM header is invalid although the HMAC matches: the IV was "
                             "altered", code=ERROR_FILE_CORRUPT)
     return CryptResult(plain, cipher)
+
+
+_WIM_FLAGS_KNOWN = 0x002F00FF  # wimlib header.h WIM_HDR_FLAG_* (header and compression flags)
+
+
+def _plausible_header_tail(block: bytes) -> bool:
+    """Whether bytes 16-31 of a decryption look like a WIM header's flags or chunk size: true by
+    chance for a wrong key with a probability of about 2**-19."""
+    if len(block) < 8:
+        return False
+    flags, chunk = struct.unpack_from("<II", block, 0)
+    flags_ok = flags & ~_WIM_FLAGS_KNOWN == 0 and flags & 0x2
+    chunk_ok = chunk in {1 << n for n in range(15, 27)}
+    return bool(flags_ok or chunk_ok)
 
 
 def _tail_ok(body: _Tail, mac) -> bool:

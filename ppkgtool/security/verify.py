@@ -179,16 +179,17 @@ def _verifies(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> bool 
 
 
 def _check_certificates(bag: Sequence[x509.Certificate], trusted: Sequence[x509.Certificate]) -> None:
-    """Rule 1: a certificate whose named issuer is present (in the catalog, among the trusted
-    provisioners, or itself when self-issued) must verify against it."""
-    pool = list(bag) + list(trusted)
+    """Rule 1: a certificate whose named issuer is in the catalog (or itself, when self-issued)
+    must verify against it. A same-named trusted provisioner that does not verify it is another CA
+    (e.g. a renewed root with a new key), not evidence of tampering."""
+    pool = list(bag)
     for cert in bag:
         if not _tbs_signature_algorithm_matches(cert):
             raise _Tampered(f"certificate {cert.subject.rfc4514_string()}: outer and inner signature "
                             "algorithms differ")
         if _verifies(cert, pool) is False:
             raise _Tampered(f"certificate {cert.subject.rfc4514_string()}: its signature does not verify "
-                            "with the issuer named in it")
+                            "with its issuer in the catalog")
 
 
 def _check_extras(bag: Sequence[x509.Certificate], trusted: Sequence[x509.Certificate],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import os
+import stat
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,24 +23,27 @@ from typing import BinaryIO
 
 from ppkgtool.errors import UnsafePathError, WimError
 from ppkgtool.wim.blobtable import BlobEntry, build_blob_table
-from ppkgtool.wim.dentry import (FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, ZERO_HASH, Dentry,
-                                 build_dentry_tree)
+from ppkgtool.wim.dentry import ZERO_HASH, build_plain_tree
 from ppkgtool.wim.header import (EMPTY_RESHDR, HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS,
                                  RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, ResourceHeader, WimHeader)
 from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
 from ppkgtool.wim.resource import ResourceCache, write_resource
 from ppkgtool.wim.safepath import split_package_path
-from ppkgtool.wim.security import (DEFAULT_DESCRIPTORS, FILE_SECURITY_ID, NO_SECURITY_ID, ROOT_SECURITY_ID,
-                                   SecurityData)
+from ppkgtool.wim.security import DEFAULT_DESCRIPTORS, FILE_SECURITY_ID, ROOT_SECURITY_ID, SecurityData
 
 FILETIME_EPOCH_OFFSET = 116444736000000000   # 100 ns intervals from 1601-01-01 to 1970-01-01
 READ_PIECE = 1024 * 1024
 #: Files up to this size are read whole and compressed in memory (one write, no seek back).
 SMALL_FILE_BYTES = 4 * 1024 * 1024
+#: Files up to this size are read when the tree is built (saves system calls on small packages),
+#: up to EAGER_TOTAL_BYTES in all; larger ones are read when written.
+EAGER_FILE_BYTES = 64 * 1024
+EAGER_TOTAL_BYTES = 32 * 1024 * 1024
 
 #: Written uncompressed whatever their size, so that libmagic finds the ASCII text "RunTime.xml"
 #: near the start of the file and calls it a provisioning package (ppkg-format.md, "Container").
 DEFAULT_STORE_UNCOMPRESSED = ("/Multivariant/0/MasterDatastore.xml",)
+_SECURITY_DATA = SecurityData.build(DEFAULT_DESCRIPTORS)
 _DEFAULT_RAW = frozenset(p.lower() for p in DEFAULT_STORE_UNCOMPRESSED)
 
 
@@ -76,7 +80,7 @@ class _Source:
 
     __slots__ = ("path", "data", "size", "sha1", "parts")
 
-    def __init__(self, parts: tuple[str, ...], value):
+    def __init__(self, parts: tuple[str, ...], value, budget: list[int] | None = None):
         self.parts = parts
         self.sha1: bytes | None = None
         self.data: bytes | memoryview | None = None
@@ -87,13 +91,27 @@ class _Source:
         elif isinstance(value, os.PathLike):
             self.path = os.fspath(value)
             try:
-                st = os.stat(self.path)
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             except OSError as exc:
                 raise WimError(f"cannot read {self.path}: {exc.strerror}") from None
-            import stat as _stat
-            if not _stat.S_ISREG(st.st_mode):
-                raise WimError(f"{self.path} is not a regular file")
-            self.size = st.st_size
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise WimError(f"{self.path} is not a regular file")
+                self.size = st.st_size
+                if self.size <= EAGER_FILE_BYTES and budget is not None and budget[0] >= self.size:
+                    budget[0] -= self.size             # tiny files: read now, in one call
+                    data = os.read(fd, self.size + 1)
+                    while len(data) < self.size + 1:
+                        more = os.read(fd, self.size + 1 - len(data))
+                        if not more:
+                            break
+                        data += more
+                    if len(data) != self.size:
+                        raise WimError(f"{self.path} changed while the package was written")
+                    self.data = data
+            finally:
+                os.close(fd)
         else:
             raise TypeError(f"file {'/'.join(parts)!r}: value must be bytes (content) or os.PathLike "
                             f"(a file to read), not {type(value).__name__}")
@@ -157,6 +175,7 @@ def _build_tree(files: Mapping) -> tuple[_Dir, list[_Source], int]:
     root = _Dir("")
     sources: list[_Source] = []
     ndirs = 0
+    budget = [EAGER_TOTAL_BYTES]
     for key, value in files.items():
         parts = split_package_path(key)
         node = root
@@ -173,7 +192,7 @@ def _build_tree(files: Mapping) -> tuple[_Dir, list[_Source], int]:
         leaf = parts[-1]
         if leaf.upper() in node.children:
             raise UnsafePathError(f"package path {key!r} is given twice (names compare ignoring case, as on Windows)")
-        src = _Source(parts, value)
+        src = _Source(parts, value, budget)
         node.children[leaf.upper()] = src
         sources.append(src)
     return root, sources, ndirs
@@ -254,18 +273,14 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
         reused += res.reused
 
     # image metadata resource: security data + dentry tree
-    def to_dentry(node, is_root: bool = False) -> Dentry:
+    def plain(node) -> tuple:
         if isinstance(node, _Dir):
-            kids = tuple(to_dentry(c) for c in node.children.values())
-            return Dentry(name=node.name, attributes=FILE_ATTRIBUTE_DIRECTORY, children=kids,
-                          security_id=ROOT_SECURITY_ID if is_root else NO_SECURITY_ID,
-                          creation_time=when, last_access_time=when, last_write_time=when)
-        return Dentry(name=node.parts[-1], attributes=FILE_ATTRIBUTE_ARCHIVE, main_hash=node.sha1,
-                      security_id=FILE_SECURITY_ID, creation_time=when, last_access_time=when,
-                      last_write_time=when)
+            return (node.name, None, [plain(c) for c in node.children.values()])
+        return (node.parts[-1], node.sha1, None)
 
-    sd = SecurityData.build(DEFAULT_DESCRIPTORS)
-    metadata = sd + build_dentry_tree(to_dentry(root, True), len(sd))
+    sd = _SECURITY_DATA
+    metadata = sd + build_plain_tree(plain(root), len(sd), when, root_security_id=ROOT_SECURITY_ID,
+                                     file_security_id=FILE_SECURITY_ID)
     meta = write_resource(dest, lambda: [metadata], len(metadata), PPKG_CHUNK_SIZE, codec,
                           extra_flags=RESHDR_FLAG_METADATA, workers=workers, data=metadata,
                           batch_bytes=max(len(metadata), 1))
