@@ -155,7 +155,7 @@ def test_bulk_existing_account_needs_reuse(samba_dc, tmp_path, cleanup):
     # with --reuse the same output folder finishes the existing account (its password is reset)
     r = subprocess.run(bulk_cmd(samba_dc, csv, tmp_path / "o2", "--reuse", "--json"), capture_output=True, text=True,
                        timeout=300)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["counts"] == {"done": 1, "skipped": 2}
     pd = load_blob((tmp_path / "o2" / f"{devs[0]}.odj").read_bytes())
     assert kinit(samba_dc, f"{devs[0]}$@{samba_dc.realm}", pd.machine_password, str(tmp_path / "cc")).returncode == 0

@@ -315,3 +315,24 @@ def test_own_reader_round_trip(files, tmp_path):
                                           "/DataAsset/2/0_abc=", "/DataAsset/2/1_def=", "/DataAsset/2/2_empty=",
                                           "/Multivariant", "/Multivariant/0", "/Multivariant/0/Prov",
                                           "/Multivariant/0/Prov/RunTime"}
+
+
+def test_plain_tree_encoder_equals_dentry_encoder():
+    """write_wim's fast dentry encoder gives the same bytes as the general one."""
+    from ppkgtool.wim.dentry import (FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, Dentry, build_dentry_tree,
+                                     build_plain_tree)
+    when = 133_000_000_000_000_000
+    h1, h2 = hashlib.sha1(b"1").digest(), hashlib.sha1(b"2").digest()
+    plain = ("", None, [("b", None, [("x.xml", h1, None), ("Ä-ü.txt", h2, None), ("empty", None, [])]),
+                        ("A.txt", h2, None), ("a2", None, [("deep", None, [("f", h1, None)])])])
+
+    def to_dentry(node, root=False):
+        name, sha, kids = node
+        if sha is None:
+            return Dentry(name=name, attributes=FILE_ATTRIBUTE_DIRECTORY, children=tuple(to_dentry(k) for k in kids),
+                          security_id=0 if root else -1, creation_time=when, last_access_time=when,
+                          last_write_time=when)
+        return Dentry(name=name, attributes=FILE_ATTRIBUTE_ARCHIVE, main_hash=sha, security_id=1,
+                      creation_time=when, last_access_time=when, last_write_time=when)
+
+    assert build_plain_tree(plain, 216, when) == build_dentry_tree(to_dentry(plain, True), 216)

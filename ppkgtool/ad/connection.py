@@ -187,7 +187,10 @@ def open_connection(target: DcTarget, creds: Credentials) -> ldap3.Connection:
                                 receive_timeout=max(1, int(target.timeout)), raise_exceptions=False, auto_referrals=False,
                                 read_only=False, check_names=True)
     else:
-        conn = ldap3.Connection(server, user=creds.user, password=creds.password, authentication=ldap3.SIMPLE,
+        # UTF-8 bytes: ldap3 would SASLprep a str, which rejects valid AD passwords (e.g. Windows-like
+        # random machine passwords that mix bidirectional characters); AD compares the raw UTF-8.
+        conn = ldap3.Connection(server, user=creds.user, password=creds.password.encode("utf-8"),
+                                authentication=ldap3.SIMPLE,
                                 receive_timeout=max(1, int(target.timeout)), raise_exceptions=False, auto_referrals=False,
                                 check_names=True)
     try:

@@ -341,9 +341,30 @@ def segment_position(segment_text: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def parse_customizations(data: bytes, *, source_name: str, variables: Mapping[str, str] | None = None
-                         ) -> Customizations:
-    """Parse a customizations.xml (bytes). ``variables`` are substituted for ``$(NAME)`` first."""
+class _Issues:
+    """Strict mode raises CustomizationsError; lenient mode notes the problem and goes on."""
+
+    def __init__(self, source_name: str, lenient: bool):
+        self.source_name = source_name
+        self.lenient = lenient
+        self.problems: list[str] = []
+
+    def __call__(self, message: str, line, hint: str | None = None) -> None:
+        where = f"{self.source_name}:{line}" if line else self.source_name
+        if not self.lenient:
+            raise CustomizationsError(message, where=where, hint=hint)
+        self.problems.append(f"{where}: {message}")
+
+
+def parse_customizations(data: bytes, *, source_name: str, variables: Mapping[str, str] | None = None,
+                         lenient: bool = False) -> Customizations:
+    """Parse a customizations.xml (bytes). ``variables`` are substituted for ``$(NAME)`` first.
+
+    ``lenient=True`` (inspect, export) reads what it can and lists the rest in ``problems``;
+    XML that is not well-formed, holds a DOCTYPE or is not a WindowsCustomizations document is
+    refused in both modes.
+    """
+    issue = _Issues(source_name, lenient)
     used: set[str] = set()
     if variables is not None:
         data, used = substitute_variables(bytes(data), variables, source_name=source_name)
@@ -351,42 +372,45 @@ def parse_customizations(data: bytes, *, source_name: str, variables: Mapping[st
     if local_name(root) != "WindowsCustomizations":
         raise CustomizationsError(f"root element is <{local_name(root)}>, expected <WindowsCustomizations>",
                                   where=f"{source_name}:{root.sourceline}")
-    metadata = _read_package_config(root, source_name)
+    metadata, config_fields = _read_package_config(root, source_name, issue)
     settings = _find_child(root, "Settings")
-    common_el = None
+    cust = None
+    common_els = []
     targets: list[Target] = []
     variants: list[Variant] = []
     if settings is not None:
         if settings.nsmap.get(None) != PROVISIONING_NS and etree.QName(settings).namespace != PROVISIONING_NS:
-            raise CustomizationsError(f"<Settings> must be in the namespace {PROVISIONING_NS}",
-                                      where=f"{source_name}:{settings.sourceline}")
+            issue(f"<Settings> must be in the namespace {PROVISIONING_NS}", settings.sourceline)
         cust = _find_child(settings, "Customizations")
         if cust is None:
-            raise CustomizationsError("<Settings> has no <Customizations>", where=f"{source_name}:{settings.sourceline}")
+            issue("<Settings> has no <Customizations>", settings.sourceline)
+    if cust is None and lenient:   # a misplaced Customizations element is still read
+        cust = next((el for el in root.iter() if local_name(el) == "Customizations"), None)
+    if cust is not None:
         for child in _element_children(cust):
             name = local_name(child)
             if name == "Common":
-                if common_el is not None:
-                    raise CustomizationsError("more than one <Common>", where=f"{source_name}:{child.sourceline}")
-                common_el = child
+                if common_els:
+                    issue("more than one <Common>", child.sourceline)
+                common_els.append(child)
             elif name == "Targets":
-                targets.extend(_read_targets(child, source_name))
+                targets.extend(_read_targets(child, issue))
             elif name == "Variant":
-                variants.append(_read_variant(child, source_name))
+                variants.append(_read_variant(child, issue))
             else:
-                raise CustomizationsError(f"unexpected <{name}> in <Customizations>",
-                                          where=f"{source_name}:{child.sourceline}",
-                                          hint="expected Common, Targets or Variant")
+                issue(f"unexpected <{name}> in <Customizations>", child.sourceline,
+                      hint="expected Common, Targets or Variant")
     ids = [t.id for t in targets]
     for t in targets:
-        if ids.count(t.id) > 1:
-            raise CustomizationsError(f"target {t.id!r} is defined twice", where=f"{source_name}:{t.line}")
+        if ids.count(t.id) > 1 and t is next(x for x in targets if x.id == t.id):
+            issue(f"target {t.id!r} is defined twice", t.line)
     for v in variants:
         for tid in v.target_ids:
             if tid not in ids:
-                raise CustomizationsError(f"Variant refers to unknown target {tid!r}", where=f"{source_name}:{v.line}")
-    common = _build_node(common_el, {}, None, 0) if common_el is not None else None
-    return Customizations(source_name, metadata, common, tuple(targets), tuple(variants), root, frozenset(used))
+                issue(f"Variant refers to unknown target {tid!r}", v.line)
+    common = _merged_node(common_els) if common_els else None
+    return Customizations(source_name, metadata, common, tuple(targets), tuple(variants), root, frozenset(used),
+                          package_config=config_fields, problems=tuple(issue.problems))
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -420,42 +444,69 @@ def _build_node(el, origins: dict, origin: str | None, depth: int) -> SettingNod
     return SettingNode(local_name(el), attrs, text, None if origin else el.sourceline, kids, origin)
 
 
-def _read_package_config(root, source_name: str) -> PackageMetadata:
+def _merged_node(elements) -> SettingNode:
+    """One settings node for one element, or for several same-named ones (lenient mode) merged."""
+    return _merge_nodes([_build_node(el, {}, None, 0) for el in elements])
+
+
+def _merge_nodes(nodes: list[SettingNode]) -> SettingNode:
+    if len(nodes) == 1:
+        return nodes[0]
+    first = nodes[0]
+    return SettingNode(first.name, first.attributes, None if any(n.children for n in nodes) else first.text,
+                       first.line, tuple(c for n in nodes for c in n.children), first.origin)
+
+
+def _read_package_config(root, source_name: str, issue: _Issues
+                         ) -> tuple[PackageMetadata | None, tuple[tuple[str, str], ...]]:
+    """(PackageMetadata, the fields as written). Lenient mode gives None for a missing or invalid one."""
     pc = _find_child(root, "PackageConfig")
     if pc is None:
-        raise CustomizationsError("no <PackageConfig>", where=f"{source_name}:{root.sourceline}",
-                                  hint="add PackageConfig with ID, Name, Version, OwnerType and Rank")
+        issue("no <PackageConfig>", root.sourceline,
+              hint="add PackageConfig with ID, Name, Version, OwnerType and Rank")
+        return None, ()
     fields: dict[str, tuple[str, int]] = {}
     for c in _element_children(pc):
         fields[local_name(c)] = (_text(c).strip(), c.sourceline)
+    written = tuple((k, v[0]) for k, v in fields.items())
+
+    class _Invalid(Exception):
+        pass
+
+    def fail(message: str, line) -> None:
+        issue(message, line)
+        raise _Invalid   # lenient: no metadata, but the fields as written are kept
 
     def get(name: str, default: str | None = None) -> tuple[str, int]:
         if name in fields:
             return fields[name]
         if default is None:
-            raise CustomizationsError(f"PackageConfig has no <{name}>", where=f"{source_name}:{pc.sourceline}")
+            fail(f"PackageConfig has no <{name}>", pc.sourceline)
         return default, pc.sourceline
 
     def check(name, fn, value, line):
         try:
             return fn(value)
         except InvalidInputError as exc:
-            raise CustomizationsError(f"PackageConfig/{name}: {exc.one_line()}", where=f"{source_name}:{line}") from None
+            fail(f"PackageConfig/{name}: {exc.one_line()}", line)
 
-    pid, l_id = get("ID")
-    name, l_name = get("Name")
-    version, l_ver = get("Version", "1.0")
-    owner, l_owner = get("OwnerType", "OEM")
-    rank, l_rank = get("Rank", "0")
-    package_id = check("ID", check_package_id, pid, l_id)
-    version = check("Version", check_version, version, l_ver)
-    owner_type = check("OwnerType", OwnerType.parse, owner, l_owner)
-    rank = check("Rank", check_rank, rank, l_rank)
-    if not name:
-        raise CustomizationsError("PackageConfig/Name is empty", where=f"{source_name}:{l_name}")
+    try:
+        pid, l_id = get("ID")
+        name, l_name = get("Name")
+        version, l_ver = get("Version", "1.0")
+        owner, l_owner = get("OwnerType", "OEM")
+        rank, l_rank = get("Rank", "0")
+        package_id = check("ID", check_package_id, pid, l_id)
+        version = check("Version", check_version, version, l_ver)
+        owner_type = check("OwnerType", OwnerType.parse, owner, l_owner)
+        rank = check("Rank", check_rank, rank, l_rank)
+        if not name:
+            fail("PackageConfig/Name is empty", l_name)
+    except _Invalid:
+        return None, written
     return PackageMetadata(package_id=package_id, name=name, version=version, owner_type=owner_type, rank=rank,
                            description=fields.get("Description", ("", 0))[0],
-                           notes_text=fields.get("Notes", ("", 0))[0])
+                           notes_text=fields.get("Notes", ("", 0))[0]), written
 
 
 def _write_package_config(root, metadata: PackageMetadata) -> None:
@@ -470,44 +521,55 @@ def _write_package_config(root, metadata: PackageMetadata) -> None:
         el.text = value
 
 
-def _read_targets(el, source_name: str) -> list[Target]:
+def _read_targets(el, issue: _Issues) -> list[Target]:
     out = []
     for t in _element_children(el):
         if local_name(t) != "Target":
-            raise CustomizationsError(f"unexpected <{local_name(t)}> in <Targets>", where=f"{source_name}:{t.sourceline}")
-        tid = t.get("Id")
+            issue(f"unexpected <{local_name(t)}> in <Targets>", t.sourceline)
+            continue
+        tid = t.get("Id") or (t.get("ID") if issue.lenient else None)
         if not tid:
-            raise CustomizationsError("Target has no Id attribute", where=f"{source_name}:{t.sourceline}")
+            issue("Target has no Id attribute", t.sourceline)
+            continue
         conds = []
+        states = []
         for state in _element_children(t):
             if local_name(state) != "TargetState":
-                raise CustomizationsError(f"unexpected <{local_name(state)}> in <Target>",
-                                          where=f"{source_name}:{state.sourceline}")
+                issue(f"unexpected <{local_name(state)}> in <Target>", state.sourceline)
+                continue
+            group = []
             for c in _element_children(state):
                 if local_name(c) != "Condition" or c.get("Name") is None or c.get("Value") is None:
-                    raise CustomizationsError("expected <Condition Name=… Value=…/>",
-                                              where=f"{source_name}:{c.sourceline}")
-                conds.append(Condition(c.get("Name"), c.get("Value"), c.sourceline))
-        out.append(Target(tid, tuple(conds), t.sourceline))
+                    issue("expected <Condition Name=… Value=…/>", c.sourceline)
+                    if local_name(c) != "Condition":
+                        continue
+                group.append(Condition(c.get("Name") or "", c.get("Value") or "", c.sourceline))
+            conds.extend(group)
+            states.append(tuple(group))
+        out.append(Target(tid, tuple(conds), t.sourceline, tuple(states)))
     return out
 
 
-def _read_variant(el, source_name: str) -> Variant:
+def _read_variant(el, issue: _Issues) -> Variant:
     refs: list[str] = []
-    settings = None
+    nodes: list[SettingNode] = []
     for c in _element_children(el):
         name = local_name(c)
         if name == "TargetRefs":
             for r in _element_children(c):
                 if local_name(r) != "TargetRef" or not r.get("Id"):
-                    raise CustomizationsError("expected <TargetRef Id=…/>", where=f"{source_name}:{r.sourceline}")
+                    issue("expected <TargetRef Id=…/>", r.sourceline)
+                    continue
                 refs.append(r.get("Id"))
         elif name == "Settings":
-            settings = _build_node(c, {}, None, 0)
+            nodes.append(_build_node(c, {}, None, 0))
         else:
-            raise CustomizationsError(f"unexpected <{name}> in <Variant>", where=f"{source_name}:{c.sourceline}")
+            issue(f"unexpected <{name}> in <Variant>", c.sourceline)
     if not refs:
-        raise CustomizationsError("Variant has no TargetRefs", where=f"{source_name}:{el.sourceline}")
+        issue("Variant has no TargetRefs", el.sourceline)
+    if not issue.lenient:   # strict: the last Settings element (as before); lenient: all of them
+        nodes = nodes[-1:]
+    settings = _merge_nodes(nodes) if nodes else None
     return Variant(tuple(refs), settings, el.sourceline)
 
 

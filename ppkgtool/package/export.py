@@ -17,8 +17,8 @@ from lxml import etree
 from ppkgtool.errors import CustomizationsError, FormatError
 from ppkgtool.package import layout
 from ppkgtool.package.catalogue import Catalogue, Entry, load_catalogue
-from ppkgtool.package.customizations import (PROVISIONING_NS, SettingNode, local_name, parse_customizations,
-                                             safe_parse_xml)
+from ppkgtool.package.customizations import (PROVISIONING_NS, instance_path, leaf_segments, local_name,
+                                             parse_customizations, safe_parse_xml)
 from ppkgtool.package.metadata import PACKAGE_CONFIG_NS, PackageMetadata
 
 MAX_XML = 16 * 1024 * 1024
@@ -33,15 +33,17 @@ class SettingValue:
     value: str
     scope: str = "Device"      # Device | User
     source_file: str = ""      # the package file it was read from
-    instance: str = ""         # with keys: Accounts/Users/User[@UserName=admin]/Password
+    instance: str = ""         # with keys: Accounts/Users/User[@UserName=admin]/Password (instance_path)
     secret: bool = False
     known: bool = True         # the catalogue knows this setting
     segments: tuple = field(default=(), compare=False, repr=False)   # ((name, attrs, index), ...)
+    targets: tuple[str, ...] = ()   # multivariant: the Variant's target ids; () for Common settings
 
     def to_json(self, *, show_secrets: bool = False) -> dict:
         return {"path": self.path, "instance": self.instance,
                 "value": "<redacted>" if self.secret and not show_secrets else self.value,
-                "scope": self.scope, "source_file": self.source_file, "known": self.known}
+                "scope": self.scope, "source_file": self.source_file, "known": self.known,
+                "targets": list(self.targets)}
 
 
 @dataclass(frozen=True)
@@ -159,14 +161,8 @@ def _segments_for(entry: Entry, caps: Mapping[str, str]) -> tuple | None:
     return tuple(segs)
 
 
-def _instance(segs) -> str:
-    out = []
-    for name, attrs, idx in segs:
-        if attrs:
-            out.append(name + "".join(f"[@{k}={v}]" for k, v in attrs.items()))
-        else:
-            out.append(name if idx == 0 else f"{name}[{idx}]")
-    return "/".join(out)
+_instance = instance_path          # one keyed-path form for builder, export and inspect
+_leaf_segments = leaf_segments     # (kept for ppkgtool.package.learn)
 
 
 def _group_of(source_file: str) -> str | None:
@@ -236,41 +232,39 @@ def _reverse_value(value: str, out) -> str | None:
 
 
 def settings_from_package(files: Mapping[str, bytes], *, catalogue: Catalogue | None = None,
-                          prefer_embedded: bool = True) -> list[SettingValue]:
+                          prefer_embedded: bool = True, lenient: bool = False) -> list[SettingValue]:
     """Settings of a package by customizations path: from its customizations.xml when it has one,
-    else reconstructed from its provxml through the catalogue (unknown parms keep their CSP path)."""
+    else reconstructed from its provxml through the catalogue (unknown parms keep their CSP path).
+
+    Settings of a multivariant ``Variant`` carry its target ids (``targets``). ``lenient`` reads
+    the embedded customizations.xml as inspect does (ppkgtool.package.customizations, lenient mode).
+    """
     files = normalize_files(files)
     cat = catalogue if catalogue is not None else load_catalogue()
     emb = _get(files, layout.CUSTOMIZATIONS_XML)
     if emb is not None and prefer_embedded:
-        cust = parse_customizations(emb[1], source_name=emb[0])
-        out = []
-        roots = [(cust.common, None)] + [(v.settings, i) for i, v in enumerate(cust.variants) if v.settings]
-        for node, _variant in roots:
-            if node is None:
-                continue
-            for segs, leaf in _leaf_segments(node):
-                m = cat.match(segs)
-                path = m.entry.settings_path(m.captures) if m else "/".join(s[0] for s in segs)
-                out.append(SettingValue(path=path, value=leaf.text or "", scope=m.entry.scope if m else "Device",
-                                        source_file=emb[0], instance=_instance(segs), secret=bool(m and m.entry.secret),
-                                        known=m is not None, segments=tuple(segs)))
-        return out
+        return settings_from_customizations(parse_customizations(emb[1], source_name=emb[0], lenient=lenient),
+                                            catalogue=cat, source_file=emb[0])
     return settings_from_provxml(files, catalogue=cat)
 
 
-def _leaf_segments(node: SettingNode):
-    def rec(n: SettingNode, anc: list):
-        counts: dict[str, int] = {}
-        for c in n.children:
-            pos = counts.get(c.name, 0)
-            counts[c.name] = pos + 1
-            seg = (c.name, {k: v for k, v in c.attributes if k != "Name"}, pos)
-            if c.is_leaf:
-                yield anc + [seg], c
-            else:
-                yield from rec(c, anc + [seg])
-    yield from rec(node, [])
+def settings_from_customizations(cust, *, catalogue: Catalogue | None = None,
+                                 source_file: str = "") -> list[SettingValue]:
+    """Every leaf of a parsed customizations.xml (Common, then each Variant) as a SettingValue."""
+    cat = catalogue if catalogue is not None else load_catalogue()
+    out = []
+    roots = [(cust.common, ())] + [(v.settings, v.target_ids) for v in cust.variants if v.settings]
+    for node, targets in roots:
+        if node is None:
+            continue
+        for segs, leaf in leaf_segments(node):
+            m = cat.match(segs)
+            path = m.entry.settings_path(m.captures) if m else "/".join(s[0] for s in segs)
+            out.append(SettingValue(path=path, value=leaf.text or "", scope=m.entry.scope if m else "Device",
+                                    source_file=source_file or cust.source_name, instance=instance_path(segs),
+                                    secret=bool(m and m.entry.secret), known=m is not None, segments=tuple(segs),
+                                    targets=tuple(targets)))
+    return out
 
 
 def settings_from_provxml(files: Mapping[str, bytes], *, catalogue: Catalogue | None = None) -> list[SettingValue]:

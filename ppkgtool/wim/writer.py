@@ -25,7 +25,8 @@ from ppkgtool.errors import UnsafePathError, WimError
 from ppkgtool.wim.blobtable import BlobEntry, build_blob_table
 from ppkgtool.wim.dentry import ZERO_HASH, build_plain_tree
 from ppkgtool.wim.header import (EMPTY_RESHDR, HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS,
-                                 RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, ResourceHeader, WimHeader)
+                                 RESHDR_FLAG_COMPRESSED, RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, ResourceHeader,
+                                 WimHeader)
 from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
 from ppkgtool.wim.resource import ResourceCache, write_resource
 from ppkgtool.wim.safepath import split_package_path
@@ -257,6 +258,18 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
                 continue
         path_low = "/" + "/".join(src.parts).lower()
         data = src.data
+        if data is not None and src.size <= PPKG_CHUNK_SIZE and resource_cache is None:
+            # one chunk in memory (most package files): no chunk table, one write
+            digest = src.hash()
+            comp = codec.compress(data) if path_low not in raw_paths else None
+            stored = comp if comp is not None and len(comp) < src.size else data
+            off = dest.tell()
+            dest.write(stored)
+            written[digest] = [ResourceHeader(len(stored), RESHDR_FLAG_COMPRESSED if stored is comp else 0,
+                                              off, src.size), 1]
+            stream_order.append(digest)
+            stream_bytes += len(stored)
+            continue
         if data is None and src.size <= SMALL_FILE_BYTES:
             data = src.read_all()
         res = write_resource(dest, src.pieces, src.size, PPKG_CHUNK_SIZE, codec,
