@@ -17,7 +17,7 @@ Scenarios (issue 3):
 Medians of several runs; ours and the peer run alternately so both see the same machine load.
 Writes bench/results/wim.md.
 
-Usage: python bench/bench_wim.py [--mib 256] [--pure-mib 8] [--runs 3] [--small-runs 15]
+Usage: python bench/bench_wim.py [--mib 256] [--pure-mib 8] [--runs 3] [--small-runs 41]
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def main() -> int:
     ap.add_argument("--mib", type=int, default=256, help="size of the large tree (MiB)")
     ap.add_argument("--pure-mib", type=int, default=8, help="size of the tree for the pure-Python codec (MiB)")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--small-runs", type=int, default=15)
+    ap.add_argument("--small-runs", type=int, default=41)
     ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "wim.md"))
     args = ap.parse_args()
     if not shutil.which("wimlib-imagex"):

@@ -22,15 +22,18 @@ from typing import Any, Iterable
 from ppkgtool.errors import EncryptedPackageError, FormatError, PpkgError, WimError
 
 from ppkgtool.analysis import heuristics as H
-from ppkgtool.analysis.model import (SCOPE_DEVICE, SCOPE_USER, Certificate, Command, ConfigurationSet,
-                                     EmbeddedFile, PackageView, Setting, Signature, Warning_,
-                                     csp_to_settings_path, parse_configuration_source, parse_customizations,
-                                     parse_data_asset, parse_master_datastore, parse_provxml, resolve_prov_path,
-                                     scrub, secret_values)
+from ppkgtool.analysis.model import (POLICY_FILE, POLICY_ODJ, SCOPE_DEVICE, SCOPE_USER, Certificate, Command,
+                                     ConfigurationSet, EmbeddedFile, PackageView, PolicySource, Setting, Signature,
+                                     Warning_, csp_to_settings_path, parse_configuration_source,
+                                     parse_data_asset, parse_master_datastore, parse_provxml, policy_value_secret,
+                                     read_customizations, resolve_prov_path, scrub, secret_values)
+from ppkgtool.package.customizations import segment_keys, segment_position
 
 MAX_PART_BYTES = 32 * 1024 * 1024     # an XML part larger than this is refused, not read
 MAX_ODJ_BYTES = 256 * 1024            # an ODJ save file is a few kilobytes
 MAX_CERT_BYTES = 1024 * 1024
+MAX_POL_BYTES = 16 * 1024 * 1024      # a Registry.pol is kilobytes; GPOs rarely exceed a megabyte
+MAX_SCRIPT_BYTES = 1024 * 1024
 _HASH_CHUNK = 1024 * 1024
 
 
@@ -205,13 +208,17 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
     props = tuple((str(k), "" if v is None else str(v)) for k, v in dict(image.properties).items())
 
     # customizations.xml (the source the builder embedded) ------------------------------------
-    config, settings, targets = None, (), ()
+    config, settings, targets, command_names = None, (), (), {}
     cust_paths = sorted(p for p in img.entries if re.fullmatch(r"(?i)Multivariant/\d+/customizations\.xml", p))
     for cp in cust_paths[:1]:
         try:
-            config, settings, targets = parse_customizations(img.read(cp), cp)
+            read = read_customizations(img.read(cp), cp)
         except FormatError as exc:
             problems.append(f"{cp}: {exc.one_line()}")
+        else:
+            config, settings, targets = read.config, read.settings, read.targets
+            command_names = dict(read.command_names)
+            problems.extend(read.problems)
     if not cust_paths:
         problems.append("no Multivariant/<n>/customizations.xml: settings are reconstructed from the compiled "
                         "provxml files")
@@ -310,8 +317,10 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
         except FormatError as exc:
             problems.append(exc.one_line())
     files: list[EmbeddedFile] = []
+    heads: dict[str, bytes] = {}
     for fp in sorted(img.entries):
         digest, head = img.sha256_and_head(fp)
+        heads[fp] = head
         role = "asset" if fp in assets or fp.lower().startswith("dataasset/") and not fp.lower().endswith(
             "dataasset.xml") else ("part" if fp.lower().endswith((".xml", ".provxml")) else "other")
         problem = _asset_hash_problem(fp, digest) if role == "asset" else None
@@ -321,13 +330,15 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
                                   kind=H.file_kind(fp.rsplit("/", 1)[-1], head), setting=assets.get(fp),
                                   problem=problem))
 
-    commands = _commands(sets, settings, assets, img, show_secrets, problems)
+    odj_policies: list[PolicySource] = []
+    commands = _commands(sets, settings, assets, img, show_secrets, problems, command_names, odj_policies)
     certificates = _certificates(sets, settings, assets, img, problems)
+    policies = _registry_policies(files, heads, commands, img, problems) + tuple(odj_policies)
     return PackageView(path=path, image_index=image_index, image_count=image_count, properties=props,
                        config=config, encrypted=encrypted, signature=signature or Signature(),
                        settings=tuple(settings), configuration_sets=tuple(sets), files=tuple(files),
                        commands=commands, certificates=certificates, targets=tuple(targets),
-                       problems=tuple(problems), size=size)
+                       problems=tuple(problems), size=size, policies=policies)
 
 
 def _settings_through_catalogue(img: _Image, sets) -> tuple[Setting, ...]:
@@ -351,7 +362,7 @@ def _settings_through_catalogue(img: _Image, sets) -> tuple[Setting, ...]:
         return ()
     out = []
     for sv in found:
-        path = re.sub(r"\[@", "[", getattr(sv, "instance", None) or sv.path)
+        path = sv.instance or sv.path       # the one keyed-path form (customizations.instance_path)
         if not path:
             continue
         scope = SCOPE_USER if str(getattr(sv, "scope", "")).lower() == "user" else SCOPE_DEVICE
@@ -366,11 +377,11 @@ def _unkeyed(path: str) -> str:
 
 
 def _file_form(path: str) -> str:
-    """'Accounts/Users/User[UserName=admin]/Password' -> 'Accounts_Users_admin_Password' (provxml names)."""
+    """'Accounts/Users/User[@UserName=admin]/Password' -> 'Accounts_Users_admin_Password' (provxml names)."""
     segs = []
     for seg in path.split("/"):
-        m = re.fullmatch(r"[^\[]+\[[^=\]]+=([^\]]*)\]", seg)
-        segs.append(m.group(1) if m else seg)
+        keys = segment_keys(seg)
+        segs.append(next(iter(keys.values())) if len(keys) == 1 else seg)
     return "_".join(segs)
 
 
@@ -419,17 +430,30 @@ def _asset_hash_problem(path: str, sha256_hex: str) -> str | None:
 # --- commands ------------------------------------------------------------------------------------
 
 _CMD_RE = re.compile(r"^ProvisioningCommands/([^/]+)/[^/]+/(\d+)/([^/]+)$")
-_CMD_ASSET_RE = re.compile(r"^Provisioning/Assets/[^/]+//?ProvisioningCommands/([^/]+)/Command/(\d+)/CommandFile/(.+)$")
-_CUST_CMD_RE = re.compile(r"^ProvisioningCommands/([^/]+)/Command/CommandConfig(?:\[[^\]]*\])?/([^/]+)")
+# Provisioning/Assets/{PackageID}//ProvisioningCommands/<ctx>/Command/<n>/CommandFile/<key> and
+# …/Command/<n>/DependencyPackages/<d>/<key> (docs/formats/package-layout.md, "Assets" [C]/[I])
+_CMD_ASSET_RE = re.compile(r"^Provisioning/Assets/[^/]+//?ProvisioningCommands/([^/]+)/Command/(\d+)/"
+                           r"(CommandFile|DependencyPackages/\d+)/(.+)$")
+_CUST_CMD_RE = re.compile(r"^ProvisioningCommands/([^/]+)/Command/(CommandConfig(?:\[[^\]]*\])*)/([^/]+)")
 
 
-def _commands(sets, settings, assets, img: _Image, show_secrets: bool, problems: list[str]) -> tuple[Command, ...]:
+def _commands(sets, settings, assets, img: _Image, show_secrets: bool, problems: list[str],
+              names: dict[tuple[str, int], str] | None = None,
+              odj_policies: list[PolicySource] | None = None) -> tuple[Command, ...]:
+    """Commands from the compiled parms (ProvisioningCommands/<ctx>/$(__PackageID)/<n>/…) [C], named
+    from customizations.xml (CommandConfig Name, by position); from customizations.xml alone when
+    nothing was compiled."""
+    names = names or {}
     found: dict[tuple[str, int], dict] = {}
+
+    def entry(ctx: str, idx: int) -> dict:
+        return found.setdefault((ctx, idx), {"options": {}, "files": [], "dependencies": []})
+
     for cs in sets:
         for parm in cs.parms:
             m = _CMD_RE.match(parm.csp_path)
             if m:
-                d = found.setdefault((m.group(1), int(m.group(2))), {"options": {}, "files": []})
+                d = entry(m.group(1), int(m.group(2)))
                 if m.group(3) == "CommandLine":
                     d["command_line"] = parm.value
                 else:
@@ -437,52 +461,53 @@ def _commands(sets, settings, assets, img: _Image, show_secrets: bool, problems:
                 continue
             m = _CMD_ASSET_RE.match(parm.csp_path)
             if m:
-                d = found.setdefault((m.group(1), int(m.group(2))), {"options": {}, "files": []})
-                d["command_file"] = parm.value
-                key = m.group(3)
-                for ap, sp in assets.items():
-                    if ap.endswith("/" + _norm(key)) and sp.strip("/").split("/")[-2:-1] == [m.group(2)]:
-                        d["files"].append(ap)
-                if not d["files"]:
-                    for ap in assets:
-                        if ap.rsplit("/", 1)[-1] == parm.value:
-                            d["files"].append(ap)
-    # names (and a fallback when nothing was compiled) from customizations.xml
-    names: dict[str, list[dict]] = {}
-    for s in settings:
-        m = _CUST_CMD_RE.match(s.path)
-        if not m:
-            continue
-        ctx = m.group(1)
-        seg = s.path.split("/")[3]
-        name_m = re.search(r"\[Name=([^\]]*)\]", seg)
-        lst = names.setdefault(ctx, [])
-        if not lst or lst[-1]["segment"] != seg or m.group(2) in lst[-1]["fields"]:
-            lst.append({"segment": seg, "name": name_m.group(1) if name_m else None, "fields": {}})
-        lst[-1]["fields"][m.group(2)] = s.value
-    if not found:
-        for ctx, lst in names.items():
-            for i, item in enumerate(lst):
-                f = dict(item["fields"])
-                found[(ctx, i)] = {"command_line": f.pop("CommandLine", None),
-                                   "command_file": f.pop("CommandFile", None), "options": f, "files": []}
+                d = entry(m.group(1), int(m.group(2)))
+                is_file = m.group(3) == "CommandFile"
+                if is_file:
+                    d["command_file"] = parm.value
+                setting_tail = f"/Command/{m.group(2)}/{m.group(3)}"
+                hits = [ap for ap, sp in assets.items()
+                        if ap.endswith("/" + _norm(m.group(4))) and sp.rstrip("/").endswith(setting_tail)]
+                if not hits and is_file:
+                    hits = [ap for ap in assets if ap.rsplit("/", 1)[-1] == parm.value]
+                d["files" if is_file else "dependencies"].extend(hits)
+    if not found:   # nothing compiled: the commands as customizations.xml lists them
+        for s in settings:
+            m = _CUST_CMD_RE.match(s.path)
+            if not m or s.condition is not None:
+                continue
+            d = entry(m.group(1), segment_position(m.group(2)))
+            field_name = m.group(3)
+            if field_name == "CommandLine":
+                d["command_line"] = s.value
+            elif field_name == "CommandFile":
+                d["command_file"] = s.value
+            elif field_name != "DependencyPackages":
+                d["options"][field_name] = s.value or ""
     out = []
     for (ctx, idx), d in sorted(found.items()):
-        lst = names.get(ctx, [])
-        name = lst[idx]["name"] if idx < len(lst) else None
         files = tuple(dict.fromkeys(d["files"]))
-        odj = _odj_summary(d.get("command_line"), files, img, show_secrets, problems)
-        out.append(Command(context=ctx, index=idx, name=name, command_line=d.get("command_line"),
-                           command_file=d.get("command_file"), files=files,
-                           options=tuple(sorted(d["options"].items())), odj=odj))
+        odj, odj_part_lists = _odj_summary(d.get("command_line"), files, img, show_secrets, problems)
+        cmd = Command(context=ctx, index=idx, name=names.get((ctx, idx)), command_line=d.get("command_line"),
+                      command_file=d.get("command_file"), files=files,
+                      options=tuple(sorted(d["options"].items())), odj=odj,
+                      dependencies=tuple(dict.fromkeys(d["dependencies"])))
+        out.append(cmd)
+        if odj_policies is not None and odj is not None:
+            for list_source, hive, values in odj_part_lists:
+                odj_policies.append(PolicySource(source=odj["file"], kind=POLICY_ODJ, values=values, hive=hive,
+                                                 carrier=cmd.label, list_source=list_source))
     return tuple(out)
 
 
 def _odj_summary(command_line: str | None, files: tuple[str, ...], img: _Image, show_secrets: bool,
-                 problems: list[str]) -> dict | None:
-    """Decode an ODJ blob a command carries (djoin /requestodj /loadfile <file>) [I: the carrier]."""
+                 problems: list[str]) -> tuple[dict | None, list]:
+    """Decode an ODJ blob a command carries (djoin /requestodj /loadfile <file>) [I: the carrier].
+
+    Returns (summary, [(list source, root key, PolicyValues)]) — the latter for each element list of
+    the blob's POLICY_PROVIDER parts (docs/formats/odj.md)."""
     if not files:
-        return None
+        return None, []
     is_djoin = bool(command_line and re.search(r"(?i)\bdjoin(\.exe)?\b", command_line))
     for fp in files:
         if img.sizes.get(fp, 0) > MAX_ODJ_BYTES:
@@ -490,17 +515,81 @@ def _odj_summary(command_line: str | None, files: tuple[str, ...], img: _Image, 
         if not is_djoin and not fp.lower().endswith((".txt", ".odj", ".djoin", ".bin", ".blob")):
             continue
         try:
-            from ppkgtool.odj import load_blob
+            from ppkgtool.odj import PolicyPart, load_blob
+            from ppkgtool.odj.summary import ROOT_KEYS
         except ImportError:
-            return None
+            return None, []
         try:
             data = img.read(fp, MAX_ODJ_BYTES)
             blob = load_blob(data)
             summary = blob.summary(show_secrets=show_secrets)
-            return {"file": fp, **summary} if isinstance(summary, dict) else {"file": fp, "summary": summary}
+            summary = {"file": fp, **summary} if isinstance(summary, dict) else {"file": fp, "summary": summary}
         except PpkgError as exc:
             if is_djoin:
                 problems.append(f"{fp}: the djoin command's file is not a valid ODJ blob: {exc.one_line()}")
+            continue
+        lists = []
+        for part in blob.parts:
+            if not isinstance(part.content, PolicyPart):
+                continue
+            for lst in part.content.element_lists:
+                values = []
+                for element in lst.elements:
+                    try:
+                        values.append(element.to_policy_value())
+                    except PpkgError as exc:
+                        problems.append(f"{fp}: POLICY_PROVIDER element not readable: {exc.one_line()}")
+                lists.append((lst.source, ROOT_KEYS.get(lst.root_key_id, f"{lst.root_key_id:#x}"), tuple(values)))
+        return summary, lists
+    return None, []
+
+
+# --- registry policy -----------------------------------------------------------------------------
+
+_REG_HIVE_RE = re.compile(r'(?im)^\s*reg(?:\.exe)?\s+(?:add|delete)\s+"?(HK[A-Z_]+)\\')
+_HIVES = {"HKLM": "HKEY_LOCAL_MACHINE", "HKCU": "HKEY_CURRENT_USER", "HKU": "HKEY_USERS",
+          "HKCR": "HKEY_CLASSES_ROOT"}
+
+
+def _registry_policies(files, heads: dict[str, bytes], commands, img: _Image,
+                       problems: list[str]) -> tuple[PolicySource, ...]:
+    """Every Registry.pol among the package's assets (by name or 'PReg' signature), parsed with
+    ppkgtool.regpol. The command that carries it (as CommandFile or Dependency) is named; when that
+    command's script applies the values with reg.exe, the hive it writes to is shown [I]."""
+    from ppkgtool.regpol import parse_registry_pol
+
+    out = []
+    for f in files:
+        if f.role != "asset":
+            continue
+        if not f.path.lower().endswith(".pol") and not heads.get(f.path, b"").startswith(b"PReg"):
+            continue
+        carrier = next((c for c in commands if f.path in c.files or f.path in c.dependencies), None)
+        hive = _script_hive(carrier, img) if carrier is not None else None
+        label = carrier.label if carrier is not None else None
+        try:
+            values = tuple(parse_registry_pol(img.read(f.path, MAX_POL_BYTES)))
+        except FormatError as exc:
+            problems.append(f"{f.path}: not a readable Registry.pol: {exc.one_line()}")
+            out.append(PolicySource(source=f.path, kind=POLICY_FILE, hive=hive, carrier=label,
+                                    problem=exc.one_line()))
+            continue
+        out.append(PolicySource(source=f.path, kind=POLICY_FILE, values=values, hive=hive, carrier=label))
+    return tuple(out)
+
+
+def _script_hive(command: Command, img: _Image) -> str | None:
+    """The hive a command's batch script writes with reg.exe (ppkgtool's --policy script), if one."""
+    for fp in command.files:
+        if not fp.lower().endswith((".cmd", ".bat")) or img.sizes.get(fp, 0) > MAX_SCRIPT_BYTES:
+            continue
+        try:
+            text = img.read(fp, MAX_SCRIPT_BYTES).decode("utf-8", "replace")
+        except FormatError:
+            continue
+        hives = {_HIVES.get(h.upper(), h.upper()) for h in _REG_HIVE_RE.findall(text)}
+        if len(hives) == 1:
+            return hives.pop()
     return None
 
 

@@ -26,11 +26,6 @@ PROVISIONING_NS = "urn:schemas-microsoft-com:windows-provisioning"
 
 SCOPE_DEVICE, SCOPE_USER = "Device", "User"
 
-# Elements whose attribute names a repeated item (ppkg-format.md, "customizations.xml" and
-# "Settings that carry the mission's payloads"); the first one present becomes the path key.
-KEY_ATTRIBUTES = ("UserName", "CertificateName", "CertificateHash", "Name", "Id", "PackageName",
-                  "ProfileName", "SSID", "WLANXmlSettingsName", "ConnectionName", "AppName", "Key")
-
 # Settings of one package that never collide with another package's: commands and assets are
 # stored under the package's own ID ($(__PackageID), Provisioning/Assets/{PackageID}) [C].
 PER_PACKAGE_PREFIXES = ("ProvisioningCommands/",)
@@ -109,7 +104,8 @@ class Setting:
     """One setting with its value, in customizations form when the package carries its source.
 
     ``path`` is the customizations path without Common ("Policies/Experience/AllowCortana"); items
-    keyed by an attribute read "Accounts/Users/User[UserName=admin]/Password". ``origin`` names the
+    keyed by an attribute read "Accounts/Users/User[@UserName=admin]/Password", repeated unkeyed items
+    carry their position ("CommandConfig[1]"): ppkgtool.package.customizations.instance_path. ``origin`` names the
     part it was read from. ``secret`` is the secret kind, or None.
     """
 
@@ -217,15 +213,76 @@ class Command:
     name: str | None = None
     command_line: str | None = None
     command_file: str | None = None
-    files: tuple[str, ...] = ()     # image paths of its assets
+    files: tuple[str, ...] = ()     # image paths of its assets (the CommandFile)
     options: tuple[tuple[str, str], ...] = ()   # ContinueInstall, RestartRequired, ReturnCode*, ...
     odj: dict | None = None         # summary of an ODJ blob the command carries
+    dependencies: tuple[str, ...] = ()   # image paths of its DependencyPackages assets
+
+    @property
+    def label(self) -> str:
+        return f"command {self.context}/{self.index}" + (f" ({self.name})" if self.name else "")
 
     def to_json(self, show_secrets: bool = False) -> dict:
         line = self.command_line if show_secrets else redact_command_line(self.command_line)
         return {"context": self.context, "index": self.index, "name": self.name,
                 "command_line": line, "command_file": self.command_file,
-                "files": list(self.files), "options": dict(self.options), "odj": self.odj}
+                "files": list(self.files), "dependencies": list(self.dependencies),
+                "options": dict(self.options), "odj": self.odj}
+
+
+POLICY_FILE, POLICY_ODJ = "registry-pol", "odj-policy-provider"
+
+
+def policy_value_secret(value) -> str | None:
+    """The secret kind of a registry policy value (e.g. Winlogon DefaultPassword), or None.
+    Deletion and other special entries (``**del.X``) carry no data worth hiding."""
+    if value.action is not None:
+        return None
+    return secret_kind(value.value_name)
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """Registry policy values a package carries: a Registry.pol asset (the builder's ``--policy``:
+    a ``RegistryPolicy_*`` command's Dependency) or the POLICY_PROVIDER part of an ODJ blob a command
+    carries (docs/formats/registry-pol.md, docs/formats/odj.md). ``values`` are
+    ppkgtool.regpol.PolicyValue objects in file order."""
+
+    source: str                      # image path of the .pol or of the ODJ file
+    kind: str = POLICY_FILE          # registry-pol | odj-policy-provider
+    values: tuple = ()
+    hive: str | None = None          # HKEY_LOCAL_MACHINE, ... when known
+    carrier: str | None = None       # the command that applies it ("command PrimaryContext/2 (…)")
+    list_source: str | None = None   # ODJ: pSource of the element list (the policy file Windows recorded)
+    problem: str | None = None
+
+    def __post_init__(self):
+        from ppkgtool.regpol import PolicyValue
+        if not isinstance(self.source, str) or not self.source:
+            raise TypeError("PolicySource.source must be a non-empty string")
+        if self.kind not in (POLICY_FILE, POLICY_ODJ):
+            raise ValueError(f"PolicySource.kind must be {POLICY_FILE} or {POLICY_ODJ}, not {self.kind!r}")
+        if not isinstance(self.values, tuple) or not all(isinstance(v, PolicyValue) for v in self.values):
+            raise TypeError("PolicySource.values must be a tuple of PolicyValue")
+
+    def secret_values(self) -> set[str]:
+        out = set()
+        for v in self.values:
+            if policy_value_secret(v) and isinstance(v.value, str) and v.value:
+                out.add(v.value)
+        return out
+
+    def to_json(self, show_secrets: bool = False) -> dict:
+        values = []
+        for v in self.values:
+            d = v.to_json()
+            d["data"] = v.data.hex()
+            d["secret"] = policy_value_secret(v)
+            if d["secret"] and not show_secrets:
+                d["value"] = d["data"] = REDACTED
+            values.append(d)
+        return {"source": self.source, "kind": self.kind, "hive": self.hive, "carrier": self.carrier,
+                "list_source": self.list_source, "values": values, "problem": self.problem}
 
 
 @dataclass(frozen=True)
@@ -303,6 +360,7 @@ class PackageView:
     targets: tuple[Condition, ...] = ()
     problems: tuple[str, ...] = ()       # one per broken or missing part
     size: int | None = None
+    policies: tuple[PolicySource, ...] = ()
 
     def __post_init__(self):
         if not isinstance(self.path, str):
@@ -310,7 +368,8 @@ class PackageView:
         if not isinstance(self.image_index, int) or self.image_index < 1:
             raise ValueError("image_index must be >= 1")
         for name, typ in (("settings", Setting), ("configuration_sets", ConfigurationSet),
-                          ("files", EmbeddedFile), ("commands", Command), ("certificates", Certificate)):
+                          ("files", EmbeddedFile), ("commands", Command), ("certificates", Certificate),
+                          ("policies", PolicySource)):
             if not all(isinstance(x, typ) for x in getattr(self, name)):
                 raise TypeError(f"{name} must hold {typ.__name__} values")
 
@@ -417,6 +476,8 @@ def secret_values(views) -> set[str]:
             for p in cs.parms:
                 if p.secret and p.value:
                     found.add(p.value)
+        for pol in v.policies:
+            found |= pol.secret_values()
     return {x for x in found if len(x) >= 3}
 
 
@@ -445,84 +506,77 @@ def _text(el) -> str | None:
     return (el.text or "").strip()
 
 
-def parse_customizations(data: bytes, where: str = "customizations.xml"):
-    """customizations.xml → (PackageConfig, settings, targets) (ppkg-format.md, "customizations.xml")."""
-    root = parse_xml(data, where)
-    if local(root.tag) != "WindowsCustomizations":
-        raise FormatError(f"root element is <{local(root.tag)}>, not <WindowsCustomizations>", where=where)
-    pc = None
-    for el in root:
-        if local(el.tag) == "PackageConfig":
-            pc = el
+@dataclass(frozen=True)
+class CustomizationsRead:
+    """What inspect takes from a package's customizations.xml (lenient: never fails on structure)."""
+
+    config: PackageConfig | None
+    settings: tuple[Setting, ...]
+    targets: tuple[Condition, ...]
+    command_names: tuple[tuple[tuple[str, int], str], ...] = ()   # ((context, position), CommandConfig Name)
+    problems: tuple[str, ...] = ()
+
+
+def read_customizations(data: bytes, where: str = "customizations.xml") -> CustomizationsRead:
+    """customizations.xml through the project's one reader (ppkgtool.package.customizations, lenient
+    mode; ppkg-format.md, "customizations.xml"). Setting paths are ``instance_path`` forms
+    (``Accounts/Users/User[@UserName=admin]/Password``). Malformed XML or a DOCTYPE raise FormatError;
+    structural problems (invalid PackageConfig, unknown elements) are listed in ``problems``."""
+    from ppkgtool.package.customizations import instance_path, leaf_segments, parse_customizations as read
+
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError("read_customizations takes bytes")
+    if len(data) > MAX_XML_BYTES:
+        raise FormatError(f"XML part is {len(data)} bytes, more than the {MAX_XML_BYTES} allowed", where=where)
+    cust = read(bytes(data), source_name=where, lenient=True)
     config = None
-    if pc is not None:
-        vals = {local(c.tag): _text(c) for c in _children(pc)}
+    if cust.root is not None and any(local(el.tag) == "PackageConfig" for el in cust.root):
+        vals = dict(cust.package_config)
         config = PackageConfig(id=vals.get("ID"), name=vals.get("Name"), version=vals.get("Version"),
                                owner_type=vals.get("OwnerType"), rank=vals.get("Rank"), notes=vals.get("Notes"),
                                description=vals.get("Description"))
-    settings: list[Setting] = []
     targets: dict[str, Condition] = {}
-    custom = None
-    for el in root.iter():
-        if local(el.tag) == "Customizations":
-            custom = el
-            break
-    if custom is not None:
-        for section in _children(custom):
-            name = local(section.tag)
-            if name == "Common":
-                settings.extend(_leaves(section, None, where))
-            elif name == "Targets":
-                for t in _children(section):
-                    if local(t.tag) != "Target":
-                        continue
-                    tid = t.get("Id") or t.get("ID") or ""
-                    states = []
-                    for st in _children(t):
-                        if local(st.tag) == "TargetState":
-                            states.append(tuple((c.get("Name", ""), c.get("Value", ""))
-                                                for c in _children(st) if local(c.tag) == "Condition"))
-                    if tid:
-                        targets[tid] = Condition(tid, tuple(states))
-            elif name == "Variant":
-                refs = [r.get("Id", "") for tr in _children(section) if local(tr.tag) == "TargetRefs"
-                        for r in _children(tr) if local(r.tag) == "TargetRef"]
-                for st in _children(section):
-                    if local(st.tag) != "Settings":
-                        continue
-                    for tid in refs or ["(no target)"]:
-                        cond = targets.get(tid) or Condition(tid or "(no target)")
-                        settings.extend(_leaves(st, cond, where))
-    return config, tuple(settings), tuple(targets.values())
+    for t in cust.targets:
+        targets[t.id] = Condition(t.id, tuple(tuple((c.name, c.value) for c in st) for st in t.states))
 
-
-def _segment(el) -> str:
-    name = local(el.tag)
-    for key in KEY_ATTRIBUTES:
-        if el.get(key) is not None:
-            return f"{name}[{key}={el.get(key)}]"
-    return name
-
-
-def _leaves(section, condition: Condition | None, where: str) -> list[Setting]:
-    out: list[Setting] = []
-
-    def walk(el, prefix: str):
-        kids = _children(el)
-        seg = _segment(el)
-        path = f"{prefix}/{seg}" if prefix else seg
-        if not kids:
-            value = (el.text or "").strip()
-            scope = SCOPE_USER if el.get("scope", "").lower() == "user" else SCOPE_DEVICE
-            out.append(Setting(path=path, value=value, scope=scope, condition=condition,
+    def leaves(node, condition: Condition | None) -> list[Setting]:
+        out = []
+        for segs, leaf in leaf_segments(node):
+            path = instance_path(segs)
+            scope = SCOPE_USER if (leaf.attr("scope") or "").lower() == "user" else SCOPE_DEVICE
+            out.append(Setting(path=path, value=leaf.text or "", scope=scope, condition=condition,
                                secret=secret_kind(path), origin=where))
-            return
-        for k in kids:
-            walk(k, path)
+        return out
 
-    for top in _children(section):
-        walk(top, "")
-    return out
+    settings: list[Setting] = leaves(cust.common, None) if cust.common is not None else []
+    for v in cust.variants:
+        if v.settings is None:
+            continue
+        for tid in v.target_ids or ("(no target)",):
+            settings.extend(leaves(v.settings, targets.get(tid) or Condition(tid)))
+    return CustomizationsRead(config=config, settings=tuple(settings), targets=tuple(targets.values()),
+                              command_names=_command_names(cust.common), problems=cust.problems)
+
+
+def _command_names(common) -> tuple[tuple[tuple[str, int], str], ...]:
+    """ProvisioningCommands/<Context>/Command/CommandConfig[n] -> its display Name (WCD's list label)."""
+    out = []
+    for area in (common.children if common is not None else ()):
+        if area.name != "ProvisioningCommands":
+            continue
+        for ctx in area.children:
+            for command in ctx.children:
+                configs = [c for c in command.children if c.name == "CommandConfig"]
+                for pos, cc in enumerate(configs):
+                    if cc.attr("Name"):
+                        out.append(((ctx.name, pos), cc.attr("Name")))
+    return tuple(out)
+
+
+def parse_customizations(data: bytes, where: str = "customizations.xml"):
+    """customizations.xml → (PackageConfig, settings, targets) (ppkg-format.md, "customizations.xml")."""
+    read = read_customizations(data, where)
+    return read.config, read.settings, read.targets
 
 
 def parse_master_datastore(data: bytes, where: str = "MasterDatastore.xml") -> tuple[tuple[str, str], ...]:

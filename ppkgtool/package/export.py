@@ -283,7 +283,7 @@ def settings_from_provxml(files: Mapping[str, bytes], *, catalogue: Catalogue | 
             if value is None:
                 continue          # a constant companion parm (Provisioning/ForceSettingReload …)
             segs = _segments_for(entry, caps)
-            inst = _instance(segs)
+            inst = instance_path(segs)
             if inst in seen:
                 continue          # a second parm of the same setting (e.g. ForceSettingReload)
             seen.add(inst)

@@ -93,15 +93,62 @@ class CryptResult:
     cipher_size: int
 
 
-def _read_full(src: BinaryIO, n: int) -> bytes:
-    parts = []
-    while n > 0:
-        block = src.read(n)
-        if not block:
+def _readinto_full(src: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``src`` as far as the data goes; the number of bytes read."""
+    got = 0
+    readinto = getattr(src, "readinto", None)
+    while got < len(view):
+        if readinto is not None:
+            n = readinto(view[got:])
+        else:
+            block = src.read(len(view) - got)
+            n = len(block)
+            view[got:got + n] = block
+        if not n:
             break
-        parts.append(block)
-        n -= len(block)
-    return b"".join(parts)
+        got += n
+    return got
+
+
+def _read_full(src: BinaryIO, n: int) -> bytes:
+    buf = bytearray(n)
+    got = _readinto_full(src, memoryview(buf))
+    return bytes(buf[:got])
+
+
+class _Pipeline:
+    """Reused buffers and two helper threads, so that AES, the HMAC and the file writes overlap
+    without allocating (and page-faulting) fresh memory for every chunk."""
+
+    SLOTS = 3
+
+    def __init__(self):
+        self.inputs = [bytearray(CHUNK + UNIT) for _ in range(self.SLOTS)]
+        self.outputs = [bytearray(CHUNK + UNIT + 16) for _ in range(self.SLOTS)]
+        self.mac_pool = ThreadPoolExecutor(max_workers=1)
+        self.write_pool = ThreadPoolExecutor(max_workers=1)
+        self.pending: list[list] = [[] for _ in range(self.SLOTS)]
+
+    def slot(self, i: int) -> tuple[memoryview, memoryview]:
+        k = i % self.SLOTS
+        for f in self.pending[k]:  # the buffers of this slot are free again
+            f.result()
+        self.pending[k] = []
+        return memoryview(self.inputs[k]), memoryview(self.outputs[k])
+
+    def submit(self, i: int, pool: ThreadPoolExecutor, fn, *args) -> None:
+        self.pending[i % self.SLOTS].append(pool.submit(fn, *args))
+
+    def finish(self) -> None:
+        for futures in self.pending:
+            for f in futures:
+                f.result()
+        self.mac_pool.shutdown()
+        self.write_pool.shutdown()
+
+    def abort(self) -> None:
+        self.mac_pool.shutdown(wait=True, cancel_futures=True)
+        self.write_pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -135,55 +182,42 @@ def _encrypt(src: BinaryIO, dst: BinaryIO, password: str, iv: bytes | None, requ
         iv = os.urandom(IV_SIZE)
     if not isinstance(iv, (bytes, bytearray)) or len(iv) != IV_SIZE:
         raise ValueError("iv must be 16 bytes")
-    first = _read_full(src, CHUNK)
-    if not first:
-        raise InvalidInputError("the input is empty")
-    if require_wim and not first.startswith(WIM_MAGIC):
-        raise InvalidInputError("the input is not a plain package (no WIM header)",
-                                hint="Windows encrypts only unencrypted .ppkg files")
     encryptor = Cipher(algorithms.AES(key), modes.CBC(bytes(iv))).encryptor()
     mac = hmac.new(key, digestmod="sha256")
-    dst.write(iv)
-    plain = cipher = 0
-
-    def mac_and_write(block: bytes) -> None:
-        mac.update(block)
-        dst.write(block)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # MAC + write overlap the next encryption
-        pending = None
-        block = first
-        while block:
-            nxt = _read_full(src, CHUNK)
-            if not nxt and len(block) % UNIT:
-                block += b"\x00" * (UNIT - len(block) % UNIT)
-            plain += len(block)
-            ct = encryptor.update(block)
-            cipher += len(ct)
-            if pending is not None:
-                pending.result()
-            pending = pool.submit(mac_and_write, ct)
-            block = nxt
-        if pending is not None:
-            pending.result()
-    tail = encryptor.finalize()
-    if tail:  # cannot happen: every block is a multiple of 16
+    pipe = _Pipeline()
+    plain = 0
+    try:
+        i = 0
+        while True:
+            inp, out = pipe.slot(i)
+            n = _readinto_full(src, inp[:CHUNK])
+            if i == 0:
+                if not n:
+                    raise InvalidInputError("the input is empty")
+                if require_wim and bytes(inp[:len(WIM_MAGIC)]) != WIM_MAGIC:
+                    raise InvalidInputError("the input is not a plain package (no WIM header)",
+                                            hint="Windows encrypts only unencrypted .ppkg files")
+                dst.write(iv)
+            if n < CHUNK and n % UNIT:  # the last chunk: zero bytes up to a whole 160-byte unit
+                pad = UNIT - n % UNIT
+                inp[n:n + pad] = bytes(pad)
+                n += pad
+            if n:
+                m = encryptor.update_into(inp[:n], out)
+                plain += n
+                pipe.submit(i, pipe.mac_pool, mac.update, out[:m])
+                pipe.submit(i, pipe.write_pool, dst.write, out[:m])
+            if n < CHUNK:
+                break
+            i += 1
+        pipe.finish()
+    except BaseException:
+        pipe.abort()
+        raise
+    if encryptor.finalize():  # cannot happen: every chunk is a whole number of AES blocks
         raise AssertionError("CBC left a partial block")
     dst.write(mac.digest())
-    return CryptResult(plain, cipher)
-
-
-class _Tail:
-    """Reads a stream while holding back its last ``keep`` bytes (the HMAC tag)."""
-
-    def __init__(self, src: BinaryIO, keep: int):
-        self.src, self.keep, self.carry, self.total = src, keep, b"", 0
-
-    def read(self, n: int) -> bytes:
-        buf = self.carry + _read_full(self.src, n)
-        self.total += len(buf) - len(self.carry)
-        out, self.carry = buf[:-self.keep] if len(buf) > self.keep else b"", buf[-self.keep:]
-        return out
+    return CryptResult(plain, plain)
 
 
 def decrypt_package(src: BinaryIO | os.PathLike | str, dst: BinaryIO | os.PathLike | str,
@@ -202,69 +236,96 @@ def decrypt_package(src: BinaryIO | os.PathLike | str, dst: BinaryIO | os.PathLi
         return _decrypt(s, d, password, require_wim)
 
 
+def _size_left(src: BinaryIO) -> int | None:
+    try:
+        here = src.tell()
+        end = src.seek(0, os.SEEK_END)
+        src.seek(here)
+        return end - here
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
 def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = True) -> CryptResult:
     key = check_password(password)
+    size = _size_left(src)
+    if size is None:  # a pipe: the tag is at the end, so take it all in
+        data = src.read()
+        src, size = io.BytesIO(data), len(data)
+    if size < MIN_ENCRYPTED_SIZE:
+        raise FormatError(f"{size} bytes is too short to be an encrypted package (16 + 160k + 32 bytes)",
+                          where="offset 0")
+    cipher_len = size - IV_SIZE - TAG_SIZE
+    if cipher_len % UNIT:
+        raise FormatError(f"ciphertext of {cipher_len} bytes is not a whole number of 160-byte units "
+                          "(truncated or not an encrypted package)", where="offset 16")
     iv = _read_full(src, IV_SIZE)
-    if len(iv) < IV_SIZE:
-        raise FormatError("too short to be an encrypted package", where="offset 0")
     if require_wim and iv[:len(WIM_MAGIC)] == WIM_MAGIC:
         raise InvalidInputError("the package is not encrypted (it is a plain WIM)")
-    body = _Tail(src, TAG_SIZE)
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     mac = hmac.new(key, digestmod="sha256")
-    first = body.read(CHUNK)
-    if len(first) < UNIT or len(body.carry) < TAG_SIZE:
-        raise FormatError("too short to be an encrypted package (16 + 160k + 32 bytes)", where="offset 16")
-    mac.update(first)
-    plain_first = decryptor.update(first)
-    if require_wim and not plain_first.startswith(WIM_MAGIC):
-        # Windows stops here ("invalid first chunk"). Tell a wrong password from a changed IV
-        # (the IV is outside the MAC) by finishing the MAC: only the right key makes it match.
-        while block := body.read(CHUNK):
-            mac.update(block)
-        if _tail_ok(body, mac):
-            raise TamperedError("the package's IV was altered: its first block does not decrypt to a WIM "
-                                "although the HMAC matches", code=ERROR_FILE_CORRUPT)
-        if _plausible_header_tail(plain_first[16:32]):
-            # with the right key, a changed first cipher block garbles plaintext block 0 but leaves
-            # block 1 (WIM flags, chunk size) intact except for one flipped bit
-            raise TamperedError("the package was changed after encryption: its first block does not decrypt "
-                                "although the rest of the WIM header does", code=ERROR_FILE_CORRUPT)
-        raise WrongPasswordError("wrong password: the first chunk does not decrypt to a package "
-                                 "(invalid first chunk)", code=ERROR_INVALID_DATA)
-    header_size, version = struct.unpack_from("<II", plain_first, 8) if require_wim else (0, 0)
-    plain = cipher = 0
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # MAC runs beside decryption + writing
-        block, pt = first, plain_first
-        pending = None
-        while True:
-            dst.write(pt)
-            plain += len(pt)
-            cipher += len(block)
-            if pending is not None:
-                pending.result()
-            block = body.read(CHUNK)
-            if not block:
-                break
-            pending = pool.submit(mac.update, block)
-            pt = decryptor.update(block)
-        if pending is not None:
-            pending.result()
-    if cipher % UNIT:
-        raise FormatError(f"ciphertext of {cipher} bytes is not a whole number of 160-byte units "
-                          "(truncated or not an encrypted package)", where="offset 16")
-    plain += len(decryptor.finalize())
-    if not _tail_ok(body, mac):
+    pipe = _Pipeline()
+    left = cipher_len
+    header = b""
+    try:
+        i = 0
+        while left:
+            inp, out = pipe.slot(i)
+            want = min(CHUNK, left)
+            n = _readinto_full(src, inp[:want])
+            if n != want:
+                raise FormatError("the encrypted package is truncated", where=f"offset {size - left}")
+            left -= n
+            pipe.submit(i, pipe.mac_pool, mac.update, inp[:n])
+            m = decryptor.update_into(inp[:n], out)
+            if i == 0:
+                header = bytes(out[:WIM_HEADER_SIZE])
+                if require_wim and not header.startswith(WIM_MAGIC):
+                    pipe.finish()
+                    _first_chunk_failed(src, left, mac, header)
+            pipe.submit(i, pipe.write_pool, dst.write, out[:m])
+            i += 1
+        pipe.finish()
+    except BaseException:
+        pipe.abort()
+        raise
+    decryptor.finalize()
+    tag = _read_full(src, TAG_SIZE)
+    if len(tag) != TAG_SIZE or not hmac.compare_digest(mac.digest(), tag):
         if not require_wim:
             raise WrongPasswordError("wrong password or changed data: the HMAC does not match",
                                      code=ERROR_FILE_CORRUPT)
         raise TamperedError("the package was changed after encryption: its HMAC does not match",
                             code=ERROR_FILE_CORRUPT)
-    if require_wim and (header_size != WIM_HEADER_SIZE or version not in KNOWN_WIM_VERSIONS):
-        raise TamperedError("the decrypted WIM header is invalid although the HMAC matches: the IV was "
-                            "altered", code=ERROR_FILE_CORRUPT)
-    return CryptResult(plain, cipher)
+    if require_wim:
+        header_size, version = struct.unpack_from("<II", header, 8)
+        if header_size != WIM_HEADER_SIZE or version not in KNOWN_WIM_VERSIONS:
+            raise TamperedError("the decrypted WIM header is invalid although the HMAC matches: the IV was "
+                                "altered", code=ERROR_FILE_CORRUPT)
+    return CryptResult(cipher_len, cipher_len)
+
+
+def _first_chunk_failed(src: BinaryIO, left: int, mac, header: bytes) -> None:
+    """Windows stops at an invalid first chunk (wrong password). Tell a wrong password from a
+    changed IV or first block: finish the MAC (only the right key makes it match), and look at the
+    rest of the header."""
+    while left:
+        block = src.read(min(CHUNK, left))
+        if not block:
+            break
+        mac.update(block)
+        left -= len(block)
+    tag = _read_full(src, TAG_SIZE)
+    if len(tag) == TAG_SIZE and hmac.compare_digest(mac.digest(), tag):
+        raise TamperedError("the package's IV was altered: its first block does not decrypt to a WIM "
+                            "although the HMAC matches", code=ERROR_FILE_CORRUPT)
+    if _plausible_header_tail(header[16:32]):
+        # with the right key, a changed first cipher block garbles plaintext block 0 but leaves
+        # block 1 (WIM flags, chunk size) intact except for one flipped bit
+        raise TamperedError("the package was changed after encryption: its first block does not decrypt "
+                            "although the rest of the WIM header does", code=ERROR_FILE_CORRUPT)
+    raise WrongPasswordError("wrong password: the first chunk does not decrypt to a package "
+                             "(invalid first chunk)", code=ERROR_INVALID_DATA)
 
 
 _WIM_FLAGS_KNOWN = 0x002F00FF  # wimlib header.h WIM_HDR_FLAG_* (header and compression flags)
@@ -279,10 +340,6 @@ def _plausible_header_tail(block: bytes) -> bool:
     flags_ok = flags & ~_WIM_FLAGS_KNOWN == 0 and flags & 0x2
     chunk_ok = chunk in {1 << n for n in range(15, 27)}
     return bool(flags_ok or chunk_ok)
-
-
-def _tail_ok(body: _Tail, mac) -> bool:
-    return len(body.carry) == TAG_SIZE and hmac.compare_digest(mac.digest(), body.carry)
 
 
 def encrypt_bytes(data: bytes, password: str, *, iv: bytes | None = None, require_wim: bool = True) -> bytes:

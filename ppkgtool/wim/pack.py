@@ -20,8 +20,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from ppkgtool.errors import InvalidInputError, UnsafePathError, WimError
-from ppkgtool.package.metadata import (PACKAGE_CONFIG_NS, Notes, OwnerType, PackageMetadata, check_package_id,
-                                       check_rank, check_version)
+from ppkgtool.package.metadata import Notes, OwnerType, PackageMetadata, check_package_id, check_rank, check_version
 from ppkgtool.wim.resource import ResourceCache
 from ppkgtool.wim.safepath import check_component
 from ppkgtool.wim.writer import WriteStats, write_wim

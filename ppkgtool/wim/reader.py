@@ -17,9 +17,8 @@ from typing import BinaryIO, Iterator
 from ppkgtool.errors import WimError
 from ppkgtool.wim.blobtable import BLOB_ENTRY_SIZE, BlobEntry, parse_blob_table
 from ppkgtool.wim.dentry import ZERO_HASH, Dentry, parse_dentry_tree
-from ppkgtool.wim.header import (HDR_FLAG_SPANNED, HEADER_SIZE, RESHDR_FLAG_METADATA, ResourceHeader,
-                                 WimHeader)
-from ppkgtool.wim.imagexml import WimXml, parse_filetime, parse_wim_xml
+from ppkgtool.wim.header import HDR_FLAG_SPANNED, HEADER_SIZE, ResourceHeader, WimHeader
+from ppkgtool.wim.imagexml import MAX_XML_BYTES, WimXml, parse_filetime, parse_wim_xml
 from ppkgtool.wim.resource import HashMismatchError, iter_resource, read_resource
 from ppkgtool.wim.security import SecurityData
 
@@ -131,6 +130,8 @@ class WimReader:
         self._check_range(xml, f"{self.name} XML data")
         if xml.compressed:
             raise WimError("compressed XML data is not supported", where=f"{self.name} XML data")
+        if xml.size_in_wim > MAX_XML_BYTES:
+            raise WimError(f"XML data of {xml.size_in_wim} bytes exceeds {MAX_XML_BYTES}", where=f"{self.name} XML data")
         self.xml_info: WimXml = parse_wim_xml(self.pread(xml.offset, xml.size_in_wim))
         self.trailing_bytes = max(0, self.file_size - xml.end)
         # blob table
