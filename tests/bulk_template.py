@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "customizations" / "customizations.xml"
 
-BIG_COMMAND = """        <ProvisioningCommands>
-          <PrimaryContext>
-            <Command>
+BIG_COMMAND = """
               <CommandConfig Name="bigapp">
                 <CommandFile>D:\\bigapp.msi</CommandFile>
                 <CommandLine>msiexec /i "bigapp.msi" /qn /norestart</CommandLine>
@@ -53,10 +52,9 @@ def make_template(folder: Path, *, asset_size: int = 64 << 20, incompressible: f
     assets.mkdir(exist_ok=True)
     make_asset(assets / "bigapp.msi", asset_size, incompressible=incompressible)
     text = BASE.read_text(encoding="utf-8-sig")
-    text = text.replace("""        <ProvisioningCommands>
-          <PrimaryContext>
-            <Command>
-""", BIG_COMMAND, 1)
+    text, n = re.subn(r"(<ProvisioningCommands>\s*<PrimaryContext>\s*<Command>)", lambda m: m.group(1) + BIG_COMMAND,
+                      text, count=1)
+    assert n == 1, "the example customizations.xml no longer has a PrimaryContext command"
     template = folder / "template.xml"
     template.write_text(text, encoding="utf-8")
     return template, assets

@@ -229,3 +229,66 @@ def res_size(plain: bytes) -> int:
     from ppkgtool.security.encryption import wim_end
     end = wim_end(plain[:208])
     return end if end else len(plain)
+
+
+def test_done_when_odj_two_certificates_and_policy_inspect(tmp_path, payload_files, capsys):
+    """Issue 6, Done when: a package built with --odj, two certificates and a policy file opens in
+    wimlib-imagex, `file` calls it a provisioning package, and `ppkgtool inspect` shows the blob's
+    domain and machine, the certificates and the policy values."""
+    import json
+    import shutil
+
+    out = tmp_path / "done.ppkg"
+    assert main(["build", str(EXAMPLE), "-o", str(out), "--var", "SITE=Oslo", "--odj", str(payload_files["odj"]),
+                 "--root-cert", str(payload_files["root"]), "--ca-cert", str(payload_files["ca"]),
+                 "--policy", str(payload_files["pol"])]) == 0
+    capsys.readouterr()
+    # wimlib-imagex (an independent WIM reader) extracts it; file(1) recognises it
+    assert shutil.which("wimlib-imagex"), "wimlib-imagex (Debian wimtools) is required"
+    dest = tmp_path / "extracted"
+    dest.mkdir()
+    subprocess.run(["wimlib-imagex", "extract", str(out), "1", "--dest-dir", str(dest), "--no-acls"],
+                   check=True, capture_output=True)
+    assert (dest / "Multivariant/0/customizations.xml").is_file()
+    assert "provisioning package" in subprocess.run(["file", "-b", str(out)], capture_output=True,
+                                                    text=True, check=True).stdout.lower()
+
+    assert main(["inspect", str(out), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    # the ODJ blob: domain and machine, from the real Windows blob (PROVENANCE.md)
+    odj = [c["odj"] for c in doc["commands"] if c["odj"]]
+    assert len(odj) == 1
+    assert odj[0]["domain"] == "w2k19dom.ber.redhat.com" and odj[0]["machine_name"] == "wurst2"
+    assert odj[0]["netbios_name"] == "W2K19DOM"
+    assert "machine_password" not in odj[0]                     # a secret: only with --show-secrets
+    # both certificates: kind, subject and SHA-1 thumbprint of the DER the test made
+    certs = {c["kind"]: c for c in doc["certificates"]}
+    for kind, cert in (("Root", payload_files["root_cert"]), ("CA", payload_files["ca_cert"])):
+        thumb = hashlib.sha1(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+        assert certs[kind]["thumbprint"] == thumb
+        assert certs[kind]["subject"] == cert.subject.rfc4514_string()
+        assert certs[kind]["problem"] is None
+    assert len(doc["certificates"]) == 2
+    # every policy value of the Registry.pol, with the command that applies it and its hive
+    assert len(doc["policies"]) == 1
+    pol = doc["policies"][0]
+    assert pol["kind"] == "registry-pol" and pol["source"].endswith("/Registry.pol")
+    assert pol["hive"] == "HKEY_LOCAL_MACHINE" and "RegistryPolicy_Registry" in pol["carrier"]
+    expected = parse_registry_pol(payload_files["pol"].read_bytes())
+    assert [(v["key"], v["value_name"], v["type"], v["data"]) for v in pol["values"]] == \
+        [(v.key, v.value_name, v.type, v.data.hex()) for v in expected]
+    shown = {v["value_name"]: v for v in pol["values"]}
+    assert shown["NoAutoUpdate"]["value"] == 1 and shown["NoAutoUpdate"]["type_name"] == "REG_DWORD"
+    assert shown["Banner"]["value"] == "100% managed" and shown["Banner"]["type_name"] == "REG_SZ"
+    assert shown["**del.Legacy"]["action"] == "delete value Legacy"
+    cmd = next(c for c in doc["commands"] if c["name"] == "RegistryPolicy_Registry")
+    assert cmd["dependencies"] == [pol["source"]]
+    assert doc["problems"] == []
+
+    # the text report shows the same
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "machine wurst2; domain w2k19dom.ber.redhat.com" in text
+    assert "CN=Corp Root" in text and "CN=Corp Issuing" in text
+    assert "Software\\Policies\\Microsoft\\Windows\\WindowsUpdate\\AU\tNoAutoUpdate\tREG_DWORD\t1 (0x1)" in text
+    assert "Software\\Policies\\Example\tBanner\tREG_SZ\t100% managed" in text

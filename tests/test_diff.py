@@ -34,7 +34,7 @@ def test_diff_reports_every_kind_of_change(tmp_path):
     assert [x["path"] for x in s["removed"]] == ["Policies/Camera/AllowCamera"]
     changed = {x["path"]: (x["a"], x["b"]) for x in s["changed"]}
     assert changed["Policies/Experience/AllowCortana"] == ("No", "Yes")
-    assert changed["Accounts/Users/User[UserName=admin]/Password"] == ("<redacted>", "<redacted>")
+    assert changed["Accounts/Users/User[@UserName=admin]/Password"] == ("<redacted>", "<redacted>")
     cmd = doc["commands"]["changed"][0]
     assert (cmd["a"]["command_line"], cmd["b"]["command_line"]) == ("cmd /c echo one", "cmd /c echo two")
     files = doc["files"]

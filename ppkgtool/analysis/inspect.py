@@ -625,9 +625,9 @@ def _certificates(sets, settings, assets, img: _Image, problems: list[str]) -> t
         for folder, kind in _CERT_KINDS:
             if not s.path.startswith(f"Certificates/{folder}/"):
                 continue
-            name_m = re.search(r"\[(?:CertificateName|CertificateHash|Name)=([^\]]*)\]", s.path)
-            name = name_m.group(1) if name_m else None
-            if kind == "TrustedProvisioner" and "CertificateHash=" in s.path and s.path.count("/") == 2:
+            keys = segment_keys(s.path.split("/")[2]) if s.path.count("/") >= 2 else {}
+            name = keys.get("CertificateName") or keys.get("CertificateHash")
+            if kind == "TrustedProvisioner" and "CertificateHash" in keys and s.path.count("/") == 2:
                 if name and name.upper() not in seen_thumbs:
                     out.append(Certificate(kind=kind, name=name, thumbprint=name.upper().replace(" ", ""),
                                            source=s.origin))
@@ -737,8 +737,15 @@ def warnings_for(view: PackageView) -> list[Warning_]:
                 if p.secret in H.CREDENTIAL_KINDS and p.value:
                     out.append(Warning_("plain-text-credential", H.HIGH, f"{p.secret} stored in plain text",
                                         p.csp_path))
+    for pol in view.policies:
+        for v in pol.values:
+            kind = policy_value_secret(v)
+            if kind in H.CREDENTIAL_KINDS and v.value:
+                out.append(Warning_("plain-text-credential", H.HIGH,
+                                    f"{kind} stored in plain text in a registry policy ({v.key}\\{v.value_name})",
+                                    pol.source))
     for c in view.commands:
-        where = f"command {c.context}/{c.index}" + (f" ({c.name})" if c.name else "")
+        where = c.label
         line = c.command_line or ""
         for rule in H.COMMAND_SECRET_RULES:
             if rule.pattern.search(line):
@@ -806,6 +813,7 @@ def view_document(view: PackageView, *, show_secrets: bool = False) -> dict:
         "files": [f.to_json() for f in view.files],
         "commands": [c.to_json(show_secrets) for c in view.commands],
         "certificates": [c.to_json() for c in view.certificates],
+        "policies": [pol.to_json(show_secrets) for pol in view.policies],
         "conditions": [t.to_json() for t in view.targets],
         "problems": list(view.problems),
         "warnings": [w.to_json() for w in warnings_for(view)],

@@ -9,6 +9,7 @@ from ppkgtool.errors import EXIT_OK, EXIT_SECURITY, InvalidInputError
 from ppkgtool.secrets import add_secret_options, has_secret_option, source_from_args
 
 SEVERITY_ORDER = {"high": 3, "medium": 2, "info": 1}
+_POLICY_KINDS = {"registry-pol": "Registry.pol file", "odj-policy-provider": "ODJ POLICY_PROVIDER part"}
 
 
 # --- helpers shared by inspect, rank, resolve and diff ------------------------------------------
@@ -116,7 +117,7 @@ def _print_image(rep, d: dict, show_secrets: bool) -> None:
                    for c in d["commands"]], title="Provisioning commands")
         for c in d["commands"]:
             if c["odj"]:
-                rep.line(f"ODJ blob in command {c['context']}/{c['index']}: {c['odj']}")
+                rep.line(f"ODJ blob in command {c['context']}/{c['index']}: {_odj_text(c['odj'])}")
     if d["files"]:
         rep.table(["file", "size", "sha256", "kind", "setting"],
                   [(f["path"], f["size"], f["sha256"], f["kind"] if f["role"] != "part" else "package part",
@@ -125,6 +126,20 @@ def _print_image(rep, d: dict, show_secrets: bool) -> None:
         rep.table(["kind", "name", "subject", "thumbprint", "expires"],
                   [(c["kind"], c["name"] or "", c["subject"] or c["problem"] or "", c["thumbprint"] or "",
                     c["not_after"] or "") for c in d["certificates"]], title="Certificates")
+    if d["policies"]:
+        rows = []
+        for pol in d["policies"]:
+            where = pol["source"].rsplit("/", 1)[-1] + (f" ({pol['list_source']})" if pol["list_source"] else "")
+            if pol["problem"]:
+                rows.append((where, pol["hive"] or "", f"unreadable: {pol['problem']}", "", ""))
+            for v in pol["values"]:
+                rows.append((where, v["key"], v["value_name"] or "(Default)", v["type_name"],
+                             _short(_policy_data(v))))
+        rep.table(["source", "key", "value name", "type", "data"], rows,
+                  title="Registry policy values (" + "; ".join(
+                      f"{p['source'].rsplit('/', 1)[-1]}: " + _POLICY_KINDS.get(p["kind"], p["kind"])
+                      + (f", {p['hive']}" if p["hive"] else "") + (f", applied by {p['carrier']}" if p["carrier"] else "")
+                      for p in d["policies"]) + ")")
     if d["conditions"]:
         rep.table(["target", "states"], [(c["target"], " | ".join(
             " and ".join(f"{x['name']}={x['value']}" for x in st) for st in c["states"])) for c in d["conditions"]],
@@ -135,6 +150,32 @@ def _print_image(rep, d: dict, show_secrets: bool) -> None:
                    sorted(d["warnings"], key=lambda w: -SEVERITY_ORDER.get(w["severity"], 0))], title="Warnings")
     if not show_secrets:
         rep.line("(secrets are shown as <redacted>; use --show-secrets to see them)")
+
+
+def _odj_text(odj: dict) -> str:
+    parts = [f"machine {odj.get('machine_name')}", f"domain {odj.get('domain')}"]
+    if odj.get("netbios_name"):
+        parts[-1] += f" (NetBIOS {odj['netbios_name']})"
+    if odj.get("dc_name"):
+        parts.append(f"DC {odj['dc_name']}" + (f" at {odj['dc_address']}" if odj.get("dc_address") else ""))
+    if odj.get("machine_sid"):
+        parts.append(f"SID {odj['machine_sid']}")
+    types = [p.get("type") for p in odj.get("parts") or []]
+    if types:
+        parts.append("parts " + ", ".join(str(t) for t in types))
+    if odj.get("machine_password"):
+        parts.append(f"machine password {odj['machine_password']}")
+    return f"{odj.get('file', '')}: " + "; ".join(parts)
+
+
+def _policy_data(v: dict) -> str:
+    value = v["value"]
+    if isinstance(value, list):
+        value = "; ".join(str(x) for x in value)
+    text = str(value)
+    if isinstance(v["value"], int) and not isinstance(v["value"], bool):
+        text = f"{value} ({value:#x})"
+    return text + (f" [{v['action']}]" if v.get("action") else "")
 
 
 def _notes_flags(notes: dict | None) -> str:
