@@ -35,8 +35,8 @@ def write_csv(path: Path, devices: list[str], site: str = "Berlin") -> Path:
     return path
 
 
-def bulk_cmd(dc, csv: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "ppkgtool", "bulk", str(csv), "--template", str(TEMPLATE), "--out", str(out),
+def bulk_cmd(dc, csv: Path, out: Path, *extra: str, template: Path = TEMPLATE) -> list[str]:
+    return [sys.executable, "-m", "ppkgtool", "bulk", str(csv), "--template", str(template), "--out", str(out),
             "--domain", dc.dns_domain, "--dc", dc.dc_name, "--dc-address", dc.address, "--ca-file", dc.ca_file,
             "--user", dc.admin_user, "--password-file", dc.admin_password_file(), *extra]
 
@@ -236,7 +236,7 @@ def test_bulk_200_devices_with_64mib_asset_certificates_and_policy(samba_dc, tmp
     r = subprocess.run(bulk_cmd(samba_dc, csv, out, "--asset-dir", str(assets), "--root-cert", str(pki.root_pem),
                                 "--ca-cert", str(pki.intermediate_pem), "--policy", str(pol),
                                 "--sign-cert", str(pki.cert_pem), "--sign-key", str(pki.key_pem),
-                                "--sign-chain", str(pki.chain_pem), "--parallel", "4", "--json"),
+                                "--sign-chain", str(pki.chain_pem), "--parallel", "4", "--json", template=template),
                        capture_output=True, text=True, timeout=3000)
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)

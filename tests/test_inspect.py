@@ -340,3 +340,110 @@ def test_part_parsers_fail_only_with_format_errors():
                 pass
 
     run()
+
+
+def _pol(values) -> bytes:
+    from ppkgtool.regpol import build_registry_pol
+    return build_registry_pol(values)
+
+
+def test_odj_blob_policy_provider_values_are_shown(tmp_path):
+    """An ODJ blob whose POLICY_PROVIDER part carries Registry.pol values (odj compose), built with
+    --odj: inspect lists those values under "policies" with the carrying command."""
+    import uuid
+
+    from ppkgtool.odj import DomainFacts, MachineFacts, compose_provision_data, encode_provision_data
+    from ppkgtool.regpol import PolicyValue, policy_part_from_pol
+
+    values = [PolicyValue.dword(r"Software\Policies\Microsoft\Windows\System", "EnableSmartScreen", 1),
+              PolicyValue.multi_string(r"Software\Policies\Corp", "Servers", ["a.corp", "b.corp"]),
+              PolicyValue.qword(r"Software\Policies\Corp", "Big", 2 ** 40)]
+    part = policy_part_from_pol([(r"\\corp.test\SysVol\Policies\{GPO}\Machine\Registry.pol", _pol(values))])
+    facts = DomainFacts(dns_domain="corp.test", netbios_name="CORP", dns_forest="corp.test",
+                        domain_guid=uuid.UUID("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"),
+                        domain_sid="S-1-5-21-1-2-3", dc_name="dc1.corp.test", dc_address="127.0.0.1")
+    pd = compose_provision_data(facts, MachineFacts("PC77", "Machine-Pw-77", rid=1777), policy_part=part)
+    blob = tmp_path / "pc77.bin"
+    blob.write_bytes(encode_provision_data(pd))
+    out = tmp_path / "odjpol.ppkg"
+    code, _, err = run_cli("build", Path(__file__).resolve().parent.parent / "customizations" / "customizations.xml",
+                           "-o", out, "--var", "SITE=x", "--odj", blob)
+    assert code == 0, err
+    doc = run_json("inspect", out)
+    cmd = next(c for c in doc["commands"] if c["odj"])
+    assert cmd["odj"]["machine_name"] == "PC77" and cmd["odj"]["domain"] == "corp.test"
+    pols = [p for p in doc["policies"] if p["kind"] == "odj-policy-provider"]
+    assert len(pols) == 1
+    assert pols[0]["source"] == cmd["odj"]["file"] and pols[0]["hive"] == "HKEY_LOCAL_MACHINE"
+    assert pols[0]["list_source"].endswith(r"Machine\Registry.pol") and "OfflineDomainJoin_PC77" in pols[0]["carrier"]
+    assert [(v["key"], v["value_name"], v["type_name"], v["value"]) for v in pols[0]["values"]] == [
+        (r"Software\Policies\Microsoft\Windows\System", "EnableSmartScreen", "REG_DWORD", 1),
+        (r"Software\Policies\Corp", "Servers", "REG_MULTI_SZ", ["a.corp", "b.corp"]),
+        (r"Software\Policies\Corp", "Big", "REG_QWORD", 2 ** 40)]
+    assert "Machine-Pw-77" not in json.dumps(doc)
+    code, text, _ = run_cli("inspect", out)
+    assert "ODJ POLICY_PROVIDER part" in text and "a.corp; b.corp" in text
+
+
+def test_registry_policy_secrets_and_broken_pol(tmp_path):
+    """A DefaultPassword in a Registry.pol is a plain-text credential: redacted and warned about;
+    a .pol that does not parse is a problem naming the file and offset, not a crash."""
+    from ppkgtool.regpol import PolicyValue
+
+    winlogon = r"Software\Microsoft\Windows NT\CurrentVersion\Winlogon"
+    pol = _pol([PolicyValue.string(winlogon, "DefaultPassword", "Pol-Secret-42"),
+                PolicyValue.string(winlogon, "AutoAdminLogon", "1"),
+                PolicyValue(winlogon, "**del.DefaultDomainName", 1, b"\x00\x00")])
+    common = ("<ProvisioningCommands><PrimaryContext><Command><CommandConfig Name=\"pol\">"
+              "<CommandFile>C:\\p\\apply.cmd</CommandFile><CommandLine>cmd /c apply.cmd</CommandLine>"
+              "</CommandConfig></Command></PrimaryContext></ProvisioningCommands>")
+    pkg = write_package(tmp_path / "pol.ppkg", _cust(common), assets={"apply.cmd": b"@echo off\r\n"},
+                        extra_files={"DataAsset/7/0_x/Registry.pol": pol,
+                                     "DataAsset/7/1_y/broken.pol": b"PReg\x01\x00\x00\x00[\x00"})
+    code, out, _ = run_cli("inspect", pkg, "--json")
+    assert code == 0 and "Pol-Secret-42" not in out
+    doc = json.loads(out)
+    good = next(p for p in doc["policies"] if p["source"].endswith("Registry.pol"))
+    pw = next(v for v in good["values"] if v["value_name"] == "DefaultPassword")
+    assert pw["value"] == "<redacted>" and pw["data"] == "<redacted>" and pw["secret"] == "password"
+    assert next(v for v in good["values"] if v["value_name"] == "AutoAdminLogon")["value"] == "1"
+    assert next(v for v in good["values"] if v["value_name"].startswith("**del."))["secret"] is None
+    assert any(w["code"] == "plain-text-credential" and w["where"] == good["source"] for w in doc["warnings"])
+    broken = next(p for p in doc["policies"] if p["source"].endswith("broken.pol"))
+    assert broken["values"] == [] and "offset" in broken["problem"]
+    assert any("broken.pol" in p for p in doc["problems"])
+    assert "Pol-Secret-42" not in run_cli("inspect", pkg)[1]
+    shown = run_json("inspect", pkg, "--show-secrets")
+    good = next(p for p in shown["policies"] if p["source"].endswith("Registry.pol"))
+    assert next(v for v in good["values"] if v["value_name"] == "DefaultPassword")["value"] == "Pol-Secret-42"
+
+
+def test_keyed_paths_are_the_builders_form(tmp_path):
+    """inspect, export and the builder write keyed items one way: Name[@Attr=value]; repeated
+    unkeyed items (CommandConfig, whose Name is a display label) by 0-based position."""
+    from ppkgtool.package.compiler import compile_bytes
+    from ppkgtool.package.export import settings_from_package
+
+    common = ("<Accounts><Users><User UserName=\"admin\" Name=\"admin\"><Password>Pw-Key-1</Password>"
+              "<UserGroup>Administrators</UserGroup></User></Users></Accounts>"
+              "<ProvisioningCommands><PrimaryContext><Command>"
+              "<CommandConfig Name=\"first\"><CommandLine>cmd /c echo 1</CommandLine></CommandConfig>"
+              "<CommandConfig Name=\"second\"><CommandLine>cmd /c echo 2</CommandLine></CommandConfig>"
+              "</Command></PrimaryContext></ProvisioningCommands>")
+    cust = _cust(common)
+    pkg = write_package(tmp_path / "keys.ppkg", cust)
+    doc = run_json("inspect", pkg)
+    inspected = [s["path"] for s in doc["settings"]]
+    built = [s.instance for s in compile_bytes(cust, source_name="k.xml").settings]
+    exported = [s.instance for s in settings_from_package({"Multivariant/0/customizations.xml": cust})]
+    assert inspected == built == exported == [
+        "Accounts/Users/User[@UserName=admin]/Password", "Accounts/Users/User[@UserName=admin]/UserGroup",
+        "ProvisioningCommands/PrimaryContext/Command/CommandConfig/CommandLine",
+        "ProvisioningCommands/PrimaryContext/Command/CommandConfig[1]/CommandLine"]
+    assert [c["name"] for c in doc["commands"]] == ["first", "second"]
+    assert [c["command_line"] for c in doc["commands"]] == ["cmd /c echo 1", "cmd /c echo 2"]
+    # without compiled parms the commands still come from customizations.xml, named and in order
+    bare = write_package(tmp_path / "bare.ppkg", cust, drop=tuple(
+        f for f in compile_bytes(cust, source_name="k.xml").files if "ProvisioningCommands" in f))
+    assert [(c["index"], c["name"], c["command_line"]) for c in run_json("inspect", bare)["commands"]] == [
+        (0, "first", "cmd /c echo 1"), (1, "second", "cmd /c echo 2")]

@@ -33,28 +33,16 @@ PER_PACKAGE_PREFIXES = ("ProvisioningCommands/",)
 
 # --- XML -----------------------------------------------------------------------------------------
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                          huge_tree=False, remove_comments=True, remove_pis=True)
-
-
 def parse_xml(data: bytes, where: str) -> etree._Element:
-    """Parse untrusted XML: size-limited, no DOCTYPE, no entities, no network."""
+    """Parse untrusted XML: size-limited, no DOCTYPE, no entities, no network, bounded element
+    count. The hardening is the project's one safe parser (ppkgtool.package.customizations)."""
+    from ppkgtool.package.customizations import safe_parse_xml
+
     if not isinstance(data, (bytes, bytearray)):
         raise TypeError("parse_xml takes bytes")
     if len(data) > MAX_XML_BYTES:
         raise FormatError(f"XML part is {len(data)} bytes, more than the {MAX_XML_BYTES} allowed", where=where)
-    if re.search(rb"<!DOCTYPE|<\x00!\x00D\x00O\x00C\x00T\x00Y\x00P\x00E", bytes(data[:65536]), re.I):
-        raise FormatError("XML with a DOCTYPE is refused", where=where)
-    try:
-        root = etree.fromstring(bytes(data), _PARSER)
-    except etree.XMLSyntaxError as exc:
-        line = getattr(exc, "lineno", None)
-        raise FormatError(f"not well-formed XML ({exc.msg if hasattr(exc, 'msg') else exc})",
-                          where=f"{where} line {line}" if line else where) from None
-    if root is None:
-        raise FormatError("empty XML document", where=where)
-    if root.getroottree().docinfo.doctype:
-        raise FormatError("XML with a DOCTYPE is refused", where=where)
+    root = safe_parse_xml(bytes(data), source_name=where, max_bytes=MAX_XML_BYTES)
     count = 0
     for _ in root.iter():
         count += 1
@@ -627,24 +615,19 @@ def parse_configuration_source(data: bytes, where: str) -> list[tuple[dict, Cond
 
 
 def parse_provxml(data: bytes, where: str, default_scope: str = SCOPE_DEVICE) -> tuple[CspParm, ...]:
-    """A wap-provisioningdoc → its parms with their CSP paths (ppkg-format.md, "File tree")."""
+    """A wap-provisioningdoc → its parms with their CSP paths (ppkg-format.md, "File tree"); the walk
+    is the builder's own (ppkgtool.package.export.iter_provxml_parms). Absent value/datatype stay None."""
+    from ppkgtool.package.export import iter_provxml_parms
+
     root = parse_xml(data, where)
     if local(root.tag) != "wap-provisioningdoc":
         raise FormatError(f"root element is <{local(root.tag)}>, not <wap-provisioningdoc>", where=where)
     out: list[CspParm] = []
-
-    def walk(el, path: list[str], scope: str):
-        for c in _children(el):
-            tag = local(c.tag)
-            sc = SCOPE_USER if c.get("scope", "").lower() == "user" else scope
-            if tag == "characteristic":
-                walk(c, path + [c.get("type", "")], sc)
-            elif tag == "parm":
-                name = c.get("name", "")
-                out.append(CspParm(csp_path="/".join(path + [name]), name=name, value=c.get("value"),
-                                   datatype=c.get("datatype"), settings_path=c.get("SettingsPath"), scope=sc))
-
-    walk(root, [], default_scope)
+    for path, scope, c in iter_provxml_parms(root):
+        sc = SCOPE_USER if scope == "User" or c.get("scope", "").lower() == "user" else default_scope
+        name = c.get("name", "")
+        out.append(CspParm(csp_path="/".join(path + (name,)), name=name, value=c.get("value"),
+                           datatype=c.get("datatype"), settings_path=c.get("SettingsPath"), scope=sc))
     return tuple(out)
 
 

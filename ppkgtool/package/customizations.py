@@ -439,7 +439,8 @@ def _build_node(el, origins: dict, origin: str | None, depth: int) -> SettingNod
     if hit is not None and hit[0] is el:
         origin = hit[1]
     kids = tuple(_build_node(c, origins, origin, depth + 1) for c in _element_children(el))
-    text = None if kids else (el.text or "").strip()
+    # a leaf's value is its text; comments and processing instructions inside it are not part of it
+    text = None if kids else "".join(el.xpath("text()")).strip()
     attrs = tuple((etree.QName(k).localname, v) for k, v in el.attrib.items())
     return SettingNode(local_name(el), attrs, text, None if origin else el.sourceline, kids, origin)
 

@@ -71,12 +71,10 @@ def _get(files: Mapping[str, bytes], path: str) -> tuple[str, bytes] | None:
     return None
 
 
-def parse_provxml(data: bytes, *, source_file: str) -> list[ProvParm]:
-    root = safe_parse_xml(data, source_name=source_file, max_bytes=MAX_XML)
-    if local_name(root) != "wap-provisioningdoc":
-        raise FormatError(f"root element is <{local_name(root)}>, expected <wap-provisioningdoc>", where=source_file)
-    out: list[ProvParm] = []
-
+def iter_provxml_parms(root):
+    """(characteristic types from the root, scope, parm element) for every ``parm`` of a parsed
+    wap-provisioningdoc, in document order; ``scope="User"`` on a characteristic applies below it
+    (docs/formats/package-layout.md, "provxml" [C]). Shared by export and inspect."""
     def rec(el, path: tuple[str, ...], scope: str):
         for c in el:
             if not isinstance(c.tag, str):
@@ -84,12 +82,21 @@ def parse_provxml(data: bytes, *, source_file: str) -> list[ProvParm]:
             n = local_name(c)
             if n == "characteristic":
                 sc = c.get("scope") or scope
-                rec(c, path + (c.get("type") or "",), "User" if sc.lower() == "user" else scope)
+                yield from rec(c, path + (c.get("type") or "",), "User" if sc.lower() == "user" else scope)
             elif n == "parm":
-                extra = tuple((k, v) for k, v in c.attrib.items() if k not in ("name", "value", "datatype", "SettingsPath"))
-                out.append(ProvParm(path, c.get("name") or "", c.get("value") or "", c.get("datatype") or "string",
-                                    c.get("SettingsPath"), scope, extra, source_file))
-    rec(root, (), "Device")
+                yield path, scope, c
+    yield from rec(root, (), "Device")
+
+
+def parse_provxml(data: bytes, *, source_file: str) -> list[ProvParm]:
+    root = safe_parse_xml(data, source_name=source_file, max_bytes=MAX_XML)
+    if local_name(root) != "wap-provisioningdoc":
+        raise FormatError(f"root element is <{local_name(root)}>, expected <wap-provisioningdoc>", where=source_file)
+    out: list[ProvParm] = []
+    for path, scope, c in iter_provxml_parms(root):
+        extra = tuple((k, v) for k, v in c.attrib.items() if k not in ("name", "value", "datatype", "SettingsPath"))
+        out.append(ProvParm(path, c.get("name") or "", c.get("value") or "", c.get("datatype") or "string",
+                            c.get("SettingsPath"), scope, extra, source_file))
     return out
 
 
