@@ -52,3 +52,114 @@ def test_export_settings_json(real_ppkg, capsys):
     rec = {s["path"]: s for s in json.loads(capsys.readouterr().out)["settings"]}
     assert rec["Policies/Experience/AllowCortana"]["value"] == "0"      # the compiled form, same meaning
     assert rec["Accounts/Users/User/UserGroup"]["value"] == "Administrators"
+
+
+# --- one reader, two modes: strict (build) and lenient (inspect, export --lenient) ----------------
+
+_PC = ("<PackageConfig xmlns=\"urn:schemas-Microsoft-com:Windows-ICD-Package-Config.v1.0\">"
+       "<ID>{11111111-2222-3333-4444-555555555555}</ID><Name>n</Name>{rank}</PackageConfig>")
+
+
+def _doc(customizations: str, rank: str = "<Rank>3</Rank>") -> bytes:
+    return ("<WindowsCustomizations>" + _PC.replace("{rank}", rank)
+            + "<Settings xmlns=\"urn:schemas-microsoft-com:windows-provisioning\"><Customizations>"
+            + customizations + "</Customizations></Settings></WindowsCustomizations>").encode()
+
+
+def test_lenient_mode_reads_what_strict_mode_refuses():
+    from ppkgtool.errors import CustomizationsError
+
+    data = _doc("<Common><Policies><Experience><AllowCortana>No</AllowCortana></Experience></Policies></Common>"
+                "<Bogus/><Targets><Target Id=\"Fr\"><TargetState><Condition Name=\"Mcc\" Value=\"208\"/>"
+                "</TargetState></Target></Targets><Variant><TargetRefs><TargetRef Id=\"Fr\"/></TargetRefs>"
+                "<Settings><Policies><Experience><AllowCortana>Yes</AllowCortana></Experience></Policies>"
+                "</Settings></Variant>", rank="<Rank>150</Rank>")
+    with pytest.raises(CustomizationsError) as strict:
+        parse_customizations(data, source_name="c.xml")
+    assert "PackageConfig/Rank" in strict.value.message and strict.value.message.startswith("c.xml:1: ")
+    cust = parse_customizations(data, source_name="c.xml", lenient=True)
+    assert cust.metadata is None and dict(cust.package_config)["Rank"] == "150"
+    assert cust.problems[0] == strict.value.message
+    assert any("unexpected <Bogus>" in p for p in cust.problems)
+    # settings_from_package: strict by default (as before), lenient on request; Variant settings
+    # carry their targets instead of being dropped silently
+    files = {"Multivariant/0/customizations.xml": data}
+    with pytest.raises(CustomizationsError):
+        settings_from_package(files)
+    settings = settings_from_package(files, lenient=True)
+    assert [(s.path, s.value, s.targets) for s in settings] == [
+        ("Policies/Experience/AllowCortana", "No", ()), ("Policies/Experience/AllowCortana", "Yes", ("Fr",))]
+    assert settings[1].to_json()["targets"] == ["Fr"]
+
+
+def test_unsafe_xml_is_refused_in_both_modes():
+    from ppkgtool.errors import CustomizationsError
+
+    evil = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><WindowsCustomizations>&e;</WindowsCustomizations>'
+    for lenient in (False, True):
+        with pytest.raises(CustomizationsError, match="DOCTYPE"):
+            parse_customizations(evil, source_name="e.xml", lenient=lenient)
+        with pytest.raises(CustomizationsError, match="WindowsCustomizations"):
+            parse_customizations(b"<Other/>", source_name="o.xml", lenient=lenient)
+
+
+def test_lenient_never_loosens_a_strict_error():
+    """Bounded property test over generated customizations structures: whenever strict mode accepts
+    a document, lenient mode reads exactly the same settings with no problems; whenever strict mode
+    refuses one, lenient mode either refuses it too or lists strict mode's error as its first problem."""
+    from hypothesis import given, settings as hsettings, strategies as st
+
+    from ppkgtool.errors import CustomizationsError
+
+    ids = st.sampled_from(["a", "b", "c"])
+    maybe = lambda d: st.one_of(st.just({}), d)  # noqa: E731 - sometimes the attribute is missing
+    node = lambda name, a, kids: st.builds(lambda at, k: (name, at, k), a, kids)  # noqa: E731
+    setting = st.recursive(
+        st.builds(lambda n, a: (n, a, []), st.sampled_from(["AllowCortana", "Password", "CommandLine"]),
+                  st.dictionaries(st.sampled_from(["Name", "UserName"]), ids, max_size=1)),
+        lambda kids: st.builds(lambda n, a, k: (n, a, k), st.sampled_from(["Policies", "Users", "User", "Command"]),
+                               st.dictionaries(st.sampled_from(["Name", "UserName"]), ids, max_size=1),
+                               st.lists(kids, min_size=1, max_size=3)), max_leaves=6)
+    bogus = st.builds(lambda n: (n, {}, []), st.sampled_from(["Bogus", "Condition", "Settings", "Target"]))
+    condition = node("Condition", st.fixed_dictionaries({}, optional={"Name": st.just("Mcc"), "Value": ids}), st.just([]))
+    state = node("TargetState", st.just({}), st.lists(st.one_of(condition, condition, bogus), max_size=2))
+    target = node("Target", maybe(st.fixed_dictionaries({"Id": ids})), st.lists(st.one_of(state, state, bogus), max_size=2))
+    targets = node("Targets", st.just({}), st.lists(st.one_of(target, target, target, bogus), max_size=3))
+    ref = node("TargetRef", maybe(st.fixed_dictionaries({"Id": ids})), st.just([]))
+    refs = node("TargetRefs", st.just({}), st.lists(st.one_of(ref, ref, bogus), max_size=2))
+    vsettings = node("Settings", st.just({}), st.lists(setting, min_size=1, max_size=2))
+    variant = node("Variant", st.just({}), st.lists(st.one_of(refs, vsettings, vsettings, bogus), max_size=3))
+    common = node("Common", st.just({}), st.lists(setting, min_size=1, max_size=3))
+    tree = st.one_of(common, common, targets, variant, bogus)
+    # a well-formed multivariant pair (target "a" and a Variant naming it), often mutated by the rest
+    pair = [("Targets", {}, [("Target", {"Id": "a"}, [("TargetState", {}, [("Condition", {"Name": "Mcc",
+                                                                                          "Value": "1"}, [])])])]),
+            ("Variant", {}, [("TargetRefs", {}, [("TargetRef", {"Id": "a"}, [])]),
+                             ("Settings", {}, [("Policies", {}, [("AllowCortana", {}, [])])])])]
+
+    def render(node) -> str:
+        name, a, kids = node
+        at = "".join(f' {k}="{v}"' for k, v in a.items())
+        return f"<{name}{at}>" + ("".join(render(k) for k in kids) or "x") + f"</{name}>"
+
+    @hsettings(max_examples=200, deadline=2000)
+    @given(st.lists(tree, max_size=3), st.booleans(),
+           st.sampled_from(["<Rank>3</Rank>", "<Rank>3</Rank>", "<Rank>100</Rank>", ""]))
+    def check(top, with_pair, rank):
+        data = _doc("".join(render(t) for t in (pair if with_pair else []) + top), rank=rank)
+        try:
+            strict = parse_customizations(data, source_name="g.xml")
+        except CustomizationsError as exc:
+            try:
+                lenient = parse_customizations(data, source_name="g.xml", lenient=True)
+            except CustomizationsError as again:
+                assert again.message == exc.message
+                return
+            assert lenient.problems and lenient.problems[0] == exc.message
+            return
+        lenient = parse_customizations(data, source_name="g.xml", lenient=True)
+        assert lenient.problems == ()
+        assert (lenient.metadata, lenient.common, lenient.targets, lenient.variants) == \
+            (strict.metadata, strict.common, strict.targets, strict.variants)
+
+    check()

@@ -447,3 +447,17 @@ def test_keyed_paths_are_the_builders_form(tmp_path):
         f for f in compile_bytes(cust, source_name="k.xml").files if "ProvisioningCommands" in f))
     assert [(c["index"], c["name"], c["command_line"]) for c in run_json("inspect", bare)["commands"]] == [
         (0, "first", "cmd /c echo 1"), (1, "second", "cmd /c echo 2")]
+
+
+def test_customizations_problems_are_listed_not_fatal(tmp_path):
+    """inspect reads customizations.xml with the builder's reader in lenient mode: what the builder
+    would refuse (Rank 150, an unknown element) is listed as a problem, and the settings still show."""
+    cust = _cust(policies({"Experience/AllowCortana": "No"}))
+    odd = cust.replace(b"<Rank>1</Rank>", b"<Rank>150</Rank>").replace(b"<Common>", b"<Bogus/><Common>")
+    pkg = write_package(tmp_path / "odd.ppkg", cust, replace={"Multivariant/0/customizations.xml": odd})
+    doc = run_json("inspect", pkg)
+    assert [s["path"] for s in doc["settings"]] == ["Policies/Experience/AllowCortana"]
+    assert doc["declared"]["rank"] == "150" and doc["declared"]["rank_valid"] is None
+    assert any("PackageConfig/Rank" in p for p in doc["problems"])
+    assert any("unexpected <Bogus>" in p for p in doc["problems"])
+    assert doc["altitude"] == 5001          # the image's ALTITUDE still decides

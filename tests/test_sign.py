@@ -284,3 +284,31 @@ def test_cli_sign_encrypted_package_lists_decrypted_forms(pki, real_ppkg, tmp_pa
     assert verify_package(real_ppkg / PKG, cat, [pki.root]).verdict == "trusted"
     assert verify_package(enc, cat, [pki.root]).verdict == "trusted"
     assert len(parse_catalog(cat).members) == 6
+
+
+def test_cli_build_trust(pki, tmp_path):
+    r = cli("build-trust", "--cert", pki.cert_pem, "-o", tmp_path / "trust.ppkg", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    doc = json.loads(r.stdout)
+    thumb = doc["trusted_provisioner"]["thumbprint"]
+    from cryptography.hazmat.primitives.serialization import Encoding
+    import hashlib
+    import base64
+    assert thumb == hashlib.sha1(pki.leaf.public_bytes(Encoding.DER)).hexdigest().upper()
+    info = run("wiminfo", tmp_path / "trust.ppkg")
+    assert info.returncode == 0 and "Image Count:    1" in info.stdout
+    listing = run("wimlib-imagex", "dir", tmp_path / "trust.ppkg", "1")
+    provxml = [line for line in listing.stdout.splitlines() if "TrustedProvisioners" in line and thumb in line]
+    assert provxml, listing.stdout
+    run("wimlib-imagex", "extract", tmp_path / "trust.ppkg", "1", provxml[0], "--dest-dir", tmp_path / "x",
+        "--no-acls")
+    text = next((tmp_path / "x").glob("*.provxml")).read_text(encoding="utf-8-sig")
+    assert base64.b64encode(pki.leaf.public_bytes(Encoding.DER)).decode() in text
+    assert (tmp_path / "trust.cat").is_file()
+    assert verify_package(tmp_path / "trust.ppkg", (tmp_path / "trust.cat").read_bytes(), []).verdict == "unsigned"
+    # the same certificate gives the same package ID
+    r2 = cli("build-trust", "--cert", pki.cert_pem, "-o", tmp_path / "trust2.ppkg", "--json")
+    assert json.loads(r2.stdout)["package_id"] == doc["package_id"]
+    r3 = cli("build-trust", "--cert", pki.cert_pem, "-o", tmp_path / "trust.ppkg")
+    assert r3.returncode == 3 and "already exists" in r3.stderr

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-from cryptography import x509
 
 from certs import key_pem, make_cert, new_key, pem
 from ppkgtool.errors import InvalidInputError, TamperedError, WrongPasswordError

@@ -60,6 +60,9 @@ class TemplateBuilder:
 
         self.template = Path(template)
         self.template_bytes = self.template.read_bytes()
+        if options.catalogue is None:   # load (and check) the settings catalogue once
+            from ppkgtool.package.catalogue import load_catalogue
+            options = dataclasses.replace(options, catalogue=load_catalogue(options.catalogue_files))
         self.options = options
         self.cache = ResourceCache()
         self.per_device_password = per_device_password

@@ -126,8 +126,8 @@ def run(args) -> int:
                     ("chain", " <- ".join([info["subject"]] + [c.subject.rfc4514_string() for c in signer.chain]))])
         if replaced_unsigned:
             rep.line(f"signed the existing unsigned catalog {out} (its list identifier is kept)")
-        rep.line(f"install the trust package for this signer to skip the consent prompt: "
-                 f"ppkgtool build-trust --cert <signer.cer> -o trust.ppkg")
+        rep.line("install the trust package for this signer to skip the consent prompt: "
+                 "ppkgtool build-trust --cert <signer.cer> -o trust.ppkg")
     return 0
 
 

@@ -26,6 +26,7 @@ from ppkgtool.package.customizations import parse_customizations
 from ppkgtool.package.layout import files_in
 from ppkgtool.package.metadata import Notes, OwnerType, PackageMetadata, check_rank
 from ppkgtool.package.payloads import PayloadOptions, build_payloads
+from ppkgtool.security.catalog import hash_package
 
 REPRODUCIBLE_EPOCH = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc)
 BUILDER_VERSION = f"ppkgtool-{__version__}"
@@ -169,8 +170,8 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
             with open(plain_path, "wb") as plain:
                 write_package_wim(plain, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
                                   resource_cache=options.resource_cache)
-            sha1, sha256 = _hash_file(plain_path)
-            catalog = _catalog_bytes(plain_path, tree, options, when, sha256) if cat_path else None
+            hashes = hash_package(plain_path)
+            catalog = _catalog_bytes(hashes, tree, options, when) if cat_path else None
             encryption.encrypt_package(plain_path, enc_path, options.encrypt_password)
             with atomic_output(out, overwrite=options.overwrite, private=True) as fh, open(enc_path, "rb") as src:
                 shutil.copyfileobj(src, fh, 1 << 20)
@@ -182,42 +183,30 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
             # the temporary file is open read-write underneath: read it back through a duplicate
             with os.fdopen(os.dup(fh.fileno()), "rb") as back:
                 back.seek(0)
-                sha1, sha256 = _hash_file(back)
-                back.seek(0)
-                catalog = _catalog_bytes(back, tree, options, when, sha256) if cat_path else None
+                hashes = hash_package(back)
+                catalog = _catalog_bytes(hashes, tree, options, when) if cat_path else None
     if cat_path is not None and catalog is not None:
         write_bytes_atomic(cat_path, catalog, overwrite=options.overwrite)
     return BuildResult(package_path=out, catalog_path=cat_path, metadata=tree.metadata,
                        settings_count=len(tree.settings), files=tuple(files_in(tree.files)),
                        settings=tuple(tree.settings), payloads=tuple(payload_summary),
-                       warnings=tuple(tree.warnings), sha1=sha1, sha256=sha256, signed=options.signer is not None,
+                       warnings=tuple(tree.warnings), sha1=hashes.sha1.hex(), sha256=hashes.sha256.hex(), signed=options.signer is not None,
                        encrypted=encrypted, private=secrets or encrypted)
 
 
-def _catalog_bytes(package_file, tree: PackageTree, options: BuildOptions, when, sha256_hex: str) -> bytes:
+def _catalog_bytes(hashes, tree: PackageTree, options: BuildOptions, when) -> bytes:
+    """The catalog for a package whose flat hashes (security.catalog.PackageHashes) are known."""
     list_id = None
     effective = None
     if options.reproducible:
-        list_id = hashlib.sha256(f"{tree.metadata.package_id}:{sha256_hex}".encode()).digest()[:16]
+        list_id = hashlib.sha256(f"{tree.metadata.package_id}:{hashes.sha256.hex()}".encode()).digest()[:16]
         effective = when
     if options.signer is not None:
         from ppkgtool.security.signing import sign_package
-        return sign_package(package_file, options.signer, list_identifier=list_id, effective_time=effective,
+        return sign_package(hashes, options.signer, list_identifier=list_id, effective_time=effective,
                             signing_time=effective)
     from ppkgtool.security.catalog import make_unsigned_catalog
-    return make_unsigned_catalog(package_file, list_identifier=list_id, effective_time=effective)
-
-
-def _hash_file(source) -> tuple[str, str]:
-    """(SHA-1, SHA-256) hex of a path or a readable binary file (read from its position)."""
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as fh:
-            return _hash_file(fh)
-    h1, h2 = hashlib.sha1(), hashlib.sha256()
-    for block in iter(lambda: source.read(1 << 20), b""):
-        h1.update(block)
-        h2.update(block)
-    return h1.hexdigest(), h2.hexdigest()
+    return make_unsigned_catalog(hashes, list_identifier=list_id, effective_time=effective)
 
 
 def _source_date_epoch() -> _dt.datetime | None:

@@ -440,7 +440,7 @@ def _build_node(el, origins: dict, origin: str | None, depth: int) -> SettingNod
         origin = hit[1]
     kids = tuple(_build_node(c, origins, origin, depth + 1) for c in _element_children(el))
     # a leaf's value is its text; comments and processing instructions inside it are not part of it
-    text = None if kids else "".join(el.xpath("text()")).strip()
+    text = None if kids else ((el.text or "") + "".join(c.tail or "" for c in el)).strip()
     attrs = tuple((etree.QName(k).localname, v) for k, v in el.attrib.items())
     return SettingNode(local_name(el), attrs, text, None if origin else el.sourceline, kids, origin)
 

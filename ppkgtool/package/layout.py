@@ -282,28 +282,12 @@ def asset_hash_name(k: int, digest_sha256: bytes) -> str:
     return f"{k}_{base64.b64encode(digest_sha256).decode('ascii').replace('/', '.')}"
 
 
-_FILE_DIGESTS: dict[tuple, bytes] = {}
-
-
 def sha256_of(source: bytes | os.PathLike) -> bytes:
-    """SHA-256 of bytes or of a file. A file's digest is remembered while its identity (device,
-    inode, size, modification time) stays the same, so bulk builds that put one large asset into
-    hundreds of packages hash it once."""
+    """SHA-256 of bytes or of a file (a file's digest is cached by its identity: ppkgtool.digests)."""
     if isinstance(source, (bytes, bytearray)):
         return hashlib.sha256(source).digest()
-    st = os.stat(source)
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    known = _FILE_DIGESTS.get(key)
-    if known is not None:
-        return known
-    h = hashlib.sha256()
-    with open(source, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    if len(_FILE_DIGESTS) > 4096:
-        _FILE_DIGESTS.clear()
-    _FILE_DIGESTS[key] = digest = h.digest()
-    return digest
+    from ppkgtool.digests import file_digests
+    return file_digests(source, ("sha256",))[0]
 
 
 def provxml_file_name(number: int, group: str) -> str:

@@ -89,13 +89,9 @@ def hash_package(package: bytes | bytearray | memoryview | BinaryIO | os.PathLik
         with open(package, "rb") as fh:
             return hash_package(fh)
     elif hasattr(package, "read"):
-        while True:
-            block = package.read(_READ)
-            if not block:
-                break
-            h1.update(block)
-            h256.update(block)
-            size += len(block)
+        from ppkgtool.digests import stream_digests
+        (d1, d256), size = stream_digests(package, ("sha1", "sha256"))
+        return PackageHashes(d1, d256, size)
     else:
         raise TypeError("package must be bytes, a binary file object or a path")
     return PackageHashes(h1.digest(), h256.digest(), size)

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from ppkgtool.errors import CatalogError, TamperedError, UnsignedError, UntrustedError
 from ppkgtool.security import asn1
 from ppkgtool.security.catalog import (
-    HASH_SIZES, OID_CTL, Catalog, CatalogSigner, PackageHashes, hash_package, parse_catalog,
+    HASH_SIZES, OID_CTL, CatalogSigner, PackageHashes, hash_package, parse_catalog,
 )
 from ppkgtool.security.signing import OID_ECDSA_WITH, OID_RSA_ENCRYPTION, describe_key, issued_by
 

@@ -141,10 +141,8 @@ class _Source:
         if self.sha1 is None and self.data is not None:
             self.sha1 = hashlib.sha1(self.data).digest()
         if self.sha1 is None:
-            h = hashlib.sha1()
-            for p in self.pieces():
-                h.update(p)
-            self.sha1 = h.digest()
+            from ppkgtool.digests import file_digests
+            self.sha1 = file_digests(self.path, ("sha1",))[0]   # cached by file identity (bulk)
         return self.sha1
 
 

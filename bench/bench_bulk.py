@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Bulk: 200 devices (account + blob + per-device package with a shared 64 MiB asset), ppkgtool vs the
+way a user does it today without this tool, against the same test DC, in the same run.
+
+- ppkgtool: `ppkgtool bulk devices.csv --template T --out DIR ...` as a user runs it (one process,
+  everything included: connect, accounts, blobs, packages, catalogs, journal, summary).
+- peer: a loop, per device, of Samba's `net offlinejoin provision` (account + save file) and
+  `wimlib-imagex capture --compress=XPRESS --chunk-size=32768` of the same package tree with that
+  device's blob in it (no catalog, no journal: less work than ours).
+- also: packages/second for building alone (library, blob given) with the shared asset.
+The asset is MSI-like: 3/4 incompressible (the CAB streams), 1/4 text. Writes bench/results/bulk.md.
+
+Usage: PPKGTOOL_TEST_DC=/tmp/devdc/dc python bench/bench_bulk.py [-n 200] [--asset-mib 64]
+(without PPKGTOOL_TEST_DC it provisions and starts a temporary DC, like the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from bulk_template import make_template  # noqa: E402
+from certs import make_pki  # noqa: E402
+from netjoin import net_offlinejoin_provision  # noqa: E402
+from samba_dc import SambaDC  # noqa: E402
+
+from ppkgtool.ad import Credentials, DcTarget, DirectorySession  # noqa: E402
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores (nproc), {model}"
+
+
+def cleanup(info, names) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    target = DcTarget(name=info.dc_name, address=info.address, ca_file=info.ca_file)
+    with DirectorySession.connect(target, Credentials(info.admin_user, info.admin_password), pool_size=4) as s:
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(s.delete_computer, names))
+
+
+def payload_args(work: Path) -> list[str]:
+    from ppkgtool.regpol import PolicyValue, build_registry_pol
+    pki = make_pki(work / "pki")
+    pol = work / "Registry.pol"
+    pol.write_bytes(build_registry_pol([PolicyValue.dword(r"Software\Policies\Example", "Kiosk", 1)]))
+    return ["--root-cert", str(pki.root_pem), "--ca-cert", str(pki.intermediate_pem), "--policy", str(pol)]
+
+
+def run_ours(info, names, template, assets, payload, work: Path, parallel: int) -> float:
+    csv = work / "devices.csv"
+    csv.write_text("name,var:SITE\n" + "".join(f"{n},Berlin\n" for n in names))
+    out = work / "ours"
+    cmd = [sys.executable, "-m", "ppkgtool", "bulk", str(csv), "--template", str(template), "--out", str(out),
+           "--domain", info.dns_domain, "--dc", info.dc_name, "--dc-address", info.address,
+           "--ca-file", info.ca_file, "--user", info.admin_user, "--password-file", info.admin_password_file(),
+           "--asset-dir", str(assets), "--parallel", str(parallel), *payload]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    assert len(list(out.glob("*.ppkg"))) == len(names)
+    shutil.rmtree(out)
+    return elapsed
+
+
+def run_peer(info, names, tree: Path, blob_rel: str, work: Path) -> float:
+    out = work / "peer"
+    out.mkdir()
+    t0 = time.perf_counter()
+    for name in names:
+        save = net_offlinejoin_provision(info, work / "net", name)
+        shutil.copyfile(save, tree / blob_rel)
+        subprocess.run(["wimlib-imagex", "capture", str(tree), str(out / f"{name}.ppkg"), name,
+                        "--compress=XPRESS", "--chunk-size=32768", "--no-acls"],
+                       check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - t0
+    shutil.rmtree(out)
+    return elapsed
+
+
+def build_alone(template: Path, assets: Path, payload: list[str], n: int, work: Path) -> float:
+    """Packages/second of the bulk builder alone (blob given, no DC), shared asset."""
+    import argparse as _ap
+    from ppkgtool.bulk.adapters import TemplateBuilder
+    from ppkgtool.bulk.devices import Device
+    from ppkgtool.cli.cmd_build import add_build_arguments, options_from_args
+    from ppkgtool.odj import (DomainFacts, MachineFacts, compose_provision_data, encode_provision_data,
+                              generate_machine_password)
+    import uuid
+
+    p = _ap.ArgumentParser()
+    add_build_arguments(p, single=False)
+    args = p.parse_args(["--asset-dir", str(assets), *payload])
+    options, _pw, _gen = options_from_args(args)
+    facts = DomainFacts(dns_domain="test.lab", netbios_name="TEST", dns_forest="test.lab", domain_guid=uuid.uuid4(),
+                        domain_sid="S-1-5-21-1-2-3", dc_name="dc1.test.lab", dc_address="127.0.0.1")
+    out = work / "alone"
+    out.mkdir()
+    builder = TemplateBuilder(template, options)
+    try:
+        blobs = [encode_provision_data(compose_provision_data(
+            facts, MachineFacts(machine_name=f"PC{i:05d}", password=generate_machine_password(), rid=2000 + i)))
+            for i in range(n)]
+        from concurrent.futures import ThreadPoolExecutor
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(4) as ex:
+            list(ex.map(lambda i: builder.build(Device(line=i, name=f"PC{i:05d}", variables=(("SITE", "x"),)),
+                                                blobs[i], out), range(n)))
+        elapsed = time.perf_counter() - t0
+    finally:
+        builder.close()
+        shutil.rmtree(out)
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=200, help="devices per side (default 200)")
+    ap.add_argument("--asset-mib", type=int, default=64)
+    ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--out", default=str(BENCH / "results" / "bulk.md"))
+    args = ap.parse_args()
+
+    reuse = os.environ.get("PPKGTOOL_TEST_DC")
+    dc = SambaDC(reuse or tempfile.mkdtemp(prefix="ppkgtool-bench-dc-"))
+    if not dc.info_file.exists():
+        dc.provision()
+    dc.start()
+    info = dc.info()
+    tag = secrets.token_hex(2).upper()
+    ours_names = [f"BB{tag}{i:04d}" for i in range(args.n)]
+    peer_names = [f"BP{tag}{i:04d}" for i in range(args.n)]
+    with tempfile.TemporaryDirectory(prefix="ppkgtool-bench-bulk-", dir=os.environ.get("TMPDIR")) as d:
+        work = Path(d)
+        template, assets = make_template(work / "tpl", asset_size=args.asset_mib << 20, incompressible=0.75)
+        payload = payload_args(work)
+        try:
+            ours = run_ours(info, ours_names, template, assets, payload, work, args.parallel)
+            print(f"ppkgtool bulk: {ours:.1f}s", file=sys.stderr)
+            # the peer's tree: the package ppkgtool builds for one device, extracted
+            probe = work / "probe"
+            subprocess.run([sys.executable, "-m", "ppkgtool", "build", str(template), "-o", str(probe / "t.ppkg"),
+                            "--asset-dir", str(assets), "--var", "SITE=Berlin", "--no-catalog",
+                            "--odj", str(net_offlinejoin_provision(info, work / "net", peer_names[0])), *payload],
+                           check=True, stdout=subprocess.DEVNULL)
+            cleanup(info, peer_names[:1])
+            tree = work / "tree"
+            subprocess.run(["wimlib-imagex", "apply", str(probe / "t.ppkg"), "1", str(tree)], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            blob_rel = str(next(tree.glob("DataAsset/*/*/odj-*")).relative_to(tree))
+            peer = run_peer(info, peer_names, tree, blob_rel, work)
+            print(f"peer loop: {peer:.1f}s", file=sys.stderr)
+            alone = build_alone(template, assets, payload, args.n, work)
+            print(f"build alone: {alone:.1f}s", file=sys.stderr)
+        finally:
+            cleanup(info, ours_names + peer_names)
+            if not reuse:
+                dc.stop()
+    ratio = peer / ours
+    text = f"""## Bulk: {args.n} devices with a shared {args.asset_mib} MiB asset (bench/bench_bulk.py)
+
+Each device: a computer account on the Samba AD DC (loopback), its ODJ blob, and a package built from
+one template carrying a {args.asset_mib} MiB MSI-like asset (3/4 incompressible), two certificates and a
+Registry.pol. One run per side, same DC, same machine.
+
+| way | seconds | devices/second |
+|---|---:|---:|
+| `ppkgtool bulk --parallel {args.parallel}` (accounts, blobs, packages, catalogs, journal) | {ours:.1f} | {args.n / ours:.2f} |
+| loop of `net offlinejoin provision` + `wimlib-imagex capture` per device | {peer:.1f} | {args.n / peer:.2f} |
+
+End to end ppkgtool is **{ratio:.1f}x** faster (goal: >= 10x).
+Building alone (library, blob given, shared asset compressed once): {args.n} packages in {alone:.1f} s =
+**{args.n / alone:.1f} packages/second**.
+Machine: {machine()}; the DC runs on the same machine.
+Command: `PPKGTOOL_TEST_DC=<dc dir> python bench/bench_bulk.py -n {args.n} --asset-mib {args.asset_mib}`
+"""
+    Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
