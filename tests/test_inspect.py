@@ -461,3 +461,22 @@ def test_customizations_problems_are_listed_not_fatal(tmp_path):
     assert any("PackageConfig/Rank" in p for p in doc["problems"])
     assert any("unexpected <Bogus>" in p for p in doc["problems"])
     assert doc["altitude"] == 5001          # the image's ALTITUDE still decides
+
+
+def test_diff_compares_registry_policy_values(tmp_path):
+    from ppkgtool.regpol import PolicyValue
+
+    def pkg(name, values):
+        return write_package(tmp_path / f"{name}.ppkg", _cust(policies({"Experience/AllowCortana": "No"})),
+                             extra_files={"DataAsset/7/0_x/Registry.pol": _pol(values)})
+    a = pkg("a", [PolicyValue.dword(r"Software\P", "Keep", 1), PolicyValue.dword(r"Software\P", "Old", 2),
+                  PolicyValue.string(r"Software\P", "Text", "one")])
+    b = pkg("b", [PolicyValue.dword(r"Software\P", "Keep", 1), PolicyValue.string(r"Software\P", "Text", "two"),
+                  PolicyValue.qword(r"Software\P", "New", 3)])
+    doc = run_json("diff", a, b)
+    pol = doc["policies"]
+    assert [(x["value_name"], x["b"]) for x in pol["added"]] == [("New", {"type": "REG_QWORD", "value": 3})]
+    assert [(x["value_name"], x["a"]) for x in pol["removed"]] == [("Old", {"type": "REG_DWORD", "value": 2})]
+    assert [(x["value_name"], x["a"]["value"], x["b"]["value"]) for x in pol["changed"]] == [("Text", "one", "two")]
+    assert doc["identical"] is False
+    assert run_json("diff", a, a)["policies"] == {"added": [], "removed": [], "changed": []}

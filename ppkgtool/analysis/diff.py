@@ -1,7 +1,8 @@
-"""What changed between two packages: metadata, settings, files, commands, certificates.
+"""What changed between two packages: metadata, settings, files, commands, certificates, policies.
 
 Settings are keyed by (customizations path, multivariant condition); files by image path (content by
-SHA-256); commands by (context, index); certificates by thumbprint. Images are compared pairwise by
+SHA-256); commands by (context, index); certificates by thumbprint; registry policy values by (kind,
+.pol file name or ODJ list source, key, value name). Images are compared pairwise by
 index (merged packages); an image present on one side only is reported as added or removed.
 """
 
@@ -59,16 +60,18 @@ class ImageDiff:
     commands: Section
     certificates: Section
     only_in: str | None = None        # "a" or "b" when the image exists on one side only
+    policies: Section = Section((), (), ())
 
     @property
     def identical(self) -> bool:
         return not self.metadata and self.only_in is None and all(
-            s.empty for s in (self.settings, self.files, self.commands, self.certificates))
+            s.empty for s in (self.settings, self.files, self.commands, self.certificates, self.policies))
 
     def to_json(self) -> dict:
         return {"image": self.image, "only_in": self.only_in, "identical": self.identical,
                 "metadata": list(self.metadata), "settings": self.settings.to_json(), "files": self.files.to_json(),
-                "commands": self.commands.to_json(), "certificates": self.certificates.to_json()}
+                "commands": self.commands.to_json(), "certificates": self.certificates.to_json(),
+                "policies": self.policies.to_json()}
 
 
 def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bool = False,
@@ -129,9 +132,27 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
             d["b"] = new
         return d
 
+    def policy_values(view) -> dict:
+        # keyed by where the value comes from (file name or ODJ list source), key and value name
+        out = {}
+        for pol in view.policies:
+            origin = pol.list_source or pol.source.rsplit("/", 1)[-1]
+            for v, d in zip(pol.values, pol.to_json(show_secrets)["values"]):
+                out[(pol.kind, origin, v.key, v.value_name)] = {"type": d["type_name"], "value": d["value"]}
+        return out
+
+    def show_policy(k, old, new):
+        d = {"kind": k[0], "source": k[1], "key": k[2], "value_name": k[3]}
+        if old:
+            d["a"] = old
+        if new:
+            d["b"] = new
+        return d
+
     return ImageDiff(image=image, metadata=metadata, settings=_section(sa, sb, show_setting),
                      files=_section(fa, fb, show_file), commands=_section(ca, cb, show_cmd),
                      certificates=_section(ta, tb, show_cert),
+                     policies=_section(policy_values(va), policy_values(vb), show_policy),
                      only_in=None if (a is not None and b is not None) else ("a" if a is not None else "b"))
 
 

@@ -25,7 +25,7 @@ class SecretRule:
     kind: str
 
 
-# Matched against customizations paths ("Accounts/Users/User[UserName=admin]/Password") and
+# Matched against customizations paths ("Accounts/Users/User[@UserName=admin]/Password") and
 # against compiled CSP paths ("Accounts/Users/admin/Password"). First match wins.
 SECRET_RULES: tuple[SecretRule, ...] = (
     SecretRule(re.compile(r"^Accounts/ComputerAccount/Password$"), "domain join password"),

@@ -1,14 +1,16 @@
 """The package view shared by inspect, rank, resolve and diff.
 
 A ``PackageView`` is one image of a .ppkg seen as settings, compiled configuration sets, files,
-commands and certificates, with its metadata (ppkg-format.md). This module also parses the package's
-XML parts (customizations.xml, MasterDatastore.xml, RunTime.xml, *.provxml, DataAsset.xml); each
-parser takes bytes, refuses DOCTYPEs and oversized input, and raises FormatError naming the part.
+commands, certificates and registry policy values, with its metadata (ppkg-format.md). This module
+also parses the package's XML parts (customizations.xml, MasterDatastore.xml, RunTime.xml, *.provxml,
+DataAsset.xml); each parser takes bytes, refuses DOCTYPEs and oversized input, and raises FormatError
+naming the part. customizations.xml and provxml go through the builder's own readers
+(ppkgtool.package.customizations in lenient mode, ppkgtool.package.export.iter_provxml_parms), so
+build and inspect read one format one way.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any

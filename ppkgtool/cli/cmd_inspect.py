@@ -56,7 +56,8 @@ def register(sub) -> None:
     p = command_parser(sub, "inspect", "show what a package holds and does",
                        description="Show a package's metadata (owner type, rank, ALTITUDE), signature and "
                                    "encryption state, every setting, command, embedded file (size, SHA-256), "
-                                   "certificate, ODJ blob and multivariant condition, and warnings "
+                                   "certificate, ODJ blob (machine, domain), registry policy value (Registry.pol "
+                                   "assets and ODJ POLICY_PROVIDER parts) and multivariant condition, and warnings "
                                    "(plain-text credentials, owner-type claims, executables, risky commands). "
                                    "Secrets are redacted unless --show-secrets.")
     p.add_argument("package", metavar="PKG", help="the .ppkg file")
