@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any, Iterable, Sequence
 
 
@@ -108,6 +109,7 @@ class _Progress:
         self.done = 0
         self._bar = None
         self._task = None
+        self._last = 0.0
 
     def __enter__(self):
         if self.r.rich and _is_tty(self.r.stderr):
@@ -126,8 +128,11 @@ class _Progress:
         if self._bar is not None:
             self._bar.update(self._task, advance=n, extra=extra)
         elif not self.r.json_mode:
-            total = f"/{self.total}" if self.total else ""
-            self.r.stderr.write(f"{self.description}: {self.done}{total} {extra}".rstrip() + "\n")
+            now = time.monotonic()
+            if now - self._last >= 1.0 or self.done == self.total:   # plain lines at most once a second
+                self._last = now
+                total = f"/{self.total}" if self.total else ""
+                self.r.stderr.write(f"{self.description}: {self.done}{total} {extra}".rstrip() + "\n")
 
     def __exit__(self, *exc):
         if self._bar is not None:
