@@ -36,21 +36,36 @@ def stream_digests(stream: BinaryIO, algorithms: Sequence[str]) -> tuple[list[by
     """([digest per algorithm], bytes read) of ``stream`` from its current position to its end."""
     hashers = [hashlib.new(a) for a in algorithms]
     size = 0
-    pool = _executor() if len(hashers) > 1 else None
+    buf = bytearray(_BLOCK)          # one buffer, reused: no page faults for fresh blocks
+    view = memoryview(buf)
+    readinto = getattr(stream, "readinto", None)
     while True:
-        block = stream.read(_BLOCK)
-        if not block:
-            break
-        size += len(block)
-        if pool is None or len(block) < 65536:
-            for h in hashers:
-                h.update(block)
+        if readinto is not None:
+            n = readinto(buf)
+            if not n:
+                break
+            block = view[:n]
         else:
-            others = [pool.submit(h.update, block) for h in hashers[1:]]
-            hashers[0].update(block)
-            for f in others:      # each hasher must see its blocks in order
-                f.result()
+            block = stream.read(_BLOCK)
+            if not block:
+                break
+            n = len(block)
+        size += n
+        _update_all(hashers, block)
+    view.release()
     return [h.digest() for h in hashers], size
+
+
+def _update_all(hashers, block) -> None:
+    pool = _executor() if len(hashers) > 1 and len(block) >= 65536 else None
+    if pool is None:
+        for h in hashers:
+            h.update(block)
+        return
+    others = [pool.submit(h.update, block) for h in hashers[1:]]
+    hashers[0].update(block)
+    for f in others:      # each hasher must see its blocks in order
+        f.result()
 
 
 def file_digests(path: str | os.PathLike, algorithms: Sequence[str]) -> list[bytes]:

@@ -126,14 +126,19 @@ class ResourceCache:
     sharing large assets), keyed by the stream's SHA-1.
 
     The compressed bytes (chunk table + chunks, which hold only resource-relative offsets) are
-    spooled to a private anonymous temporary file, so the cache costs disk, not memory; a stream
-    that was stored uncompressed is remembered as such (its data comes from the source again,
-    without a compression attempt). Safe to share between threads. Streams smaller than
-    ``min_size`` are not cached. Use as a context manager or call close().
+    kept in memory up to ``memory_limit`` bytes in all (copying them into each package then costs
+    one write) and spooled to a private anonymous temporary file beyond that; a stream that was
+    stored uncompressed is remembered as such (its data comes from the source again, without a
+    compression attempt). Safe to share between threads. Streams smaller than ``min_size`` are not
+    cached. Use as a context manager or call close().
     """
 
-    def __init__(self, *, min_size: int = 64 * 1024, directory: str | os.PathLike | None = None):
+    def __init__(self, *, min_size: int = 64 * 1024, directory: str | os.PathLike | None = None,
+                 memory_limit: int = 512 << 20):
         self.min_size = int(min_size)
+        self.memory_limit = int(memory_limit)
+        self._memory: dict[bytes, bytes] = {}
+        self._memory_used = 0
         self._lock = threading.Lock()
         self._entries: dict[bytes, tuple[int, int, int, int]] = {}   # sha1 -> (flags, stored, usize, spool offset)
         self._spool = tempfile.TemporaryFile(prefix="ppkgtool-rescache-", dir=directory)
@@ -151,6 +156,7 @@ class ResourceCache:
         with self._lock:
             self._spool.close()
             self._entries.clear()
+            self._memory.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -172,9 +178,18 @@ class ResourceCache:
         with self._lock:
             self._entries.setdefault(sha1, (0, usize, usize, -1))
 
-    def store(self, sha1: bytes, flags: int, usize: int, pieces: Iterable[bytes]) -> None:
+    def store(self, sha1: bytes, flags: int, usize: int, pieces: Iterable[bytes], stored: int) -> None:
+        """Keep the ``stored`` bytes of a resource (its pieces, in order) under ``sha1``."""
         with self._lock:
             if sha1 in self._entries or self._spool.closed:
+                return
+            if self._memory_used + stored <= self.memory_limit:
+                data = b"".join(pieces)
+                if len(data) != stored:
+                    raise WimError(f"resource of {len(data)} bytes stored as {stored}")
+                self._memory[sha1] = data
+                self._memory_used += stored
+                self._entries[sha1] = (flags, stored, usize, -2)     # -2: in memory
                 return
             start = self._spool_end
             self._spool.seek(start)
@@ -182,25 +197,37 @@ class ResourceCache:
             for p in pieces:
                 self._spool.write(p)
                 total += len(p)
+            if total != stored:
+                raise WimError(f"resource of {total} bytes stored as {stored}")
             self._spool_end = start + total
             self._entries[sha1] = (flags, total, usize, start)
 
-    def copy_to(self, sha1: bytes, out: BinaryIO, piece: int = 1 << 20) -> int:
-        """Append the cached stored bytes of ``sha1`` to ``out``; returns the byte count."""
+    def copy_to(self, sha1: bytes, out: BinaryIO, piece: int = 8 << 20) -> int:
+        """Append the cached stored bytes of ``sha1`` to ``out`` (seekable); returns the byte count.
+
+        Thread-safe without holding the lock during the copy (positional reads of the spool), so
+        parallel bulk builds copy a shared asset at the same time. (copy_file_range was measured
+        slower than this on ext4/overlayfs.)
+        """
         with self._lock:
-            flags, stored, _usize, start = self._entries[sha1]
-            if start < 0:
-                raise KeyError(sha1)
-            pos, left = start, stored
-            while left:
-                self._spool.seek(pos)
-                data = self._spool.read(min(piece, left))
-                if not data:
-                    raise WimError("resource cache spool is truncated")
-                out.write(data)
-                pos += len(data)
-                left -= len(data)
+            if self._spool.closed:
+                raise WimError("resource cache is closed")
+            _flags, stored, _usize, start = self._entries[sha1]
+            spool_fd = self._spool.fileno()
+            kept = self._memory.get(sha1)
+        if kept is not None:
+            out.write(kept)
             return stored
+        if start < 0:
+            raise KeyError(sha1)
+        copied = 0
+        while copied < stored:
+            data = os.pread(spool_fd, min(piece, stored - copied), start + copied)
+            if not data:
+                raise WimError("resource cache spool is truncated")
+            out.write(data)
+            copied += len(data)
+        return stored
 
 
 @dataclass(frozen=True)
@@ -345,7 +372,8 @@ def write_resource(out: BinaryIO, source: Callable[[], Iterable[bytes]], usize: 
     flags = RESHDR_FLAG_COMPRESSED | extra_flags
     if tee is not None:
         with tee:
-            cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, itertools.chain([table], _read_back(tee)))
+            cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, itertools.chain([table], _read_back(tee)),
+                        stored_total)
     return WrittenResource(ResourceHeader(stored_total, flags, start, usize), digest)
 
 
@@ -379,7 +407,7 @@ def _write_small(out: BinaryIO, data: bytes, usize: int, chunk_size: int, codec,
             body = table + b"".join(stored)
             out.write(body)
             if cacheable:
-                cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, [body])
+                cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, [body], len(body))
             return WrittenResource(ResourceHeader(total, RESHDR_FLAG_COMPRESSED | extra_flags, start, usize), digest)
     out.write(data)
     if cacheable:
