@@ -32,6 +32,14 @@ EXIT_CODES = {
 }
 
 
+def format_code(code: int) -> str:
+    """Windows error numbers as Windows shows them: NERR/Win32 codes in decimal (2224), HRESULTs
+    in hex (0x8007000D)."""
+    if code < 0:
+        code &= 0xFFFFFFFF
+    return f"0x{code:08X}" if code > 0xFFFF else str(code)
+
+
 class PpkgError(Exception):
     """Base class of every error ppkgtool raises on purpose.
 
@@ -50,7 +58,7 @@ class PpkgError(Exception):
     def one_line(self) -> str:
         text = self.message
         if self.code is not None:
-            text = f"{text} (error {self.code})"
+            text = f"{text} (error {format_code(self.code)})"
         if self.hint:
             text = f"{text}; {self.hint}"
         return " ".join(text.split())

@@ -223,6 +223,14 @@ def test_signed_and_encrypted_build(tmp_path):
     catalog = parse_catalog(out.with_suffix(".cat").read_bytes())
     assert catalog.signed
     assert wim_len > 0
+    # members: the plain package, its decrypted form (zero-padded to 160-byte units) and the
+    # encrypted file, each with SHA-1 and SHA-256 computed here independently
+    plain_pkg = plain[:res_size(plain)]
+    padded = plain_pkg + bytes(-len(plain_pkg) % 160)
+    assert padded == plain                       # what Windows' decryption yields
+    for data in (plain_pkg, padded, out.read_bytes()):
+        for algo in ("sha1", "sha256"):
+            assert any(m.tag == hashlib.new(algo, data).digest() for m in catalog.members), algo
 
 
 def res_size(plain: bytes) -> int:

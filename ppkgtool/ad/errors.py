@@ -63,15 +63,7 @@ _MESSAGES = {
 }
 
 class TlsCertificateError(DirectoryError):
-    """The DC's certificate cannot be verified; ``code`` is an SSPI HRESULT, shown in hex."""
-
-    def one_line(self) -> str:
-        text = self.message
-        if self.code is not None:
-            text = f"{text} (error 0x{self.code:08X})"
-        if self.hint:
-            text = f"{text}; {self.hint}"
-        return " ".join(text.split())
+    """The DC's certificate cannot be verified; ``code`` is an SSPI HRESULT (shown in hex)."""
 
 
 _EXTENDED = re.compile(r"^\s*([0-9A-Fa-f]{8}):")

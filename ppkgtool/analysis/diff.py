@@ -142,7 +142,8 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
         return out
 
     def show_policy(k, old, new):
-        d = {"kind": k[0], "source": k[1], "key": k[2], "value_name": k[3]}
+        d = {"kind": k[0], "source": k[1], "key": k[2], "value_name": k[3],
+             "policy": f"{k[1]}: {k[2]}\\{k[3]}"}
         if old:
             d["a"] = old
         if new:

@@ -41,7 +41,7 @@ def run(args) -> int:
         if image["metadata"]:
             rep.table(["field", "A", "B"], [(m["field"], m["a"], m["b"]) for m in image["metadata"]], title="Metadata")
         for section, keyname in (("settings", "path"), ("files", "path"), ("commands", "command"),
-                                 ("certificates", "certificate")):
+                                 ("certificates", "certificate"), ("policies", "policy")):
             sec = image[section]
             rows = [("+", x[keyname], "", _fmt(x.get("b"))) for x in sec["added"]]
             rows += [("-", x[keyname], _fmt(x.get("a")), "") for x in sec["removed"]]

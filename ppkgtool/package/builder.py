@@ -171,8 +171,19 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
                 write_package_wim(plain, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
                                   resource_cache=options.resource_cache)
             hashes = hash_package(plain_path)
-            catalog = _catalog_bytes(hashes, tree, options, when) if cat_path else None
             encryption.encrypt_package(plain_path, enc_path, options.encrypt_password)
+            extra = ()
+            if cat_path:
+                # which bytes Windows hashes after decrypting is not known [U]: list the plain
+                # package, the decrypted form (zero-padded to whole 160-byte units) and the
+                # encrypted file, as `ppkgtool sign` does for an encrypted package
+                pad = -hashes.size % encryption.UNIT
+                if pad:
+                    with open(plain_path, "ab") as fh:
+                        fh.write(bytes(pad))
+                    extra = (hash_package(plain_path),)
+                extra += (hash_package(enc_path),)
+            catalog = _catalog_bytes(hashes, tree, options, when, extra) if cat_path else None
             with atomic_output(out, overwrite=options.overwrite, private=True) as fh, open(enc_path, "rb") as src:
                 shutil.copyfileobj(src, fh, 1 << 20)
     else:
@@ -194,7 +205,7 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
                        encrypted=encrypted, private=secrets or encrypted)
 
 
-def _catalog_bytes(hashes, tree: PackageTree, options: BuildOptions, when) -> bytes:
+def _catalog_bytes(hashes, tree: PackageTree, options: BuildOptions, when, extra: tuple = ()) -> bytes:
     """The catalog for a package whose flat hashes (security.catalog.PackageHashes) are known."""
     list_id = None
     effective = None
@@ -204,9 +215,9 @@ def _catalog_bytes(hashes, tree: PackageTree, options: BuildOptions, when) -> by
     if options.signer is not None:
         from ppkgtool.security.signing import sign_package
         return sign_package(hashes, options.signer, list_identifier=list_id, effective_time=effective,
-                            signing_time=effective)
+                            signing_time=effective, extra_packages=extra)
     from ppkgtool.security.catalog import make_unsigned_catalog
-    return make_unsigned_catalog(hashes, list_identifier=list_id, effective_time=effective)
+    return make_unsigned_catalog(hashes, list_identifier=list_id, effective_time=effective, extra_packages=extra)
 
 
 def _source_date_epoch() -> _dt.datetime | None:
