@@ -16,45 +16,23 @@ Writes bench/results/build.md. Usage: python bench/bench_build.py [--runs 5]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "real-ppkg"
+from _common import FIXTURES, RESULTS, machine, median_time, write_results
+
+REAL_PPKG = FIXTURES / "real-ppkg"
 PACKAGES = ["icd-cli-oobe", "wcd-gui-commands-msi", "wcd-itadmin-rank52"]
-sys.path.insert(0, str(ROOT))
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores (nproc), {model}, Python {platform.python_version()}"
-
-
-def timed(fn, runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    if not FIXTURES.is_dir() or shutil.which("wimlib-imagex") is None:
+    if not REAL_PPKG.is_dir() or shutil.which("wimlib-imagex") is None:
         print("needs ../shared/fixtures and wimlib-imagex", file=sys.stderr)
         return 1
     from ppkgtool.package.builder import BuildOptions, build_package, build_tree_only
@@ -65,7 +43,7 @@ def main() -> int:
         for name in PACKAGES:
             src = tmp / name / "src"
             src.parent.mkdir(parents=True)
-            subprocess.run(["wimlib-imagex", "extract", str(FIXTURES / f"{name}.ppkg"), "1", f"--dest-dir={src}"],
+            subprocess.run(["wimlib-imagex", "extract", str(REAL_PPKG / f"{name}.ppkg"), "1", f"--dest-dir={src}"],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             assets = tmp / name / "assets"
             assets.mkdir()
@@ -96,7 +74,8 @@ def main() -> int:
             def lib():
                 build_package(cust, out, opts)
 
-            t_peer, t_cli, t_lib = timed(peer, args.runs), timed(cli, args.runs), timed(lib, args.runs)
+            t_peer, t_cli, t_lib = (median_time(peer, args.runs), median_time(cli, args.runs),
+                                     median_time(lib, args.runs))
             size = out.stat().st_size
             rows.append((name, len(tree.settings), size, t_peer, t_cli, t_lib))
             print(f"{name}: peer {t_peer*1000:.0f} ms, ppkgtool build {t_cli*1000:.0f} ms, library {t_lib*1000:.0f} ms")
@@ -110,10 +89,7 @@ def main() -> int:
     for name, n, size, tp, tc, tl in rows:
         lines.append(f"| {name} | {n} | {size} | {tp*1000:.0f} | {tc*1000:.0f} | {tl*1000:.0f} | {tl/tp:.2f} |")
     lines += ["", f"Command: `{sys.executable} bench/bench_build.py --runs {args.runs}`", ""]
-    res = ROOT / "bench" / "results" / "build.md"
-    res.parent.mkdir(parents=True, exist_ok=True)
-    res.write_text("\n".join(lines))
-    print(res)
+    write_results(RESULTS / "build.md", "\n".join(lines))
     return 0
 
 

@@ -26,34 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-
-from bulk_template import make_template  # noqa: E402
-from certs import make_pki  # noqa: E402
-from netjoin import net_offlinejoin_provision  # noqa: E402
-from samba_dc import SambaDC  # noqa: E402
-
-from ppkgtool.ad import Credentials, DcTarget, DirectorySession  # noqa: E402
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores (nproc), {model}"
-
-
-def cleanup(info, names) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-    target = DcTarget(name=info.dc_name, address=info.address, ca_file=info.ca_file)
-    with DirectorySession.connect(target, Credentials(info.admin_user, info.admin_password), pool_size=4) as s:
-        with ThreadPoolExecutor(4) as ex:
-            list(ex.map(s.delete_computer, names))
+from _common import RESULTS, bench_dc, delete_computers, machine, write_results
+from bulk_template import make_template
+from certs import make_pki
+from netjoin import net_offlinejoin_provision
 
 
 def payload_args(work: Path) -> list[str]:
@@ -135,19 +111,14 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=200, help="devices per side (default 200)")
     ap.add_argument("--asset-mib", type=int, default=64)
     ap.add_argument("--parallel", type=int, default=4)
-    ap.add_argument("--out", default=str(BENCH / "results" / "bulk.md"))
+    ap.add_argument("--out", default=str(RESULTS / "bulk.md"))
     args = ap.parse_args()
 
-    reuse = os.environ.get("PPKGTOOL_TEST_DC")
-    dc = SambaDC(reuse or tempfile.mkdtemp(prefix="ppkgtool-bench-dc-"))
-    if not dc.info_file.exists():
-        dc.provision()
-    dc.start()
-    info = dc.info()
     tag = secrets.token_hex(2).upper()
     ours_names = [f"BB{tag}{i:04d}" for i in range(args.n)]
     peer_names = [f"BP{tag}{i:04d}" for i in range(args.n)]
-    with tempfile.TemporaryDirectory(prefix="ppkgtool-bench-bulk-", dir=os.environ.get("TMPDIR")) as d:
+    with bench_dc() as info, \
+            tempfile.TemporaryDirectory(prefix="ppkgtool-bench-bulk-", dir=os.environ.get("TMPDIR")) as d:
         work = Path(d)
         template, assets = make_template(work / "tpl", asset_size=args.asset_mib << 20, incompressible=0.75)
         payload = payload_args(work)
@@ -160,7 +131,7 @@ def main() -> int:
                             "--asset-dir", str(assets), "--var", "SITE=Berlin", "--no-catalog",
                             "--odj", str(net_offlinejoin_provision(info, work / "net", peer_names[0])), *payload],
                            check=True, stdout=subprocess.DEVNULL)
-            cleanup(info, peer_names[:1])
+            delete_computers(info, peer_names[:1])
             tree = work / "tree"
             subprocess.run(["wimlib-imagex", "apply", str(probe / "t.ppkg"), "1", str(tree)], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -170,9 +141,7 @@ def main() -> int:
             alone = build_alone(template, assets, payload, args.n, work)
             print(f"build alone: {alone:.1f}s", file=sys.stderr)
         finally:
-            cleanup(info, ours_names + peer_names)
-            if not reuse:
-                dc.stop()
+            delete_computers(info, ours_names + peer_names)
     ratio = peer / ours
     text = f"""## Bulk: {args.n} devices with a shared {args.asset_mib} MiB asset (bench/bench_bulk.py)
 
@@ -191,8 +160,7 @@ Building alone (library, blob given, shared asset compressed once): {args.n} pac
 Machine: {machine()}; the DC runs on the same machine.
 Command: `PPKGTOOL_TEST_DC=<dc dir> python bench/bench_bulk.py -n {args.n} --asset-mib {args.asset_mib}`
 """
-    Path(args.out).write_text(text)
-    print(text)
+    write_results(args.out, text)
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import struct
 import subprocess
@@ -27,10 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import RESULTS, machine, tool_version, write_results
 
-from ppkgtool.security.encryption import decrypt_package, encrypt_package  # noqa: E402
+from ppkgtool.security.encryption import decrypt_package, encrypt_package
 
 PASSWORD = "Bench-Password16"
 KEY_HEX = PASSWORD.encode("ascii").ljust(16, b"\0").hex()
@@ -49,21 +47,11 @@ def sh(*cmd, env=None) -> None:
         raise SystemExit(f"{cmd[0]} failed: {r.stderr.decode(errors='replace')}")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=256)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "crypto.md"))
+    ap.add_argument("--out", default=str(RESULTS / "crypto.md"))
     args = ap.parse_args()
     size = args.size_mib * 1024 * 1024
     ppkgtool = [sys.executable, "-m", "ppkgtool"]
@@ -121,8 +109,7 @@ def main() -> int:
     lines = [
         "# Package encryption throughput vs `openssl enc -aes-128-cbc`",
         "",
-        f"Machine: {cpu_model()}, {os.cpu_count()} CPUs (`nproc`: {os.cpu_count()}), Python {platform.python_version()}, "
-        f"{subprocess.run(['openssl', 'version'], capture_output=True, text=True).stdout.strip()}.",
+        f"Machine: {machine()}; OpenSSL {tool_version(['openssl', 'version'], field=1)}.",
         f"Input: {mib:.0f} MiB WIM-shaped file of random data; median of {args.runs} runs, file to file "
         "(same temporary folder for every tool).",
         "",
@@ -142,9 +129,7 @@ def main() -> int:
               "decryption, verifies it; the MAC and the writes run on helper threads beside AES. The command "
               "rows add interpreter start-up and the fsync of the atomic output (ppkgtool.fsutil), so they are "
               "compared with openssl followed by `sync FILE`.", ""]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_results(args.out, "\n".join(lines))
     return 0
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import os
-import platform
 import random
 import shutil
 import statistics
@@ -36,32 +34,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import FIXTURES, RESULTS, ROOT, machine, median_time, tool_version, write_results
 
-from ppkgtool.wim import extract_image, open_wim, write_wim  # noqa: E402
-from ppkgtool.wim.compression import get_codec, native_available  # noqa: E402
+from ppkgtool.wim import extract_image, open_wim, write_wim
+from ppkgtool.wim.compression import get_codec, native_available
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "real-ppkg"
-LOG = FIXTURES / "wcd-itadmin-rank52.ICD.log"
-READ_PKG = FIXTURES / "wcd-itadmin-rank52.ppkg"
+LOG = FIXTURES / "real-ppkg" / "wcd-itadmin-rank52.ICD.log"
+READ_PKG = FIXTURES / "real-ppkg" / "wcd-itadmin-rank52.ppkg"
 PROPS = {"NAME": "bench", "DESCRIPTION": "", "NOTES": "VERSION=ppkgtool;Source=CLI;", "AUTHOR": "",
          "VERSION": "1.0", "ALTITUDE": "2000", "RESETCLEAR": "0",
          "PACKAGEID": "{00000000-0000-0000-0000-000000000001}"}
 MIB = 1024 * 1024
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
-    return f"{nproc} cores (nproc), {model}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
 def text_bytes(size: int, rng: random.Random) -> bytes:
@@ -125,15 +108,6 @@ def make_small_tree(root: Path) -> dict[str, Path]:
     return files
 
 
-def timed(fn, runs: int) -> tuple[float, list[float]]:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), times
-
-
 def paired(fa, fb, runs: int) -> tuple[float, float]:
     """Medians of ``fa`` and ``fb`` run alternately (both see the same machine load)."""
     ta, tb = [], []
@@ -171,7 +145,7 @@ def main() -> int:
     ap.add_argument("--pure-mib", type=int, default=8, help="size of the tree for the pure-Python codec (MiB)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--small-runs", type=int, default=41)
-    ap.add_argument("--output", default=str(ROOT / "bench" / "results" / "wim.md"))
+    ap.add_argument("--output", default=str(RESULTS / "wim.md"))
     args = ap.parse_args()
     if not shutil.which("wimlib-imagex"):
         print("wimlib-imagex is required (Debian: wimtools)", file=sys.stderr)
@@ -195,15 +169,15 @@ def main() -> int:
             rows.append((f"1. capture {args.mib} MiB tree (native codec)", ours_t, wimlib_t, ours_t / wimlib_t,
                          "<= 1.0", f"size {ours_size} vs {wimlib_size} = {ours_size / wimlib_size:.4f}x (goal <= 1.02)"))
         else:
-            wimlib_t, _ = timed(lambda: wimlib_capture(big, out_wimlib), args.runs)
+            wimlib_t = median_time(lambda: wimlib_capture(big, out_wimlib), args.runs)
             notes.append("libwim is not loadable: the accelerated path was not measured.")
         small_big = work / "big_pure"
         pure_files = make_tree(small_big, args.pure_mib * MIB)
         pure = get_codec("python")
         out_pure, out_wl_pure = work / "pure.wim", work / "wimlib_pure.wim"
-        pure_t, _ = timed(lambda: ours_write(pure_files, out_pure, pure), 1)
+        pure_t = median_time(lambda: ours_write(pure_files, out_pure, pure), 1)
         verify(out_pure)
-        wl_pure_t, _ = timed(lambda: wimlib_capture(small_big, out_wl_pure), args.runs)
+        wl_pure_t = median_time(lambda: wimlib_capture(small_big, out_wl_pure), args.runs)
         pure_size, wl_pure_size = out_pure.stat().st_size, out_wl_pure.stat().st_size
         extrapolated = pure_t * args.mib / args.pure_mib
         rows.append((f"1b. capture {args.pure_mib} MiB tree (pure-Python codec)", pure_t, wl_pure_t,
@@ -253,7 +227,7 @@ def main() -> int:
             rows.append(("3. extract wcd-itadmin-rank52.ppkg, in-process", r_ours, r_wl, r_ours / r_wl, "<= 1.0",
                          f"outputs identical: {same}"))
             try:
-                r_cli, _ = timed(cli_extract, max(3, args.small_runs // 3))
+                r_cli = median_time(cli_extract, max(3, args.small_runs // 3))
                 rows.append(("3b. same via `python -m ppkgtool extract` (process start included)", r_cli, r_wl,
                              r_cli / r_wl, "reported", "Python interpreter start-up dominates"))
             except subprocess.CalledProcessError as exc:
@@ -265,7 +239,7 @@ def main() -> int:
 
     lines = ["## WIM container (bench/bench_wim.py)", "",
              f"Machine: {machine()}. Peer: wimlib-imagex "
-             f"{subprocess.run(['wimlib-imagex', '--version'], capture_output=True, text=True).stdout.split()[1]} "
+             f"{tool_version(['wimlib-imagex', '--version'], field=1)} "
              "(`capture --compress=XPRESS --chunk-size=32768`, `extract`), measured in the same run.",
              f"Command: `{cmd}`. Medians of {args.runs} runs (large tree) / {args.small_runs} runs (small package, "
              "reading). Our outputs pass `wimlib-imagex verify`.", "",
@@ -275,9 +249,7 @@ def main() -> int:
         lines.append(f"| {name} | {ours:.4f} | {peer:.4f} | {ratio:.3f} | {goal} | {note} |")
     lines.append("")
     lines.extend(f"- {n}" for n in notes)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(lines).rstrip() + "\n")
-    print("\n".join(lines))
+    write_results(args.output, "\n".join(lines))
     return 0
 
 

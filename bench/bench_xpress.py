@@ -18,38 +18,20 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
-import platform
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _common import FIXTURES, RESULTS, machine, median_time, write_results
 
-from ppkgtool.wim import native  # noqa: E402
-from ppkgtool.wim.compression import (CHUNK_SIZE, compress_chunks, decompress_chunks,  # noqa: E402
-                                      get_codec, native_available)
-from ppkgtool.wim.xpress import PythonXpressCodec  # noqa: E402
+from ppkgtool.wim import native
+from ppkgtool.wim.compression import CHUNK_SIZE, compress_chunks, decompress_chunks, get_codec, native_available
+from ppkgtool.wim.xpress import PythonXpressCodec
 
-LOG = ROOT.parent / "shared" / "fixtures" / "real-ppkg" / "wcd-itadmin-rank52.ICD.log"
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores (nproc), {model}, Python {platform.python_version()}"
+LOG = FIXTURES / "real-ppkg" / "wcd-itadmin-rank52.ICD.log"
 
 
 def make_data(size: int, seed: int = 1) -> bytes:
@@ -78,15 +60,6 @@ def make_data(size: int, seed: int = 1) -> bytes:
 
 def chunks_of(data: bytes) -> list[bytes]:
     return [data[i:i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
-
-
-def median_time(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def wimlib_direct(chunks: list[bytes]):
@@ -231,11 +204,7 @@ def main() -> int:
         lines.append(f"- native compress_chunks / wimlib-imagex capture (time): {t_nat_c / t_cap:.2f}x")
     lines += [f"- pure-Python output size / wimlib on the same text chunks: {psize / wsize:.3f}",
               ""]
-    text = "\n".join(lines)
-    res = ROOT / "bench" / "results"
-    res.mkdir(parents=True, exist_ok=True)
-    (res / "xpress.md").write_text(text)
-    print(text)
+    write_results(RESULTS / "xpress.md", "\n".join(lines))
     return 0
 
 

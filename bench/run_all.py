@@ -9,36 +9,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                mem = f", {int(line.split()[1]) // 1024 // 1024} GiB RAM"
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+from _common import BENCH, RESULTS, machine
 
 
 def assemble() -> Path:
-    parts = sorted((BENCH / "results").glob("*.md"))
+    parts = sorted(RESULTS.glob("*.md"))
     out = ["# Benchmark results", "",
            f"Assembled {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} by `python bench/run_all.py`.",
            f"Machine: {machine()}.", "",

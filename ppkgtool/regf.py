@@ -257,6 +257,13 @@ def _decode_name(raw: bytes, compressed: bool) -> str:
     return _decode_utf16(raw)
 
 
+def _record_name(cell: bytes, off: int, start: int, length: int, compressed: bool, what: str) -> str:
+    """The name a key node or key value stores after its fixed fields (cell at hive offset ``off``)."""
+    if start + length > len(cell):
+        raise _err(f"{what} runs past its cell", off)
+    return _decode_name(bytes(cell[start:start + length]), compressed)
+
+
 def _check_key_name(name: str) -> None:
     if not isinstance(name, str) or not name:
         raise ValueError("a key name must be a non-empty string")
@@ -520,15 +527,16 @@ class Hive:
             raise _err(f"{what} has a bad size {size}", off)
         return bytes(self._buf[off + 4:off + size])
 
+    def _record(self, off: int, layout: struct.Struct, sig: bytes, what: str) -> tuple[bytes, tuple]:
+        """(cell, fixed fields) of the key node or key value at ``off``, checked to start with ``sig``."""
+        cell = self._cell(off, what=what)
+        if len(cell) < layout.size or cell[:2] != sig:
+            raise _err(f"expected a {what} ('{sig.decode()}')", off)
+        return cell, layout.unpack_from(cell, 0)
+
     def _nk(self, off: int) -> _Node:
-        cell = self._cell(off, what="key node")
-        if len(cell) < _NK.size or cell[:2] != b"nk":
-            raise _err("expected a key node ('nk')", off)
-        f = _NK.unpack_from(cell, 0)
-        name_len = f[18]
-        if _NK.size + name_len > len(cell):
-            raise _err("key name runs past its cell", off)
-        name = _decode_name(bytes(cell[_NK.size:_NK.size + name_len]), bool(f[1] & KEY_COMP_NAME))
+        cell, f = self._record(off, _NK, b"nk", "key node")
+        name = _record_name(cell, off, _NK.size, f[18], bool(f[1] & KEY_COMP_NAME), "key name")
         return _Node(*f[1:], name=name)
 
     def _class_name(self, off: int) -> str | None:
@@ -619,15 +627,8 @@ class Hive:
         return [_U32.unpack_from(cell, 4 * i)[0] for i in range(node.n_values)]
 
     def _vk(self, voff: int) -> tuple[tuple, str]:
-        cell = self._cell(voff, what="key value")
-        if len(cell) < _VK.size or cell[:2] != b"vk":
-            raise _err("expected a key value ('vk')", voff)
-        f = _VK.unpack_from(cell, 0)
-        name_len = f[1]
-        if _VK.size + name_len > len(cell):
-            raise _err("value name runs past its cell", voff)
-        name = _decode_name(bytes(cell[_VK.size:_VK.size + name_len]), bool(f[5] & VALUE_COMP_NAME))
-        return f, name
+        cell, f = self._record(voff, _VK, b"vk", "key value")
+        return f, _record_name(cell, voff, _VK.size, f[1], bool(f[5] & VALUE_COMP_NAME), "value name")
 
     def _find_value(self, off: int, name: str) -> int | None:
         want = _upcase_units(name)

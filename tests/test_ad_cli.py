@@ -14,12 +14,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ppkgtool.ad import DirectorySession
-from ppkgtool.ad.connection import open_connection
 from ppkgtool.odj import decode_provision_data, load_blob
 from ppkgtool.regpol import REG_DWORD, PolicyValue, build_registry_pol, parse_registry_pol
+from ad_helpers import directory, made, new_name, session  # noqa: F401 (fixtures)
 from samba_dc import client_env, kinit
-from test_ad_provision import admin, new_name, target
 
 pytestmark = pytest.mark.dc
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,21 +34,6 @@ def run_cli(dc, *args, env_extra=None, stdin=None):
 
 def base_args(dc, *more):
     return ["--ca-file", dc.ca_file, "--password-file", dc.admin_password_file(), *more]
-
-
-@pytest.fixture(scope="module")
-def session(samba_dc):
-    s = DirectorySession.connect(target(samba_dc), admin(samba_dc), domain=samba_dc.dns_domain)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def made(session):
-    names: list[str] = []
-    yield names
-    for n in names:
-        session.delete_computer(n)
 
 
 def test_savefile_json_and_kinit(samba_dc, made, tmp_path):
@@ -182,7 +165,7 @@ def published_ca(samba_dc, tmp_path):
     key = new_key("rsa")
     cert = make_cert(f"ppkgtool test root {secrets.token_hex(3)}", key, ca=True)
     der = cert.public_bytes(Encoding.DER)
-    conn = open_connection(target(samba_dc), admin(samba_dc))
+    conn = directory(samba_dc)
     dn = (f"CN=ppk{secrets.token_hex(4)},CN=Certification Authorities,CN=Public Key Services,CN=Services,"
           f"CN=Configuration,{samba_dc.base_dn}")
     ok = conn.add(dn, ["top", "certificationAuthority"], {
@@ -195,7 +178,7 @@ def published_ca(samba_dc, tmp_path):
 
 @pytest.fixture
 def cert_template(samba_dc):
-    conn = open_connection(target(samba_dc), admin(samba_dc))
+    conn = directory(samba_dc)
     name = f"PpkTemplate{secrets.token_hex(3)}"
     dn = f"CN={name},CN=Certificate Templates,CN=Public Key Services,CN=Services,CN=Configuration,{samba_dc.base_dn}"
     assert conn.add(dn, ["top", "pKICertificateTemplate"], {"displayName": f"{name} display"}), conn.result

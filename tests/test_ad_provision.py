@@ -16,42 +16,10 @@ from ppkgtool.ad import errors as E
 from ppkgtool.ad.connection import open_connection
 from ppkgtool.errors import ConnectionInsecureError, DirectoryError, PpkgError
 from ppkgtool.odj import decode_provision_data, load_blob
+from ad_helpers import RUN, admin, directory, made, new_name, session, target  # noqa: F401 (fixtures)
 from samba_dc import kinit
 
 pytestmark = pytest.mark.dc
-
-RUN = secrets.token_hex(2).upper()      # names unique per test run: the dev DC is shared
-_counter = iter(range(10_000))
-
-
-def new_name(prefix: str = "T") -> str:
-    return f"{prefix}{RUN}{next(_counter):04d}"[:15]
-
-
-def target(dc, **kw) -> DcTarget:
-    kw.setdefault("ca_file", dc.ca_file)
-    return DcTarget(name=dc.dc_name, address=dc.address, **kw)
-
-
-def admin(dc) -> Credentials:
-    return Credentials(dc.admin_user, dc.admin_password)
-
-
-@pytest.fixture(scope="module")
-def session(samba_dc):
-    s = DirectorySession.connect(target(samba_dc), admin(samba_dc), domain=samba_dc.dns_domain)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def made(session):
-    """Names whose accounts a test creates; deleted afterwards whatever happens."""
-    names: list[str] = []
-    yield names
-    for n in names:
-        session.delete_computer(n)
-
 
 def kinit_ok(dc, name: str, password: str, tmp_path: Path) -> bool:
     r = kinit(dc, f"{name.upper()}$@{dc.realm}", password, str(tmp_path / f"cc-{secrets.token_hex(4)}"))
@@ -60,7 +28,7 @@ def kinit_ok(dc, name: str, password: str, tmp_path: Path) -> bool:
 
 def read_account(dc, dn: str) -> dict:
     """All attributes of an account, read over LDAP by an independent connection."""
-    conn = open_connection(target(dc), admin(dc))
+    conn = directory(dc)
     try:
         conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["*"])
         entry = conn.response[0]
@@ -174,7 +142,7 @@ def test_pregenerated_password(samba_dc, session, made, tmp_path):
 
 @pytest.fixture
 def test_ou(samba_dc):
-    conn = open_connection(target(samba_dc), admin(samba_dc))
+    conn = directory(samba_dc)
     dn = f"OU=ppk{RUN}{secrets.token_hex(3)},{samba_dc.base_dn}"
     assert conn.add(dn, "organizationalUnit"), conn.result
     yield dn
@@ -307,7 +275,7 @@ def test_facts_from_the_directory(samba_dc, session):
     assert f.dc_name == samba_dc.dc_name and f.dc_address == samba_dc.address
     assert f.dc_flags & 0x100 and f.dc_flags & 0xE0000000 == 0xE0000000
     assert f.dc_site == f.client_site == "Default-First-Site-Name"
-    conn = open_connection(target(samba_dc), admin(samba_dc))
+    conn = directory(samba_dc)
     conn.search(samba_dc.base_dn, "(objectClass=*)", ldap3.BASE, attributes=["objectGUID"])
     assert f.domain_guid == uuid.UUID(bytes_le=conn.response[0]["raw_attributes"]["objectGUID"][0])
     conn.unbind()

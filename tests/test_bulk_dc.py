@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import ldap3
 import pytest
 
-from ppkgtool.ad import Credentials, DcTarget
-from ppkgtool.ad.connection import open_connection
 from ppkgtool.odj import load_blob
 from ppkgtool.wim import open_wim
+from ad_helpers import RUN, accounts_in_ldap, delete_accounts
 from samba_dc import kinit
 
 pytestmark = pytest.mark.dc
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "customizations" / "customizations.xml"
-RUN = secrets.token_hex(2).upper()
 
 
 def names(prefix: str, n: int) -> list[str]:
@@ -39,35 +33,6 @@ def bulk_cmd(dc, csv: Path, out: Path, *extra: str, template: Path = TEMPLATE) -
     return [sys.executable, "-m", "ppkgtool", "bulk", str(csv), "--template", str(template), "--out", str(out),
             "--domain", dc.dns_domain, "--dc", dc.dc_name, "--dc-address", dc.address, "--ca-file", dc.ca_file,
             "--user", dc.admin_user, "--password-file", dc.admin_password_file(), *extra]
-
-
-def directory(dc):
-    return open_connection(DcTarget(name=dc.dc_name, address=dc.address, ca_file=dc.ca_file),
-                           Credentials(dc.admin_user, dc.admin_password))
-
-
-def accounts_in_ldap(dc, wanted: list[str]) -> set[str]:
-    conn = directory(dc)
-    try:
-        found = set()
-        for name in wanted:
-            conn.search(dc.base_dn, f"(sAMAccountName={name}$)", ldap3.SUBTREE, attributes=["sAMAccountName"])
-            if conn.entries:
-                found.add(name)
-        return found
-    finally:
-        conn.unbind()
-
-
-def delete_accounts(dc, wanted: list[str]) -> None:
-    conn = directory(dc)
-    try:
-        for name in wanted:
-            conn.search(dc.base_dn, f"(sAMAccountName={name}$)", ldap3.SUBTREE, attributes=["cn"])
-            for e in list(conn.entries):
-                conn.delete(e.entry_dn)
-    finally:
-        conn.unbind()
 
 
 def journal_states(out: Path) -> dict[str, list[str]]:

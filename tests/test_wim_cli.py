@@ -13,20 +13,12 @@ import pytest
 from ppkgtool.cli import main
 from ppkgtool.package.metadata import Notes
 from ppkgtool.wim import open_wim
+from test_wim_helpers import tree_files
 
 pytestmark = pytest.mark.skipif(shutil.which("wimlib-imagex") is None, reason="wimlib-imagex (wimtools) missing")
 
 PACKAGES = ["icd-cli-oobe.ppkg", "wcd-gui-commands-msi.ppkg", "wcd-itadmin-rank52.ppkg"]
 PROPERTY_NAMES = ["NAME", "DESCRIPTION", "VERSION", "ALTITUDE", "RESETCLEAR", "PACKAGEID"]
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    out = {}
-    for d, _s, names in os.walk(root):
-        for n in names:
-            p = Path(d) / n
-            out[p.relative_to(root).as_posix()] = p.read_bytes()
-    return out
 
 
 def run_json(capsys, argv) -> tuple[int, dict]:
@@ -42,8 +34,8 @@ def test_extract_then_pack_round_trip(real_ppkg, tmp_path, capsys, name):
     assert rc == 0
     subprocess.run(["wimlib-imagex", "extract", str(src), "1", f"--dest-dir={tmp_path / 'ref'}"], check=True,
                    capture_output=True)
-    assert tree(tmp_path / "x") == tree(tmp_path / "ref")
-    assert doc["count"] == len(tree(tmp_path / "ref")) == len(doc["files"])
+    assert tree_files(tmp_path / "x") == tree_files(tmp_path / "ref")
+    assert doc["count"] == len(tree_files(tmp_path / "ref")) == len(doc["files"])
     assert all(Path(f["written_to"]).is_file() for f in doc["files"])
 
     out = tmp_path / "re.ppkg"
@@ -53,7 +45,7 @@ def test_extract_then_pack_round_trip(real_ppkg, tmp_path, capsys, name):
     # the files of the new package equal the original's
     subprocess.run(["wimlib-imagex", "extract", str(out), "1", f"--dest-dir={tmp_path / 'again'}"], check=True,
                    capture_output=True)
-    assert tree(tmp_path / "again") == tree(tmp_path / "ref")
+    assert tree_files(tmp_path / "again") == tree_files(tmp_path / "ref")
     # ... and so do the image properties (NOTES records the builder; its PackageID is the same)
     with open_wim(src) as a, open_wim(out) as b:
         pa, pb = a.image(1).properties, b.image(1).properties

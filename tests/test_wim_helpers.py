@@ -1,6 +1,7 @@
-"""Builders of hostile WIM files (no tests here; imported by the other test_wim_* modules) for the WIM safety and fuzz tests (tests/test_wim_*.py).
+"""Helpers of the WIM tests (no tests here; imported by the other test_wim_* modules): builders of
+hostile WIM files for the safety and fuzz tests, and ``tree_files`` to read an extracted tree.
 
-They use the project's low-level structure writers directly (header, blob table, dentries,
+The builders use the project's low-level structure writers directly (header, blob table, dentries,
 resources), bypassing write_wim's path checks, so a test can put any name, link or broken offset
 into a package. The metadata resource is stored uncompressed so tests can patch its bytes.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import struct
+from pathlib import Path
 
 from ppkgtool.wim.blobtable import BlobEntry, build_blob_table
 from ppkgtool.wim.dentry import (FILE_ATTRIBUTE_ARCHIVE, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT,
@@ -20,6 +23,16 @@ from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
 from ppkgtool.wim.security import DEFAULT_DESCRIPTORS, SecurityData
 
 T = 133000000000000000  # a FILETIME in 2022
+
+
+def tree_files(root: Path) -> dict[str, bytes]:
+    """Every file below ``root`` by package path ("/Multivariant/0/customizations.xml") -> content."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            p = Path(dirpath) / f
+            out["/" + p.relative_to(root).as_posix()] = p.read_bytes()
+    return out
 
 
 def file_entry(name: str, data: bytes, **kw) -> Dentry:

@@ -15,20 +15,12 @@ from lxml import etree
 from ppkgtool.errors import WimError
 from ppkgtool.wim import extract_image, open_wim
 from ppkgtool.wim.resource import HashMismatchError
+from test_wim_helpers import tree_files
 
 PACKAGES = ["icd-cli-oobe.ppkg", "wcd-gui-commands-msi.ppkg", "wcd-itadmin-rank52.ppkg"]
 PROPERTY_NAMES = ["NAME", "DESCRIPTION", "NOTES", "VERSION", "ALTITUDE", "RESETCLEAR", "PACKAGEID"]
 
 pytestmark = pytest.mark.skipif(shutil.which("wimlib-imagex") is None, reason="wimlib-imagex (wimtools) missing")
-
-
-def tree_files(root: Path) -> dict[str, bytes]:
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            p = Path(dirpath) / f
-            out["/" + p.relative_to(root).as_posix()] = p.read_bytes()
-    return out
 
 
 def tree_dirs(root: Path) -> set[str]:

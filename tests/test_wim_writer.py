@@ -18,6 +18,7 @@ from ppkgtool.errors import UnsafePathError, WimError
 from ppkgtool.package.metadata import OwnerType, PackageMetadata
 from ppkgtool.wim import ResourceCache, open_wim, write_wim
 from ppkgtool.wim.compression import get_codec
+from test_wim_helpers import tree_files
 
 pytestmark = pytest.mark.skipif(shutil.which("wimlib-imagex") is None, reason="wimlib-imagex (wimtools) missing")
 
@@ -66,15 +67,6 @@ def write(path: Path, files, props=PROPS, **kw) -> object:
         return write_wim(fh, files, props, **kw)
 
 
-def read_tree(root: Path) -> dict[str, bytes]:
-    out = {}
-    for d, _s, names in os.walk(root):
-        for n in names:
-            p = Path(d) / n
-            out["/" + p.relative_to(root).as_posix()] = p.read_bytes()
-    return out
-
-
 @pytest.fixture(scope="module")
 def package(files, tmp_path_factory):
     path = tmp_path_factory.mktemp("w") / "out.ppkg"
@@ -93,7 +85,7 @@ def test_wimlib_extracts_identically(package, files, tmp_path):
     path, _ = package
     subprocess.run(["wimlib-imagex", "extract", str(path), "1", f"--dest-dir={tmp_path / 'x'}"], check=True,
                    capture_output=True)
-    assert read_tree(tmp_path / "x") == files
+    assert tree_files(tmp_path / "x") == files
 
 
 def test_7z_extracts_identically(package, files, tmp_path):
@@ -102,7 +94,7 @@ def test_7z_extracts_identically(package, files, tmp_path):
         pytest.skip("7z missing")
     path, _ = package
     subprocess.run([seven, "x", f"-o{tmp_path / 'x'}", str(path)], check=True, capture_output=True)
-    assert read_tree(tmp_path / "x") == files
+    assert tree_files(tmp_path / "x") == files
 
 
 def test_file_calls_it_a_provisioning_package(package):
@@ -259,7 +251,7 @@ def test_pure_python_codec_output_verifies(files, tmp_path):
     assert subprocess.run(["wimlib-imagex", "verify", str(out)], capture_output=True).returncode == 0
     subprocess.run(["wimlib-imagex", "extract", str(out), "1", f"--dest-dir={tmp_path / 'x'}"], check=True,
                    capture_output=True)
-    assert read_tree(tmp_path / "x") == small
+    assert tree_files(tmp_path / "x") == small
 
 
 def test_security_descriptors_parse(package):

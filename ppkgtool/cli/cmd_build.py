@@ -21,7 +21,6 @@ The package is written atomically and never over an existing file without --over
 
 def register(sub) -> None:
     from ppkgtool.cli import add_common, command_parser
-    from ppkgtool.secrets import add_secret_options
 
     p = command_parser(sub, "build", "build a .ppkg from a customizations.xml",
                        description="Compile a Windows Configuration Designer customizations.xml into a "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ppkgtool.cli import add_common, command_parser
+from ppkgtool.cli.fileargs import source_file, transform_file
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import InvalidInputError, UsageError
 from ppkgtool.fsutil import atomic_output
@@ -64,11 +65,7 @@ def run(args) -> int:
     from ppkgtool.security.transport import looks_sealed, unseal
 
     rep = Reporter(json_mode=args.json)
-    src = Path(args.package)
-    if not src.is_file():
-        raise InvalidInputError(f"no such file: {src}")
-    if Path(args.output).resolve() == src.resolve():
-        raise UsageError("the output must be a different file from the input")
+    src = source_file(args)
     size = src.stat().st_size
     with open(src, "rb") as fh:
         head = fh.read(256)
@@ -82,8 +79,8 @@ def run(args) -> int:
             password = source_from_args(args, prefix="password", what="transport password").read()
         else:
             raise UsageError("this envelope is sealed for certificates: give --recipient-key (and --recipient-cert)")
-        with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
-            info = unseal(fin, fout, password=password, recipient_key=key, recipient_cert=cert)
+        info = transform_file(src, args, lambda fin, fout: unseal(fin, fout, password=password, recipient_key=key,
+                                                                 recipient_cert=cert))
         with open(args.output, "rb") as fh:
             inner = fh.read(16)
         out_size = Path(args.output).stat().st_size

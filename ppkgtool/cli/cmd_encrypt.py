@@ -6,8 +6,8 @@ from pathlib import Path
 
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
-from ppkgtool.errors import InvalidInputError, UsageError
-from ppkgtool.fsutil import atomic_output
+from ppkgtool.cli.fileargs import source_file, transform_file
+from ppkgtool.errors import UsageError
 from ppkgtool.secrets import add_secret_options, source_from_args
 
 DESCRIPTION = """\
@@ -63,11 +63,7 @@ def run(args) -> int:
     from ppkgtool.security.transport import check_transport_password, seal_for_recipients, seal_with_password
 
     rep = Reporter(json_mode=args.json)
-    src = Path(args.package)
-    if not src.is_file():
-        raise InvalidInputError(f"no such file: {src}")
-    if Path(args.output).resolve() == src.resolve():
-        raise UsageError("the output must be a different file from the input")
+    src = source_file(args)
     generated = False
     doc: dict = {"input": str(src), "output": args.output}
     if args.transport == "cert":
@@ -77,26 +73,22 @@ def run(args) -> int:
             raise UsageError("--transport cert takes no password")
         from ppkgtool.security.signing import load_certificate_files
         recipients = load_certificate_files(args.recipient)
-        with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
-            info = seal_for_recipients(fin, fout, recipients)
+        info = transform_file(src, args, lambda fin, fout: seal_for_recipients(fin, fout, recipients))
         doc.update(format="cms-authenveloped", **info.to_json())
-    elif args.transport == "password":
-        if args.recipient:
-            raise UsageError("--recipient is for --transport cert")
-        password, generated = _password(args, generate_length=24)
-        check_transport_password(password)
-        with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
-            info = seal_with_password(fin, fout, password)
-        doc.update(format="cms-enveloped-pwri", **info.to_json())
     else:
         if args.recipient:
             raise UsageError("--recipient is for --transport cert")
-        password, generated = _password(args, generate_length=16)
-        check_password(password)
-        with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
-            result = encrypt_package(fin, fout, password)
-        doc.update(format="windows-ppkg-encrypted", plain_size=src.stat().st_size,
-                   encrypted_size=Path(args.output).stat().st_size, padded_size=result.plain_size)
+        sealed = args.transport == "password"
+        password, generated = _password(args, generate_length=24 if sealed else 16)
+        if sealed:
+            check_transport_password(password)
+            info = transform_file(src, args, lambda fin, fout: seal_with_password(fin, fout, password))
+            doc.update(format="cms-enveloped-pwri", **info.to_json())
+        else:
+            check_password(password)
+            result = transform_file(src, args, lambda fin, fout: encrypt_package(fin, fout, password))
+            doc.update(format="windows-ppkg-encrypted", plain_size=src.stat().st_size,
+                       encrypted_size=Path(args.output).stat().st_size, padded_size=result.plain_size)
     if generated:
         doc["password"] = password  # asked for: shown once, never stored
     if args.json:

@@ -325,6 +325,17 @@ def _place_catalog(pkg: PackageFile, catalog: Path | None, dest: Path, *, overwr
     return cat_dest, copied
 
 
+def _place(target: Target, root: Path, pkg: PackageFile, dest: Path, catalog: str | os.PathLike[str] | None, *,
+           overwrite: bool, fs: str | None, others: tuple[str, ...], warnings: list[str]) -> Placement:
+    """Copy the package (and its catalog, if any) to ``dest`` and describe the placement."""
+    copied = _place_file(pkg.path, pkg.sha256, pkg.size, dest, overwrite=overwrite, fs=fs)
+    cat_dest, cat_copied = _place_catalog(pkg, Path(catalog) if catalog else None, dest,
+                                          overwrite=overwrite, fs=fs, warnings=warnings)
+    return Placement(target=target, root=root, destination=dest, size=pkg.size, sha256=pkg.sha256,
+                     copied=copied, verified=True, catalog_destination=cat_dest, catalog_copied=cat_copied,
+                     other_packages=others, filesystem=fs, warnings=tuple(warnings))
+
+
 # --- the three targets ------------------------------------------------------------------------
 
 def deploy_usb(package: str | os.PathLike[str], media_root: str | os.PathLike[str], *,
@@ -346,12 +357,8 @@ def deploy_usb(package: str | os.PathLike[str], media_root: str | os.PathLike[st
                         "formatted FAT32, exFAT or NTFS")
     if pkg.encrypted:
         warnings.append("the package looks encrypted: the technician must type its password at OOBE")
-    copied = _place_file(pkg.path, pkg.sha256, pkg.size, dest, overwrite=overwrite, fs=fs)
-    cat_dest, cat_copied = _place_catalog(pkg, Path(catalog) if catalog else None, dest,
-                                          overwrite=overwrite, fs=fs, warnings=warnings)
-    return Placement(target=Target.USB, root=root, destination=dest, size=pkg.size, sha256=pkg.sha256,
-                     copied=copied, verified=True, catalog_destination=cat_dest, catalog_copied=cat_copied,
-                     other_packages=others, filesystem=fs, warnings=tuple(warnings))
+    return _place(Target.USB, root, pkg, dest, catalog, overwrite=overwrite, fs=fs, others=others,
+                  warnings=warnings)
 
 
 def deploy_image(package: str | os.PathLike[str], image_root: str | os.PathLike[str], *,
@@ -382,10 +389,5 @@ def deploy_image(package: str | os.PathLike[str], image_root: str | os.PathLike[
                             "applied too; where settings conflict, owner type and rank decide (ppkgtool rank)")
         if pkg.encrypted:
             warnings.append("the package looks encrypted: setup will stop and ask for its password")
-    copied = _place_file(pkg.path, pkg.sha256, pkg.size, dest, overwrite=overwrite, fs=fs)
-    cat_dest, cat_copied = _place_catalog(pkg, Path(catalog) if catalog else None, dest,
-                                          overwrite=overwrite, fs=fs, warnings=warnings)
-    return Placement(target=Target.PROGRAMDATA if programdata else Target.IMAGE, root=image.root,
-                     destination=dest, size=pkg.size, sha256=pkg.sha256, copied=copied, verified=True,
-                     catalog_destination=cat_dest, catalog_copied=cat_copied, other_packages=others,
-                     filesystem=fs, warnings=tuple(warnings))
+    return _place(Target.PROGRAMDATA if programdata else Target.IMAGE, image.root, pkg, dest, catalog,
+                  overwrite=overwrite, fs=fs, others=others, warnings=warnings)

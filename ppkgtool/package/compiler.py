@@ -20,7 +20,8 @@ from ppkgtool.errors import CustomizationsError
 from ppkgtool.package import layout
 from ppkgtool.package.catalogue import (BOOLEAN_WORDS, POLICY_WORDS, Catalogue, Entry, load_catalogue,
                                         render_template)
-from ppkgtool.package.customizations import Customizations, SettingNode, Target
+from ppkgtool.package.customizations import (Customizations, SettingNode, Target, instance_path, leaf_paths,
+                                             segment_of)
 from ppkgtool.package.metadata import PackageMetadata
 
 MAX_CERT_BYTES = 1024 * 1024
@@ -148,11 +149,11 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
     warnings: list[str] = []
 
     def walk(node: SettingNode, variant: int | None):
-        for ancestors, leaf in _leaves_with_positions(node):
-            path = ancestors + [leaf]
+        for path in leaf_paths(node):
+            # the catalogue matches every attribute, the display Name included; the instance path does not
             elements = [(n.name, dict(n.attributes), pos) for n, pos in path]
-            leaf_node = leaf[0]
-            instance = "/".join(_instance_segment(n, pos) for n, pos in path)
+            leaf_node = path[-1][0]
+            instance = instance_path(segment_of(n, pos) for n, pos in path)
             where = leaf_node.where(src)
             m = cat.match(elements)
             if m is None:
@@ -294,27 +295,6 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
                             f"[{s.confidence}], not yet seen in a package built by Microsoft's tools")
     return PackageTree(files=files, metadata=meta, settings=settings, assets=asset_entries,
                        warnings=list(dict.fromkeys(warnings)))
-
-
-def _instance_segment(node: SettingNode, pos: int) -> str:
-    keys = [(k, v) for k, v in node.attributes if k != "Name"]
-    if keys:
-        return node.name + "".join(f"[@{k}={v}]" for k, v in keys)
-    return node.name if pos == 0 else f"{node.name}[{pos}]"
-
-
-def _leaves_with_positions(node: SettingNode):
-    """(ancestors as [(node, pos)], (leaf, pos)) below ``node`` in document order."""
-    def rec(n: SettingNode, anc: list):
-        counts: dict[str, int] = {}
-        for child in n.children:
-            pos = counts.get(child.name, 0)
-            counts[child.name] = pos + 1
-            if child.is_leaf:
-                yield anc, (child, pos)
-            else:
-                yield from rec(child, anc + [(child, pos)])
-    yield from rec(node, [])
 
 
 def translate_value(value: str, out, *, where: str, setting: str) -> tuple[str, str]:

@@ -303,19 +303,25 @@ def segment_of(node: SettingNode, position: int) -> Segment:
     return node.name, {k: v for k, v in node.attributes if k != DISPLAY_NAME_ATTRIBUTE}, position
 
 
-def leaf_segments(node: SettingNode) -> Iterator[tuple[list[Segment], SettingNode]]:
-    """(segments from below ``node`` down to the leaf, leaf) for every leaf, in document order."""
+def leaf_paths(node: SettingNode) -> Iterator[list[tuple[SettingNode, int]]]:
+    """For every leaf below ``node``, in document order: the elements from below ``node`` down to
+    the leaf, each with its position among same-named siblings (0-based)."""
     def rec(n: SettingNode, anc: list):
         counts: dict[str, int] = {}
         for c in n.children:
             pos = counts.get(c.name, 0)
             counts[c.name] = pos + 1
-            seg = segment_of(c, pos)
             if c.is_leaf:
-                yield anc + [seg], c
+                yield anc + [(c, pos)]
             else:
-                yield from rec(c, anc + [seg])
+                yield from rec(c, anc + [(c, pos)])
     yield from rec(node, [])
+
+
+def leaf_segments(node: SettingNode) -> Iterator[tuple[list[Segment], SettingNode]]:
+    """(segments from below ``node`` down to the leaf, leaf) for every leaf, in document order."""
+    for path in leaf_paths(node):
+        yield [segment_of(n, pos) for n, pos in path], path[-1][0]
 
 
 def instance_path(segments) -> str:

@@ -312,27 +312,25 @@ def _as_utc(when: _dt.datetime) -> _dt.datetime:
     return when.astimezone(_dt.timezone.utc).replace(microsecond=0)
 
 
-def decode_utc_time(raw: bytes, node: Node | None = None) -> _dt.datetime:
+def _decode_time(raw: bytes, node: Node | None, kind: str, length: int, fmt: str) -> _dt.datetime:
+    """A Zulu time of exactly ``length`` characters in strptime format ``fmt``, as UTC (RFC 5280 4.1.2.5)."""
     try:
         text = raw.decode("ascii")
-        if len(text) != 13 or not text.endswith("Z"):
+        if len(text) != length or not text.endswith("Z"):
             raise ValueError
-        t = _dt.datetime.strptime(text, "%y%m%d%H%M%SZ")
+        t = _dt.datetime.strptime(text, fmt)
     except ValueError:
-        raise (node.fail if node else FormatError)(f"bad UTCTime {raw!r}") from None
-    year = t.year if t.year < 2050 else t.year - 100
-    return t.replace(year=year, tzinfo=_dt.timezone.utc)
+        raise (node.fail if node else FormatError)(f"bad {kind} {raw!r}") from None
+    return t.replace(tzinfo=_dt.timezone.utc)
+
+
+def decode_utc_time(raw: bytes, node: Node | None = None) -> _dt.datetime:
+    t = _decode_time(raw, node, "UTCTime", 13, "%y%m%d%H%M%SZ")
+    return t if t.year < 2050 else t.replace(year=t.year - 100)
 
 
 def decode_generalized_time(raw: bytes, node: Node | None = None) -> _dt.datetime:
-    try:
-        text = raw.decode("ascii")
-        if len(text) != 15 or not text.endswith("Z"):
-            raise ValueError
-        t = _dt.datetime.strptime(text, "%Y%m%d%H%M%SZ")
-    except ValueError:
-        raise (node.fail if node else FormatError)(f"bad GeneralizedTime {raw!r}") from None
-    return t.replace(tzinfo=_dt.timezone.utc)
+    return _decode_time(raw, node, "GeneralizedTime", 15, "%Y%m%d%H%M%SZ")
 
 
 # --- AlgorithmIdentifier (RFC 5280 4.1.1.2) ---------------------------------------------------

@@ -134,6 +134,19 @@ def _compress_serial(codec: ChunkCodec, chunks: Sequence[bytes], skip_check: boo
     return out
 
 
+def _decompress_serial(codec: ChunkCodec, items: Sequence[tuple[bytes, int]]) -> list[bytes]:
+    out = []
+    for data, size in items:
+        if len(data) == size:
+            out.append(bytes(data))
+        elif len(data) > size:
+            raise XpressError(f"compressed chunk of {len(data)} bytes is larger than its "
+                              f"uncompressed size {size}")
+        else:
+            out.append(codec.decompress(data, size))
+    return out
+
+
 def _slices(n: int, parts: int) -> list[tuple[int, int]]:
     step, extra = divmod(n, parts)
     bounds, start = [], 0
@@ -147,6 +160,18 @@ def _slices(n: int, parts: int) -> list[tuple[int, int]]:
 
 def _python_compress_job(chunks: list[bytes]) -> list[bytes | None]:  # runs in a worker process
     return _compress_serial(_make("python"), chunks, False)
+
+
+def _python_decompress_job(items: list[tuple[bytes, int]]) -> list[bytes]:  # runs in a worker process
+    return _decompress_serial(_make("python"), items)
+
+
+def _run_threads(job, items: Sequence, workers: int) -> list:
+    """Run ``job`` over ``workers`` slices of ``items`` on threads, results in order."""
+    bounds = _slices(len(items), workers)
+    with ThreadPoolExecutor(max_workers=len(bounds), thread_name_prefix="xpress") as pool:
+        parts = list(pool.map(lambda ab: job(items[ab[0]:ab[1]]), bounds))
+    return [x for part in parts for x in part]
 
 
 def _run_processes(job, items: list, workers: int) -> list | None:
@@ -186,10 +211,7 @@ def compress_chunks(chunks: Sequence[bytes], codec: ChunkCodec | None = None, *,
             if result is not None:
                 return result
         return _compress_serial(codec, chunks, False)
-    bounds = _slices(n, workers)
-    with ThreadPoolExecutor(max_workers=len(bounds), thread_name_prefix="xpress") as pool:
-        parts = list(pool.map(lambda ab: _compress_serial(codec, chunks[ab[0]:ab[1]], False), bounds))
-    return [x for part in parts for x in part]
+    return _run_threads(lambda part: _compress_serial(codec, part, False), chunks, workers)
 
 
 def decompress_chunks(items: Sequence[tuple[bytes, int]], codec: ChunkCodec | None = None, *,
@@ -202,44 +224,15 @@ def decompress_chunks(items: Sequence[tuple[bytes, int]], codec: ChunkCodec | No
     codec = codec or get_codec()
     workers = _default_workers() if workers is None else max(1, int(workers))
 
-    def run(part: Sequence[tuple[bytes, int]]) -> list[bytes]:
-        out = []
-        for data, size in part:
-            if len(data) == size:
-                out.append(bytes(data))
-            elif len(data) > size:
-                raise XpressError(f"compressed chunk of {len(data)} bytes is larger than its "
-                                  f"uncompressed size {size}")
-            else:
-                out.append(codec.decompress(data, size))
-        return out
-
     total = sum(size for _, size in items)
     if workers == 1 or len(items) < 2 or total < _PARALLEL_MIN_BYTES:
-        return run(items)
+        return _decompress_serial(codec, items)
     if codec.name == "python":
         if total >= _PROCESS_MIN_BYTES and type(codec).__module__ == "ppkgtool.wim.xpress":
             todo = [(bytes(d), s) for d, s in items]
             # raw chunks are passed straight through; only compressed ones cost process transfer
-            result = _run_processes(_python_decompress_job_raw_aware, todo, workers)
+            result = _run_processes(_python_decompress_job, todo, workers)
             if result is not None:
                 return result
-        return run(items)
-    bounds = _slices(len(items), workers)
-    with ThreadPoolExecutor(max_workers=len(bounds), thread_name_prefix="xpress") as pool:
-        parts = list(pool.map(lambda ab: run(items[ab[0]:ab[1]]), bounds))
-    return [x for part in parts for x in part]
-
-
-def _python_decompress_job_raw_aware(items: list[tuple[bytes, int]]) -> list[bytes]:
-    codec = _make("python")
-    out = []
-    for data, size in items:
-        if len(data) == size:
-            out.append(data)
-        elif len(data) > size:
-            raise XpressError(f"compressed chunk of {len(data)} bytes is larger than its "
-                              f"uncompressed size {size}")
-        else:
-            out.append(codec.decompress(data, size))
-    return out
+        return _decompress_serial(codec, items)
+    return _run_threads(lambda part: _decompress_serial(codec, part), items, workers)

@@ -114,8 +114,24 @@ def libwim_load_error() -> str | None:
     return _load_error
 
 
-class _Compressor:
+class _Handle:
+    """A wimlib (de)compressor handle with its output buffer, freed when the object goes away."""
+
     __slots__ = ("lib", "handle", "buf", "__weakref__")
+    _FREE = ""      # the wimlib function that frees this kind of handle
+
+    def __del__(self):  # pragma: no cover - runs at thread or interpreter exit
+        handle, self.handle = getattr(self, "handle", None), None
+        if handle and sys is not None and not sys.is_finalizing():
+            try:
+                getattr(self.lib, self._FREE)(handle)
+            except Exception:
+                pass
+
+
+class _Compressor(_Handle):
+    __slots__ = ()
+    _FREE = "wimlib_free_compressor"
 
     def __init__(self, lib: ctypes.CDLL, max_block_size: int, level: int):
         self.lib = lib
@@ -126,17 +142,10 @@ class _Compressor:
             raise WimError(f"wimlib_create_compressor failed (wimlib error {ret})")
         self.buf = ctypes.create_string_buffer(max_block_size)
 
-    def __del__(self):  # pragma: no cover - runs at thread or interpreter exit
-        handle, self.handle = getattr(self, "handle", None), None
-        if handle and sys is not None and not sys.is_finalizing():
-            try:
-                self.lib.wimlib_free_compressor(handle)
-            except Exception:
-                pass
 
-
-class _Decompressor:
-    __slots__ = ("lib", "handle", "buf", "__weakref__")
+class _Decompressor(_Handle):
+    __slots__ = ()
+    _FREE = "wimlib_free_decompressor"
 
     def __init__(self, lib: ctypes.CDLL, max_block_size: int):
         self.lib = lib
@@ -146,14 +155,6 @@ class _Decompressor:
         if ret != 0 or not self.handle:
             raise WimError(f"wimlib_create_decompressor failed (wimlib error {ret})")
         self.buf = ctypes.create_string_buffer(max_block_size)
-
-    def __del__(self):  # pragma: no cover - runs at thread or interpreter exit
-        handle, self.handle = getattr(self, "handle", None), None
-        if handle and sys is not None and not sys.is_finalizing():
-            try:
-                self.lib.wimlib_free_decompressor(handle)
-            except Exception:
-                pass
 
 
 def _block_size_for(n: int, base: int) -> int:
