@@ -8,9 +8,8 @@ from __future__ import annotations
 import secrets
 
 import ldap3
-import pytest
 
-from ppkgtool.ad import Credentials, DcTarget, DirectorySession
+from ppkgtool.ad import Credentials, DcTarget
 from ppkgtool.ad.connection import open_connection
 
 RUN = secrets.token_hex(2).upper()      # names unique per test run: the dev DC is shared
@@ -59,19 +58,3 @@ def delete_accounts(dc, wanted: list[str]) -> None:
                 conn.delete(e.entry_dn)
     finally:
         conn.unbind()
-
-
-@pytest.fixture(scope="module")
-def session(samba_dc):
-    s = DirectorySession.connect(target(samba_dc), admin(samba_dc), domain=samba_dc.dns_domain)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def made(session):
-    """Names whose accounts a test creates; deleted afterwards whatever happens."""
-    names: list[str] = []
-    yield names
-    for n in names:
-        session.delete_computer(n)

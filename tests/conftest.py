@@ -79,3 +79,25 @@ def samba_dc_control():
 def samba_dc(samba_dc_control):
     """DCInfo of the running DC: address, admin credentials, CA file, krb5.conf, hosts file."""
     return samba_dc_control.info()
+
+
+# --- AD fixtures shared by the provisioning tests (helpers in ad_helpers.py) ---------------------
+
+@pytest.fixture(scope="module")
+def session(samba_dc):
+    """A bound DirectorySession with the DC (one per test module)."""
+    from ad_helpers import admin, target
+    from ppkgtool.ad import DirectorySession
+
+    s = DirectorySession.connect(target(samba_dc), admin(samba_dc), domain=samba_dc.dns_domain)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def made(session):
+    """Names whose accounts a test creates; deleted afterwards whatever happens."""
+    names: list[str] = []
+    yield names
+    for n in names:
+        session.delete_computer(n)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ppkgtool.odj import decode_provision_data, load_blob
 from ppkgtool.regpol import REG_DWORD, PolicyValue, build_registry_pol, parse_registry_pol
-from ad_helpers import directory, made, new_name, session  # noqa: F401 (fixtures)
+from ad_helpers import directory, new_name
 from samba_dc import client_env, kinit
 
 pytestmark = pytest.mark.dc

@@ -16,7 +16,7 @@ from ppkgtool.ad import errors as E
 from ppkgtool.ad.connection import open_connection
 from ppkgtool.errors import ConnectionInsecureError, DirectoryError, PpkgError
 from ppkgtool.odj import decode_provision_data, load_blob
-from ad_helpers import RUN, admin, directory, made, new_name, session, target  # noqa: F401 (fixtures)
+from ad_helpers import RUN, admin, directory, new_name, target
 from samba_dc import kinit
 
 pytestmark = pytest.mark.dc

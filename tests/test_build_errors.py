@@ -11,7 +11,7 @@ from ppkgtool.cli import main
 from ppkgtool.errors import CustomizationsError, InvalidInputError, PpkgError
 from ppkgtool.package.builder import BuildOptions, build_package
 from ppkgtool.package.compiler import compile_bytes
-from ppkgtool.package.customizations import parse_customizations, substitute_variables
+from ppkgtool.package.customizations import parse_customizations
 
 HEAD = """<?xml version="1.0" encoding="utf-8"?>
 <WindowsCustomizations>
@@ -201,7 +201,7 @@ def test_parser_never_crashes_on_garbage(data):
 @given(st.text(max_size=80), st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9]{0,5}", fullmatch=True),
                                              st.text(max_size=20), max_size=3))
 def test_variable_values_never_break_the_xml(value_text, variables):
-    body = f"        <Policies><Start><ConfigureStartPins>$(V)</ConfigureStartPins></Start></Policies>\n"
+    body = "        <Policies><Start><ConfigureStartPins>$(V)</ConfigureStartPins></Start></Policies>\n"
     variables = dict(variables)
     variables["V"] = value_text
     try:

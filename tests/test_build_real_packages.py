@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from build_helpers import (REAL_PACKAGES, files_of, parms, provxml_by_group, runtime_entries, strip_number,
+from build_helpers import (REAL_PACKAGES, files_of, provxml_by_group, runtime_entries, strip_number,
                            wimlib_extract)
 from ppkgtool.package.builder import BuildOptions, build_package
 from ppkgtool.package.compiler import compile_package

@@ -241,3 +241,37 @@ def test_any_changed_byte_is_tampered_never_silent(real_ppkg, data):
     changed[pos] ^= data.draw(st.integers(1, 255), label="xor")
     with pytest.raises(TamperedError):
         decrypt_bytes(bytes(changed), PASSWORD)
+
+
+def test_cli_argument_errors_are_one_line_and_write_nothing(tmp_path, real_ppkg):
+    """The CLI's own checks: output equal to input, a missing input, --recipient without
+    --transport cert. Each is one line with its exit code, and no file appears."""
+    import shutil
+    import subprocess
+    import sys
+
+    pkg = tmp_path / "x.ppkg"
+    shutil.copyfile(real_ppkg / "icd-cli-oobe.ppkg", pkg)
+    original = pkg.read_bytes()
+    pw = tmp_path / "pw"
+    pw.write_text("abcdefgh")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "ppkgtool", *args], capture_output=True, text=True,
+                              timeout=120)
+
+    cases = [
+        (("encrypt", str(pkg), "-o", str(pkg), "--password-file", str(pw)), 2, "different file from the input"),
+        (("encrypt", str(tmp_path / "nope.ppkg"), "-o", str(tmp_path / "y.ppkg"), "--password-file", str(pw)),
+         3, "no such file"),
+        (("encrypt", str(pkg), "-o", str(tmp_path / "y.ppkg"), "--password-file", str(pw),
+          "--recipient", str(pw)), 2, "--recipient is for --transport cert"),
+        (("decrypt", str(tmp_path / "nope"), "-o", str(tmp_path / "z"), "--password-file", str(pw)),
+         3, "no such file"),
+    ]
+    for args, code, text in cases:
+        r = cli(*args)
+        assert r.returncode == code, (args, r.stderr)
+        assert text in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert pkg.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pw", "x.ppkg"]

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from ppkgtool import __version__
-from ppkgtool.cli import COMMANDS, main
+from ppkgtool.cli import COMMANDS
 from ppkgtool.errors import EXIT_CODES
 
 

@@ -15,7 +15,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from ppkgtool import __version__
 from ppkgtool.errors import InvalidInputError, PpkgError
