@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
@@ -17,7 +16,7 @@ Build a package that adds a signer certificate to TrustedProvisioners
 consent prompt. Apply it once per device (it is itself unsigned, so Windows asks once).
 
 The compiled form of this setting has not been seen in a WCD-built package [U]; ppkgtool writes
-the best-supported form (see 'ppkgtool catalog show Certificates/TrustedProvisioners').
+the best-supported form (docs/formats/package-layout.md, "Payload carriers").
 
 examples:
   ppkgtool build-trust --cert signer.cer -o trust.ppkg
@@ -42,30 +41,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def trust_customizations(cert_der: bytes, subject_cn: str, *, name: str | None, owner_type: str, rank: str,
-                         package_id: uuid.UUID) -> bytes:
-    """A customizations.xml with only package metadata; the certificate comes as a payload."""
-    name = name or f"Trust {subject_cn}"[:100]
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        '<WindowsCustomizations>\n'
-        '  <PackageConfig xmlns="urn:schemas-Microsoft-com:Windows-ICD-Package-Config.v1.0">\n'
-        f'    <ID>{{{package_id}}}</ID>\n'
-        f'    <Name>{escape(name)}</Name>\n'
-        '    <Version>1.0</Version>\n'
-        f'    <OwnerType>{escape(owner_type)}</OwnerType>\n'
-        f'    <Rank>{escape(str(rank))}</Rank>\n'
-        '    <Notes />\n'
-        '  </PackageConfig>\n'
-        '  <Settings xmlns="urn:schemas-microsoft-com:windows-provisioning">\n'
-        '    <Customizations>\n'
-        '      <Common />\n'
-        '    </Customizations>\n'
-        '  </Settings>\n'
-        '</WindowsCustomizations>\n'
-    ).encode("utf-8")
-
-
 def run(args) -> int:
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import NameOID
@@ -73,6 +48,7 @@ def run(args) -> int:
     from ppkgtool.package.builder import BuildOptions, build_package
     from ppkgtool.package.metadata import OwnerType, check_package_id, check_rank
     from ppkgtool.package.payloads import PayloadOptions
+    from ppkgtool.package.trust import trust_customizations
     from ppkgtool.security.signing import load_certificate_files
     from ppkgtool.security.verify import certificate_info
 
