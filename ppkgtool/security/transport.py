@@ -21,17 +21,18 @@ import io
 import os
 import secrets
 from dataclasses import dataclass
-from typing import BinaryIO, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Sequence
 
-from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, padding as sympadding
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from ppkgtool.errors import FormatError, InvalidInputError, TamperedError, WrongPasswordError
 from ppkgtool.security import asn1
+
+if TYPE_CHECKING:   # certificates only in recipient mode: keep `decrypt` start-up light
+    from cryptography import x509
 
 OID_DATA = "1.2.840.113549.1.7.1"
 OID_ENVELOPED_DATA = "1.2.840.113549.1.7.3"
@@ -182,6 +183,7 @@ def seal_with_password(src: BinaryIO, dst: BinaryIO, password: str, *,
 
 
 def _recipient_info(cert: x509.Certificate, cek: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
     key = cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise InvalidInputError(f"recipient {cert.subject.rfc4514_string()} has a {type(key).__name__}; "
@@ -405,6 +407,7 @@ def _pwri(info: asn1.Node, password: str) -> bytes | None:
 
 
 def _ktri(info: asn1.Node, key, cert: x509.Certificate | None) -> bytes | None:
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
     kids = info.children()
     if len(kids) != 4 or kids[0].as_int() not in (0, 2):
         return None
