@@ -57,6 +57,7 @@ def check_component(name: str, *, where: str = "") -> str:
     return name
 
 
+@functools.lru_cache(maxsize=4096)     # a pure function of the text; bulk builds repeat the same paths
 def split_package_path(path: str) -> tuple[str, ...]:
     """Split a package path ("/DataAsset/2/x/app.msi", "DataAsset\\2\\x\\app.msi") into checked
     components. Absolute Windows forms (drive letters, UNC, device paths) and empty, "." or ".."

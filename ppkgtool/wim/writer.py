@@ -12,6 +12,7 @@ Deterministic: with ``wim_guid`` and ``timestamp`` fixed, the same input gives t
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import os
 import stat
@@ -146,6 +147,7 @@ class _Source:
         return self.sha1
 
 
+@functools.lru_cache(maxsize=4096)
 def package_order_key(parts: tuple[str, ...]):
     """Stream order of WIMGAPI-built packages (fixtures): /Multivariant first, then
     /CommonSettings, then /DataAsset; at each level files before subfolders, names ignoring case.
