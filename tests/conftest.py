@@ -110,6 +110,7 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped:
+        reporter.ensure_newline()
         reporter.write_line(f"CI: {len(skipped)} test(s) were skipped; CI installs every tool and has "
                             f"../shared/fixtures, so this is a failure", red=True)
         session.exitstatus = 1
