@@ -110,6 +110,11 @@ class _Progress:
         self._bar = None
         self._task = None
         self._last = 0.0
+        self._start = time.monotonic()
+
+    def rate(self) -> str:
+        elapsed = time.monotonic() - self._start
+        return f"{self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
 
     def __enter__(self):
         if self.r.rich and _is_tty(self.r.stderr):
@@ -117,22 +122,23 @@ class _Progress:
                                        TimeElapsedColumn, TimeRemainingColumn)
             from rich.console import Console
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[extra]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[extra]}"),
+                                 TimeElapsedColumn(), TimeRemainingColumn(),
                                  console=Console(file=self.r.stderr))
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.description, total=self.total, extra="")
+            self._task = self._bar.add_task(self.description, total=self.total, extra="", rate="")
         return self
 
     def advance(self, n: int = 1, extra: str = "") -> None:
         self.done += n
         if self._bar is not None:
-            self._bar.update(self._task, advance=n, extra=extra)
+            self._bar.update(self._task, advance=n, extra=extra, rate=self.rate())
         elif not self.r.json_mode:
             now = time.monotonic()
             if now - self._last >= 1.0 or self.done == self.total:   # plain lines at most once a second
                 self._last = now
                 total = f"/{self.total}" if self.total else ""
-                self.r.stderr.write(f"{self.description}: {self.done}{total} {extra}".rstrip() + "\n")
+                self.r.stderr.write(f"{self.description}: {self.done}{total} {self.rate()} {extra}".rstrip() + "\n")
 
     def __exit__(self, *exc):
         if self._bar is not None:
