@@ -229,6 +229,11 @@ def open_connection(target: DcTarget, creds: Credentials) -> ldap3.Connection:
         raise _network_error(target, exc) from None
 
 
+class DcUnreachableError(DirectoryError):
+    """The DC cannot be reached or the connection to it broke: every further call will fail too
+    until it is back (bulk stops taking new devices on this error)."""
+
+
 def _network_error(target: DcTarget, exc: BaseException) -> DirectoryError:
     text = str(exc)
     for inner in getattr(exc, "args", ()):
@@ -243,10 +248,10 @@ def _network_error(target: DcTarget, exc: BaseException) -> DirectoryError:
         why = f"cannot resolve {target.name} (use --dc-address IP)"
     else:
         why = " ".join(text.split())[:200]
-    return DirectoryError(f"cannot reach the DC {target.where()}: {why}", code=E.ERROR_NO_SUCH_DOMAIN)
+    return DcUnreachableError(f"cannot reach the DC {target.where()}: {why}", code=E.ERROR_NO_SUCH_DOMAIN)
 
 
-class ConnectionLostError(DirectoryError):
+class ConnectionLostError(DcUnreachableError):
     """The connection to the DC broke during an operation."""
 
 

@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 
 from ppkgtool.bulk.devices import Device
 from ppkgtool.bulk.journal import Journal
-from ppkgtool.errors import DirectoryError, PpkgError
+from ppkgtool.errors import PpkgError
 from ppkgtool.fsutil import write_bytes_atomic
 
 SECRETS_DIR = "secrets"
@@ -79,14 +79,8 @@ class BulkResult:
 
 def _is_outage(exc: BaseException) -> bool:
     """A directory error that will hit every following device too (the DC is gone)."""
-    if not isinstance(exc, DirectoryError):
-        return False
-    from ppkgtool.ad.connection import ConnectionLostError
-    if isinstance(exc, ConnectionLostError):
-        return True
-    text = exc.message.lower()
-    return any(w in text for w in ("unreachable", "connect", "socket", "timed out", "timeout",
-                                   "refused", "closed", "reset", "no route", "server down"))
+    from ppkgtool.ad.connection import DcUnreachableError
+    return isinstance(exc, DcUnreachableError)
 
 
 class BulkRun:
