@@ -123,6 +123,26 @@ def delete_computers(info, names: Iterable[str], *, workers: int = 4) -> None:
             list(ex.map(s.delete_computer, names))
 
 
+def samba_cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by the running samba processes (the test DC) as
+    /proc shows them: the difference over a run is the DC's share of that run."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if not fh.read(6).startswith(b"samba"):      # "samba: task[ldap] pre-forked worker(0)"
+                    continue
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])      # utime, stime
+    return total / tick
+
+
 def write_results(path: str | os.PathLike[str], text: str) -> Path:
     """Write a bench/results/<topic>.md section (creating the folder) and echo it on stdout."""
     out = Path(path)

@@ -21,7 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _common import RESULTS, bench_dc, connect_dc, delete_computers, machine, tool_version, write_results
+from _common import (RESULTS, bench_dc, connect_dc, delete_computers, machine, samba_cpu_seconds, tool_version,
+                     write_results)
 from netjoin import net_offlinejoin_provision
 
 from ppkgtool.ad import ProvisionRequest
@@ -29,29 +30,41 @@ from ppkgtool.fsutil import write_bytes_atomic
 from ppkgtool.odj import to_savefile
 
 
-def run_interleaved(info, ours_names, net_names, outdir: Path, workers: int, chunks: int) -> tuple[float, float]:
-    """(ppkgtool seconds, net seconds): the two sides alternate in chunks so that both see the same
-    background load on this shared machine; ppkgtool's connect + bind + domain facts are counted."""
-    size = max(1, -(-len(ours_names) // chunks))
-    ours = net = 0.0
-    t0 = time.perf_counter()
+def run_interleaved(info, names: dict[str, list[str]], outdir: Path, workers: int, chunks: int) -> dict:
+    """{side: (seconds, DC CPU seconds)} for the sides "windows", "compact" (ppkgtool with that
+    password form) and "net": the sides alternate in chunks so that all see the same background load
+    on this shared machine; ppkgtool's connect + bind + domain facts are counted."""
+    n = len(names["net"])
+    size = max(1, -(-n // chunks))
+    spent = {side: [0.0, 0.0] for side in names}
+    t0, c0 = time.perf_counter(), samba_cpu_seconds()
     with connect_dc(info, pool_size=workers, domain=info.dns_domain) as s:
-        ours += time.perf_counter() - t0
+        connect = time.perf_counter() - t0, samba_cpu_seconds() - c0
+        for side in ("windows", "compact"):
+            spent[side][0] += connect[0]
+            spent[side][1] += connect[1]
 
-        def one(name):
-            s.provision(ProvisionRequest(machine=name),
+        def one(name, form):
+            s.provision(ProvisionRequest(machine=name, password_form=form),
                         deliver=lambda r: write_bytes_atomic(outdir / f"{name}.txt", to_savefile(r.blob),
                                                              private=True))
+
+        def net(chunk):
+            for name in chunk:
+                net_offlinejoin_provision(info, outdir, name)
+
         with ThreadPoolExecutor(workers) as ex:
-            for i in range(0, len(ours_names), size):
-                t0 = time.perf_counter()
-                list(ex.map(one, ours_names[i:i + size]))
-                ours += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                for name in net_names[i:i + size]:
-                    net_offlinejoin_provision(info, outdir, name)
-                net += time.perf_counter() - t0
-    return ours, net
+            for i in range(0, n, size):
+                for side in ("windows", "compact", "net"):
+                    chunk = names[side][i:i + size]
+                    t0, c0 = time.perf_counter(), samba_cpu_seconds()
+                    if side == "net":
+                        net(chunk)
+                    else:
+                        list(ex.map(lambda nm: one(nm, side), chunk))
+                    spent[side][0] += time.perf_counter() - t0
+                    spent[side][1] += samba_cpu_seconds() - c0
+    return {side: tuple(v) for side, v in spent.items()}
 
 
 def main() -> int:
@@ -64,39 +77,48 @@ def main() -> int:
     ap.add_argument("--out", default=str(RESULTS / "provision.md"))
     args = ap.parse_args()
 
-    ours_t, samba_t = [], []
+    times: dict[str, list[float]] = {"windows": [], "compact": [], "net": []}
+    dc: dict[str, list[float]] = {"windows": [], "compact": [], "net": []}
     with bench_dc() as info:
         for run in range(args.runs):
             tag = secrets.token_hex(2).upper()
-            ours_names = [f"BO{tag}{i:04d}" for i in range(args.n)]
-            net_names = [f"BN{tag}{i:04d}" for i in range(args.n)]
+            names = {"windows": [f"BO{tag}{i:04d}" for i in range(args.n)],
+                     "compact": [f"BC{tag}{i:04d}" for i in range(args.n)],
+                     "net": [f"BN{tag}{i:04d}" for i in range(args.n)]}
             with tempfile.TemporaryDirectory() as d:
                 try:
-                    o, n = run_interleaved(info, ours_names, net_names, Path(d), args.workers, args.chunks)
-                    ours_t.append(o)
-                    samba_t.append(n)
+                    for side, (t, c) in run_interleaved(info, names, Path(d), args.workers, args.chunks).items():
+                        times[side].append(t)
+                        dc[side].append(c)
                 finally:
-                    delete_computers(info, ours_names + net_names)
-            print(f"run {run + 1}: ppkgtool {ours_t[-1]:.2f}s, net offlinejoin {samba_t[-1]:.2f}s", file=sys.stderr)
-    ours_med, samba_med = statistics.median(ours_t), statistics.median(samba_t)
-    ours_rate, samba_rate = args.n / ours_med, args.n / samba_med
-    ratio = ours_rate / samba_rate
+                    delete_computers(info, [n for v in names.values() for n in v])
+            print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), file=sys.stderr)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    dc_ms = {k: statistics.median(v) * 1e3 / args.n for k, v in dc.items()}
+    rate = {k: args.n / v for k, v in med.items()}
+    ratio = rate["windows"] / rate["net"]
     cmd = f"PPKGTOOL_TEST_DC=<dc dir> python bench/bench_provision.py -n {args.n} --runs {args.runs} --workers {args.workers} --chunks {args.chunks}"
     text = f"""## ODJ provisioning throughput (bench/bench_provision.py)
 
 {args.n} computer accounts + djoin save files per side against the same Samba AD DC on loopback
 (Samba {tool_version(['samba', '-V'])}), median of {args.runs} run(s). ppkgtool: `DirectorySession.provision` (the
-library path of `odj provision` and `bulk`), {args.workers} pooled LDAPS connections and threads.
-Peer: a shell-style loop of `net offlinejoin provision` (one process per machine). The two sides
-alternate in {args.chunks} chunks so that both see the same background load.
+library path of `odj provision` and `bulk`), {args.workers} pooled LDAPS connections and threads, with each
+machine password form. Peer: a shell-style loop of `net offlinejoin provision` (one process per
+machine, djoin-form passwords). The sides alternate in {args.chunks} chunks so that all see the same
+background load. "DC CPU" is samba's CPU time over a side's chunks (from /proc), per account.
 
-| tool | median seconds | machines/second |
-|---|---:|---:|
-| ppkgtool | {ours_med:.2f} | {ours_rate:.1f} |
-| `net offlinejoin provision` loop | {samba_med:.2f} | {samba_rate:.1f} |
+| tool | median seconds | machines/second | DC CPU ms/account |
+|---|---:|---:|---:|
+| ppkgtool, `--password-form windows` (the `odj provision` default) | {med['windows']:.2f} | {rate['windows']:.1f} | {dc_ms['windows']:.0f} |
+| ppkgtool, `--password-form compact` (the `bulk` default) | {med['compact']:.2f} | {rate['compact']:.1f} | {dc_ms['compact']:.0f} |
+| `net offlinejoin provision` loop | {med['net']:.2f} | {rate['net']:.1f} | {dc_ms['net']:.0f} |
 
-Ratio: ppkgtool is **{ratio:.1f}x** Samba's loop (goal: >= 5x).
-Machine: {machine()}; the DC runs on the same machine and its CPU use counts on both sides.
+Ratio (same password form as the peer): ppkgtool is **{ratio:.1f}x** Samba's loop (goal: >= 5x);
+with compact passwords **{rate['compact'] / rate['net']:.1f}x**.
+The DC creates accounts one at a time; most of its work per account is deriving the Kerberos keys
+from the password with PBKDF2-HMAC-SHA1, which costs more for a password longer than one 64-byte
+HMAC block (djoin's 120 UTF-16 characters are about 360 bytes of UTF-8; a compact one is 64).
+Machine: {machine()}; the DC runs on the same machine and its CPU use counts on every side.
 Command: `{cmd}`
 """
     write_results(args.out, text)

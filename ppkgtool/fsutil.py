@@ -46,6 +46,7 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False,
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+            _drop_cached_pages(fh.fileno())
         if overwrite:
             os.replace(tmp, p)
         else:
@@ -78,6 +79,27 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+#: Outputs at least this large have their (clean, durable) pages dropped from the page cache.
+DROP_CACHE_BYTES = 4 << 20
+
+
+def _drop_cached_pages(fd: int) -> None:
+    """Drop a just-fsync'd output's pages from the page cache (POSIX_FADV_DONTNEED).
+
+    Bulk runs write gigabytes of packages that this process never reads again. Left cached they
+    push out other data, and every new page the kernel hands out for the next package costs more
+    than reusing one just dropped: on the 2-core VM of bench/ a 48 MiB write took 11 ms with this
+    and 112 ms without, once a few hundred MiB had been written (bench/results/bulk.md).
+    The data is already on disk, so nothing is lost; best effort where the call does not exist.
+    """
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    with contextlib.suppress(OSError):
+        if os.fstat(fd).st_size >= DROP_CACHE_BYTES:
+            advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -61,6 +61,28 @@ def test_savefile_json_and_kinit(samba_dc, made, tmp_path):
     assert "pull returned Success" in out.stdout
 
 
+def test_password_forms(samba_dc, made, tmp_path):
+    """The default is djoin's form (120 UTF-16 units); --password-form compact gives 64 printable
+    ASCII characters. Both get a Kerberos ticket, and the second provision still says 2224 with the
+    existing account's DN (the add is tried first, the lookup only explains a failure)."""
+    forms = {}
+    for form in ("windows", "compact"):
+        name = new_name("F")
+        made.append(name)
+        save = tmp_path / f"{form}.txt"
+        extra = () if form == "windows" else ("--password-form", "compact")
+        p = run_cli(samba_dc, "--machine", name, *base_args(samba_dc, "--savefile", str(save), *extra))
+        assert p.returncode == 0, p.stderr
+        pw = load_blob(save.read_bytes()).machine_password
+        forms[form] = pw
+        r = kinit(samba_dc, f"{name}$", pw, str(tmp_path / f"cc-{form}"))
+        assert r.returncode == 0, r.stderr
+    assert len(forms["windows"]) == 120 and not forms["windows"].isascii()
+    assert len(forms["compact"]) == 64 and forms["compact"].isascii() and forms["compact"].isprintable()
+    again = run_cli(samba_dc, "--machine", name, *base_args(samba_dc, "--savefile", str(tmp_path / "again.txt")))
+    assert again.returncode == 5 and "(error 2224)" in again.stderr and f"CN={name}," in again.stderr
+
+
 def test_printblob_and_unattend(samba_dc, made, tmp_path):
     name = new_name("W")
     made.append(name)

@@ -26,6 +26,7 @@ from ppkgtool.errors import OutputExistsError, WrongPasswordError
 from ppkgtool.package.builder import BuildOptions, build_package
 from ppkgtool.package.payloads import ClientPfx, PayloadOptions
 from ppkgtool.regpol import PolicyValue, build_registry_pol, parse_registry_pol
+from ppkgtool.wim import open_wim
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "customizations" / "customizations.xml"
@@ -149,8 +150,15 @@ def test_no_silent_overwrite_and_no_catalog(tmp_path, payload_files):
     assert out.read_bytes() == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["branch.cat", "branch.ppkg"]   # no temp left
     out2 = tmp_path / "nocat" / "p.ppkg"
-    build_package(EXAMPLE, out2, BuildOptions(variables={"SITE": "x"}, catalog=False))
+    res = build_package(EXAMPLE, out2, BuildOptions(variables={"SITE": "x"}, catalog=False))
     assert sorted(p.name for p in out2.parent.iterdir()) == ["p.ppkg"]
+    assert res.sha256 == hashlib.sha256(out2.read_bytes()).hexdigest()     # still reported by default
+    # bulk's setting: no catalog and no hashes, so the package is not read back
+    out3 = tmp_path / "nohash" / "p.ppkg"
+    res = build_package(EXAMPLE, out3, BuildOptions(variables={"SITE": "x"}, catalog=False, hashes=False))
+    assert res.sha1 == res.sha256 == "" and res.to_json()["sha256"] is None
+    with open_wim(out3) as w:
+        assert w.image(1).properties["NAME"]
 
 
 def test_client_pfx_and_trusted_certificates(tmp_path):

@@ -68,6 +68,8 @@ def test_bulk_end_to_end(samba_dc, tmp_path, cleanup):
         pd = load_blob((out / f"{d}.odj").read_bytes())
         assert pd.machine_name == d
         assert (out / "secrets" / f"{d}.password").read_text() == pd.machine_password
+        # bulk's default password form: 64 printable ASCII characters (--password-form compact)
+        assert len(pd.machine_password) == 64 and pd.machine_password.isascii()
         with open_wim(out / f"{d}.ppkg") as wim:
             img = wim.image(1)
             assert img.properties["NAME"] == "Example branch workstation (Berlin)"
@@ -91,6 +93,25 @@ def test_bulk_end_to_end(samba_dc, tmp_path, cleanup):
     assert json.loads(r2.stdout)["counts"] == {"skipped": 6}
     assert all(states.count("done") == 1 and states.count("account_created") == 1
                for states in journal_states(out).values())
+
+
+def test_bulk_no_catalog_and_djoin_form_passwords(samba_dc, tmp_path, cleanup):
+    """--no-catalog writes no .cat (the packages still open); --password-form windows gives djoin's
+    120-character passwords, which get Kerberos tickets like the default compact ones."""
+    devs = names("BN", 2)
+    cleanup.extend(devs)
+    out = tmp_path / "out"
+    r = subprocess.run(bulk_cmd(samba_dc, write_csv(tmp_path / "devices.csv", devs), out, "--no-catalog",
+                                "--password-form", "windows", "--json"), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"] == {"done": 2}
+    assert not list(out.glob("*.cat"))
+    for d in devs:
+        with open_wim(out / f"{d}.ppkg") as wim:
+            assert wim.image(1).properties["NAME"]
+        pw = load_blob((out / f"{d}.odj").read_bytes()).machine_password
+        assert len(pw) == 120 and not pw.isascii()
+        assert kinit(samba_dc, f"{d}$@{samba_dc.realm}", pw, str(tmp_path / f"cc-{d}")).returncode == 0
 
 
 def test_bulk_csv_errors_create_nothing(samba_dc, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import subprocess
 import sys
@@ -82,6 +83,21 @@ def test_atomic_output_never_overwrites(tmp_path):
     write_bytes_atomic(s, b"x", private=True)
     assert (s.stat().st_mode & 0o777) == 0o600
     assert [x.name for x in tmp_path.iterdir() if x.name.startswith(".")] == []
+
+
+def test_large_outputs_leave_the_page_cache(tmp_path):
+    """Outputs of DROP_CACHE_BYTES or more are fsync'd and then dropped from the page cache (bulk
+    writes gigabytes it never reads again); fincore, an independent reader, sees no page left."""
+    from ppkgtool.fsutil import DROP_CACHE_BYTES, write_bytes_atomic
+
+    data = os.urandom(DROP_CACHE_BYTES + 12345)
+    big, small = tmp_path / "big.bin", tmp_path / "small.bin"
+    write_bytes_atomic(big, data)
+    write_bytes_atomic(small, data[:100_000])
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(big), str(small)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "0" and int(out[1]) > 0, out      # the small one stays cached
+    assert big.read_bytes() == data
 
 
 @pytest.mark.dc

@@ -370,6 +370,26 @@ def test_generated_passwords_are_windows_like():
     assert decode_provision_data(encode_provision_data(pd)).machine_password == pw
 
 
+def test_compact_passwords():
+    """--password-form compact: 64 printable ASCII characters, no quote, backslash or space (they
+    travel inside unicodePwd's quotes), every character class present, one HMAC-SHA1 block of UTF-8."""
+    import string
+    seen = set()
+    for _ in range(200):
+        pw = generate_machine_password(form="compact")
+        assert len(pw) == 64 and len(pw.encode("utf-8")) == 64
+        assert set(pw) <= set(string.ascii_letters + string.digits + "!#$%&()*+,-.:;<=>?@[]^_{|}~")
+        assert any(c.isupper() for c in pw) and any(c.islower() for c in pw) and any(c.isdigit() for c in pw)
+        assert any(not c.isalnum() for c in pw)
+        seen.add(pw)
+    assert len(seen) == 200
+    assert len(generate_machine_password(20, form="compact")) == 20
+    with pytest.raises(ValueError, match="unknown machine password form"):
+        generate_machine_password(form="short")
+    with pytest.raises(ValueError):
+        generate_machine_password(4, form="compact")
+
+
 def test_sst_store_round_trip_and_pkcs7():
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import pkcs7

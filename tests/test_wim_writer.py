@@ -328,3 +328,47 @@ def test_plain_tree_encoder_equals_dentry_encoder():
                       creation_time=when, last_access_time=when, last_write_time=when)
 
     assert build_plain_tree(plain, 216, when) == build_dentry_tree(to_dentry(plain, True), 216)
+
+
+def test_blob_rows_and_header_packers_equal_the_objects():
+    """The writer's plain-tuple packers give the bytes of BlobEntry/WimHeader and refuse values the
+    format cannot hold instead of truncating them."""
+    from ppkgtool.wim.blobtable import BlobEntry, build_blob_table, pack_blob_rows
+    from ppkgtool.wim.header import EMPTY_RESHDR, ResourceHeader, WimHeader, pack_header
+    h = hashlib.sha1(b"x").digest()
+    rows = [[70, 0, 208, 70, 1, h], [1234, 6, 5000, 99999, 3, h]]
+    assert pack_blob_rows(rows) == build_blob_table([BlobEntry(ResourceHeader(*r[:4]), 1, r[4], r[5]) for r in rows])
+    for bad in ([1 << 56, 0, 0, 0, 1, h], [1, 256, 0, 0, 1, h], [1, 0, 0, 0, 1, h[:19]], [1, 0, -1, 0, 1, h]):
+        with pytest.raises(WimError, match="blob table row"):
+            pack_blob_rows([bad])
+    bt, xml = (100, 2, 300, 100), (50, 2, 400, 50)
+    obj = WimHeader(version=0x10D00, flags=0x20082, chunk_size=32768, guid=GUID, part_number=1, total_parts=1,
+                    image_count=1, blob_table=ResourceHeader(*bt), xml_data=ResourceHeader(*xml),
+                    boot_metadata=EMPTY_RESHDR, boot_index=0, integrity_table=EMPTY_RESHDR)
+    assert pack_header(version=0x10D00, flags=0x20082, chunk_size=32768, guid=GUID, part_number=1, total_parts=1,
+                       image_count=1, blob_table=bt, xml_data=xml) == obj.build()
+
+
+def test_tree_layout_refuses_a_bad_hash_and_is_reused_safely(files):
+    """The dentry layout is kept per set of paths: a second package with the same paths but other
+    contents gets its own hashes, and path errors are raised every time (never cached)."""
+    from ppkgtool.wim.dentry import PlainTreeLayout
+    layout = PlainTreeLayout(("", None, [("a", 0, None)]), 216)
+    with pytest.raises(WimError, match="20 bytes"):
+        layout.render(1, [b"short"])
+    first = files
+    second = {k: v + b"<!-- other -->" for k, v in first.items()}
+    outs = []
+    for files in (first, second):
+        buf = io.BytesIO()
+        write_wim(buf, files, PROPS, wim_guid=GUID, timestamp=WHEN)
+        outs.append(buf)
+    for buf, files in zip(outs, (first, second)):
+        buf.seek(0)
+        with open_wim(buf) as w:
+            img = w.image(1)
+            assert {f.path: img.read(f.path) for f in img.files()} == files
+    bad = {"/A/x.xml": b"1", "/a/y.xml": b"2"}
+    for _ in range(2):
+        with pytest.raises(UnsafePathError, match="clashes"):
+            write_wim(io.BytesIO(), bad, PROPS)

@@ -53,6 +53,7 @@ class ProvisionRequest:
     psite: str | None = None
     dsite: str | None = None
     primarydns: str | None = None
+    password_form: str = "windows"       # of a generated password: "windows" or "compact"
 
     def __post_init__(self):
         for n in ("policynames", "policypaths"):
@@ -72,6 +73,8 @@ class ProvisionRequest:
             raise UsageError("a given password and --default-password exclude each other")
         if self.password is not None and not (1 <= len(self.password) <= 256):
             raise InvalidInputError("the machine password must be 1-256 characters", code=E.ERROR_INVALID_PARAMETER)
+        if self.password_form not in ("windows", "compact"):
+            raise UsageError(f"unknown machine password form {self.password_form!r} (windows or compact)")
         if self.psite and self.dsite:
             raise UsageError("--psite and --dsite exclude each other")
         A.check_machine_name(self.machine, netbios=self.netbios)
@@ -279,10 +282,9 @@ class DirectorySession:
             if req.machine_ou is not None and not object_exists(conn, req.machine_ou, what="checking --machine-ou"):
                 raise DirectoryError(f"the OU {req.machine_ou} does not exist", code=E.ERROR_DS_NO_SUCH_OBJECT,
                                      hint="give the OU's full distinguished name (OU=...,DC=...)")
-            existing = A.find_computer(conn, info.default_nc, nb)
-            if existing and not req.reuse:
-                raise DirectoryError(f"the computer account {spec.sam_account_name} already exists ({existing})",
-                                     code=E.NERR_UserExists, hint="pass --reuse to reset its password and reuse it")
+            # without --reuse an existing account makes the add fail (sAMAccountName is unique), so the
+            # lookup is left to that case: one LDAP round trip less per new machine
+            existing = A.find_computer(conn, info.default_nc, nb) if req.reuse else None
             root_cas = read_root_cas(conn, info.root_dse.config_nc) if req.rootcacerts else None
             template = check_template(conn, info.root_dse.config_nc, req.certtemplate) if req.certtemplate else None
             gpos = []
@@ -310,7 +312,7 @@ class DirectorySession:
             # the pre-Windows 2000 default: the NetBIOS name in lower case, at most 14 characters [I]
             password = nb.lower()[:14]
         else:
-            password = req.password or odj.generate_machine_password()
+            password = req.password or odj.generate_machine_password(form=req.password_form)
 
         # 4. the directory changes
         created = False
@@ -319,7 +321,16 @@ class DirectorySession:
             self._reset_password(dn, spec, password)
         else:
             dn = spec.dn(container)
-            self._create(dn, spec, password, info)
+            try:
+                self._create(dn, spec, password, info)
+            except DirectoryError as exc:
+                if exc.code == E.NERR_UserExists:
+                    with self.pool.connection() as conn:
+                        found = A.find_computer(conn, info.default_nc, nb)
+                    raise DirectoryError(f"the computer account {spec.sam_account_name} already exists"
+                                         + (f" ({found})" if found else ""), code=E.NERR_UserExists,
+                                         hint="pass --reuse to reset its password and reuse it") from None
+                raise
             created = True
 
         # 5. read back, compose, deliver; 6. undo on failure

@@ -78,11 +78,17 @@ class TemplateBuilder:
 
         stand_in = _stand_in_blob()
         problems = []
+        outcome: dict[tuple, str | None] = {}     # a device's compile depends only on its variables
         for device in devices:
-            try:
-                build_tree_only(self.template_bytes, self._options_for(device, stand_in, None))
-            except InvalidInputError as exc:
-                problems.append(f"{device.name} (line {device.line}): {exc.one_line()}")
+            key = device.variables
+            if key not in outcome:
+                try:
+                    build_tree_only(self.template_bytes, self._options_for(device, stand_in, None))
+                    outcome[key] = None
+                except InvalidInputError as exc:
+                    outcome[key] = exc.one_line()
+            if outcome[key] is not None:
+                problems.append(f"{device.name} (line {device.line}): {outcome[key]}")
         if problems:
             raise InvalidInputError(f"{len(problems)} device(s) do not build, nothing was created: "
                                     + "; ".join(problems[:20]) + (" ..." if len(problems) > 20 else ""))
@@ -92,7 +98,7 @@ class TemplateBuilder:
         variables.update(device.vars)
         return dataclasses.replace(
             self.options, variables=variables, payloads=dataclasses.replace(self.options.payloads, odj=blob),
-            overwrite=True, resource_cache=self.cache, source_name=str(self.template),
+            overwrite=True, resource_cache=self.cache, source_name=str(self.template), hashes=False,
             base_dir=self.template.parent, encrypt_password=password)
 
     def package_password(self, device: Device, out_dir: Path) -> str | None:

@@ -64,7 +64,11 @@ class Journal:
         with self._lock:
             self._fh.write(line)
             self._fh.flush()
-            os.fsync(self._fh.fileno())
+            fd = self._fh.fileno()
+        # outside the lock: the line is in the file already, and the fsync calls of parallel workers
+        # then share the file system's commits instead of queueing one after another
+        os.fsync(fd)
+        with self._lock:
             if state == "failed":
                 self.errors[device] = rec
             else:

@@ -45,6 +45,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import functools
+
     from ppkgtool.bulk.adapters import DirectoryProvisioner, TemplateBuilder
     from ppkgtool.bulk.devices import parse_devices
     from ppkgtool.bulk.runner import BulkRun
@@ -52,6 +54,7 @@ def run(args) -> int:
     from ppkgtool.cli.cmd_odj_provision import request_defaults_from_args
     from ppkgtool.cli.dcopts import connect_from_args
     from ppkgtool.cli.output import Reporter
+    from ppkgtool.odj import generate_machine_password
 
     rep = Reporter(json_mode=args.json)
     if not 1 <= args.parallel <= 64:
@@ -80,7 +83,9 @@ def run(args) -> int:
                     progress.advance(1, extra=f"{failures} failed" if failures else "")
 
                 result = BulkRun(devices, Path(args.out), provisioner, builder, reuse=args.reuse,
-                                 parallel=args.parallel, on_progress=on_progress).run()
+                                 parallel=args.parallel, on_progress=on_progress,
+                                 generate_password=functools.partial(generate_machine_password,
+                                                                     form=args.password_form)).run()
     finally:
         builder.close()
 

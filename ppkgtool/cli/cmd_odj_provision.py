@@ -38,6 +38,10 @@ def add_account_options(parser, *, bulk: bool = False) -> None:
         a.add_argument("--default-password", "--defpwd", dest="default_password", action="store_true",
                        help="use the machine name in lower case as the password instead of a random one")
         a.add_argument("--netbios", metavar="NAME", help="NetBIOS name when --machine is a longer DNS host name")
+    a.add_argument("--password-form", choices=("windows", "compact"), default="compact" if bulk else "windows",
+                   help="the generated machine password: 'windows' = 120 random UTF-16 characters as djoin makes; "
+                        "'compact' = 64 random ASCII characters (about 414 bits), which a DC turns into Kerberos "
+                        "keys in about 40%% less time (default: %(default)s)")
     a.add_argument("--psite", metavar="SITE", help="persistent site for the computer (JOIN_PROVIDER2)")
     a.add_argument("--dsite", metavar="SITE", help="default site for the computer (JOIN_PROVIDER2)")
     a.add_argument("--primarydns", metavar="DOMAIN", help="the computer's primary DNS domain (JOIN_PROVIDER2)")
@@ -57,7 +61,7 @@ def request_defaults_from_args(args) -> dict:
             "rootcacerts": args.rootcacerts, "certtemplate": args.certtemplate,
             "policynames": _split_list(args.policynames), "policypaths": _split_list(args.policypaths),
             "netbios": getattr(args, "netbios", None), "psite": args.psite, "dsite": args.dsite,
-            "primarydns": args.primarydns}
+            "primarydns": args.primarydns, "password_form": args.password_form}
 
 
 def register(sub) -> None:
@@ -121,7 +125,8 @@ def run(args) -> int:
     if args.json:
         doc = {"domain": facts.dns_domain, "netbios_domain": facts.netbios_name, "dc": facts.dc_name,
                **result.summary(), "savefile": args.savefile, "unattend": args.unattend,
-               "password": "default" if args.default_password else "random"}
+               "password": "default" if args.default_password else "random",
+               "password_form": None if args.default_password else args.password_form}
         if args.printblob:
             doc["blob_base64"] = to_base64(result.blob)
         rep.json(doc)

@@ -30,7 +30,11 @@ from ppkgtool.odj.ndr import parse_sid
 # DNS_DOMAIN, DNS_FOREST.
 DEFAULT_DC_FLAGS = 0xE003F3FD
 DEFAULT_SITE = "Default-First-Site-Name"
-MACHINE_PASSWORD_LENGTH = 120
+MACHINE_PASSWORD_LENGTH = 120       # UTF-16 code units, as Windows generates (odj-format.md)
+COMPACT_PASSWORD_LENGTH = 64        # ASCII characters: one HMAC-SHA1 block of UTF-8
+MACHINE_PASSWORD_FORMS = ("windows", "compact")
+_PASSWORD_SYMBOLS = "!#$%&()*+,-.:;<=>?@[]^_{|}~"     # no quotes, backslash, backtick or space
+_COMPACT_ALPHABET = string.ascii_letters + string.digits + _PASSWORD_SYMBOLS
 
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _NETBIOS_BAD = set('\\/:*?"<>|.') | {chr(c) for c in range(32)}
@@ -177,17 +181,29 @@ def _password_alphabet() -> str:
     return "".join(chars)
 
 
-def generate_machine_password(length: int = MACHINE_PASSWORD_LENGTH) -> str:
-    """A random machine password like Windows': ``length`` (120) UTF-16 code units from the BMP.
+def generate_machine_password(length: int | None = None, *, form: str = "windows") -> str:
+    """A random machine password.
 
-    It contains at least one ASCII upper-case letter, lower-case letter, digit and symbol so that
-    AD's complexity rules accept it, and it round-trips through UTF-8 unchanged (kinit, AD keys).
+    ``form`` "windows" (djoin's): ``length`` (120) UTF-16 code units from the BMP.
+    ``form`` "compact": ``length`` (64) printable ASCII characters, about 414 bits of entropy, far
+    more than the 128-bit NT hash and 256-bit AES keys derived from it. A DC derives the account's
+    Kerberos keys with PBKDF2-HMAC-SHA1, and a password longer than one HMAC block (64 bytes of
+    UTF-8) costs it an extra hash per iteration: Samba 4.17 spends about 34 ms on a compact
+    password against 55 ms on a Windows-form one (bench/results/provision.md). Windows replaces
+    the password at its first machine password change either way.
+
+    Either form contains at least one ASCII upper-case letter, lower-case letter, digit and symbol
+    so that AD's complexity rules accept it, and round-trips through UTF-8 unchanged (kinit, AD keys).
     """
+    if form not in MACHINE_PASSWORD_FORMS:
+        raise ValueError(f"unknown machine password form {form!r} (choose from {', '.join(MACHINE_PASSWORD_FORMS)})")
+    if length is None:
+        length = MACHINE_PASSWORD_LENGTH if form == "windows" else COMPACT_PASSWORD_LENGTH
     if not isinstance(length, int) or length < 8:
         raise ValueError("a machine password needs at least 8 characters")
     rng = secrets.SystemRandom()
-    alphabet = _password_alphabet()
+    alphabet = _password_alphabet() if form == "windows" else _COMPACT_ALPHABET
     chars = [secrets.choice(alphabet) for _ in range(length - 4)]
-    for pool in (string.ascii_uppercase, string.ascii_lowercase, string.digits, "!#$%&()*+,-.:;<=>?@[]^_{|}~"):
+    for pool in (string.ascii_uppercase, string.ascii_lowercase, string.digits, _PASSWORD_SYMBOLS):
         chars.insert(rng.randrange(len(chars) + 1), secrets.choice(pool))
     return "".join(chars)

@@ -52,6 +52,7 @@ class BuildOptions:
     codec: str | None = None
     resource_cache: object | None = None           # ppkgtool.wim.ResourceCache shared by many builds (bulk)
     settings_path_attribute: bool = True           # SettingsPath="…" on parms, as WCD 2024+ writes
+    hashes: bool = True                            # SHA-1/SHA-256 of the package even without a catalog
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class BuildResult:
     def to_json(self, *, show_secrets: bool = False) -> dict:
         return {"package": str(self.package_path), "catalog": str(self.catalog_path) if self.catalog_path else None,
                 "metadata": self.metadata.to_json(), "notes": self.metadata.notes.render(),
-                "settings_count": self.settings_count, "sha1": self.sha1, "sha256": self.sha256,
+                "settings_count": self.settings_count, "sha1": self.sha1 or None, "sha256": self.sha256 or None,
                 "signed": self.signed, "encrypted": self.encrypted, "private": self.private,
                 "files": [{"path": p, "size": s} for p, s in self.files],
                 "settings": [s.to_json(show_secrets=show_secrets) for s in self.settings],
@@ -192,16 +193,19 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
                                   resource_cache=options.resource_cache)
             fh.flush()
             # the temporary file is open read-write underneath: read it back through a duplicate
-            with os.fdopen(os.dup(fh.fileno()), "rb") as back:
-                back.seek(0)
-                hashes = hash_package(back)
-                catalog = _catalog_bytes(hashes, tree, options, when) if cat_path else None
+            hashes = catalog = None
+            if cat_path is not None or options.hashes:   # bulk without catalogs skips reading 48 MiB back
+                with os.fdopen(os.dup(fh.fileno()), "rb") as back:
+                    back.seek(0)
+                    hashes = hash_package(back)
+                    catalog = _catalog_bytes(hashes, tree, options, when) if cat_path else None
     if cat_path is not None and catalog is not None:
         write_bytes_atomic(cat_path, catalog, overwrite=options.overwrite)
     return BuildResult(package_path=out, catalog_path=cat_path, metadata=tree.metadata,
                        settings_count=len(tree.settings), files=tuple(files_in(tree.files)),
                        settings=tuple(tree.settings), payloads=tuple(payload_summary),
-                       warnings=tuple(tree.warnings), sha1=hashes.sha1.hex(), sha256=hashes.sha256.hex(), signed=options.signer is not None,
+                       warnings=tuple(tree.warnings), sha1=hashes.sha1.hex() if hashes else "",
+                       sha256=hashes.sha256.hex() if hashes else "", signed=options.signer is not None,
                        encrypted=encrypted, private=secrets or encrypted)
 
 

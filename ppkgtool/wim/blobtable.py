@@ -60,3 +60,21 @@ def parse_blob_table(data: bytes) -> list[BlobEntry]:
 
 def build_blob_table(entries: list[BlobEntry]) -> bytes:
     return b"".join(e.build() for e in entries)
+
+
+_ROW = struct.Struct("<QQQHI20s")     # 7-byte size + flags as one little-endian Q, then the rest
+assert _ROW.size == BLOB_ENTRY_SIZE
+
+
+def pack_blob_rows(rows: list) -> bytes:
+    """The blob table from plain rows (size_in_wim, flags, offset, uncompressed_size, refcount,
+    sha1), part number 1: what the writer produces per package without building BlobEntry
+    objects (same bytes as build_blob_table, tested). The writer's rows hold sizes of real files
+    (< 2**56) and hashlib digests; a value out of range fails here rather than being truncated."""
+    pack = _ROW.pack
+    try:
+        return b"".join([pack(size | flags << 56 if size < 1 << 56 and flags < 256 else -1, offset, usize, 1,
+                              refcount, sha1 if len(sha1) == 20 else None)
+                         for size, flags, offset, usize, refcount, sha1 in rows])
+    except struct.error as exc:
+        raise WimError(f"blob table row out of range: {exc}") from None

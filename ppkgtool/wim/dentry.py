@@ -12,6 +12,7 @@ may be visited once (no cycles), and depth and entry counts are limited.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -306,54 +307,108 @@ def build_dentry_tree(root: Dentry, root_offset: int) -> bytes:
 PlainNode = tuple  # (name: str, sha1: bytes | None, children: list)
 
 
+@functools.lru_cache(maxsize=8192)      # bulk builds repeat the same names
+def _plain_name(name: str) -> tuple[bytes, int, int]:
+    """(name bytes + NUL + padding, entry length, name byte count) of a plain dentry."""
+    raw = name.encode("utf-16-le")
+    n = len(raw)
+    if n > 0xFFFF:
+        raise WimError(f"file name too long: {name[:40]!r}...")
+    used = DENTRY_DISK_SIZE + (n + 2 if n else 0)
+    length = (used + 7) & ~7
+    return (raw + b"\0\0" + _PADS[length - used] if n else _PADS[length - used]), length, n
+
+
+def _plain_key(node: PlainNode) -> tuple[str, str]:
+    return node[0].upper(), node[0]
+
+
+# struct wim_dentry_on_disk split around the fields a plain tree varies per package
+_HEAD = struct.Struct("<QIiQQQ")      # length, attributes, security id, subdir offset, 2 unused
+_TIMES = struct.Struct("<QQQ")        # creation, last access, last write
+_TAIL = struct.Struct("<IQHHH")       # unknown, hard link group, stream count, short name and name bytes
+assert _HEAD.size + _TIMES.size + 20 + _TAIL.size == DENTRY_DISK_SIZE
+
+
+class PlainTreeLayout:
+    """A plain dentry tree laid out once; ``render`` fills in the times and the file hashes.
+
+    Nodes are (name, slot, children): slot None = directory (children a list of nodes), else the
+    index of the file's hash in the sequence given to ``render``. Attributes and security ids are
+    uniform, as write_wim stores them. The writer keeps one layout per set of package paths, so
+    bulk builds, which repeat the same tree for every device, lay it out once.
+    """
+
+    __slots__ = ("_items", "size", "slots")
+
+    def __init__(self, root: PlainNode, root_offset: int, *, root_security_id: int = 0,
+                 file_security_id: int = 1, file_attributes: int = FILE_ATTRIBUTE_ARCHIVE):
+        name_of = _plain_name
+        # directories in pre-order with their sorted children (name-encoded)
+        order: list[tuple[PlainNode, list]] = []
+        stack = [root]
+        while stack:
+            d = stack.pop()
+            kids = d[2]
+            if len(kids) > 1:
+                kids = sorted(kids, key=_plain_key)
+            order.append((d, [(c, *name_of(c[0])) for c in kids]))
+            stack.extend([c for c in reversed(kids) if c[1] is None])
+        root_tail, root_len, root_n = name_of(root[0])
+        cursor = root_offset + root_len + 8
+        subdir: dict[int, int] = {}
+        for d, encoded in order:
+            subdir[id(d)] = cursor
+            for e in encoded:
+                cursor += e[2]
+            cursor += 8
+        end = bytes(8)
+        head, tail = _HEAD.pack, _TAIL.pack
+        directory = FILE_ATTRIBUTE_DIRECTORY
+        items = [[head(root_len, directory, root_security_id, subdir[id(root)], 0, 0), None,
+                  tail(0, 0, 0, 0, root_n) + root_tail + end]]
+        slots = 0
+        for _d, encoded in order:
+            for c, name, length, n in encoded:
+                if c[1] is None:
+                    items.append([head(length, directory, -1, subdir[id(c)], 0, 0), None, tail(0, 0, 0, 0, n) + name])
+                else:
+                    items.append([head(length, file_attributes, file_security_id, 0, 0, 0), c[1],
+                                  tail(0, 0, 0, 0, n) + name])
+                    slots += 1
+            items[-1][2] += end
+        self._items = tuple(tuple(i) for i in items)
+        self.size = cursor - root_offset
+        self.slots = slots
+
+    def render(self, when: int, hashes) -> bytes:
+        """The tree's bytes with all three times ``when`` (a FILETIME) and the files' SHA-1s."""
+        times = _TIMES.pack(when, when, when)
+        zero = ZERO_HASH
+        parts = []
+        append = parts.append
+        for head, slot, tail in self._items:
+            append(head)
+            append(times)
+            append(zero if slot is None else hashes[slot])
+            append(tail)
+        blob = b"".join(parts)
+        if len(blob) != self.size:
+            raise WimError("a file hash for the dentry tree is not 20 bytes")
+        return blob
+
+
 def build_plain_tree(root: PlainNode, root_offset: int, when: int, *, root_security_id: int = 0,
                      file_security_id: int = 1, file_attributes: int = FILE_ATTRIBUTE_ARCHIVE) -> bytes:
-    pack = _FIXED_PLAIN.pack
-    pads = _PADS
+    """A plain tree whose file nodes carry their SHA-1 (name, sha1, None) as bytes."""
+    hashes: list[bytes] = []
 
-    def enc_name(name: str) -> tuple[bytes, int]:
-        raw = name.encode("utf-16-le")
-        if len(raw) > 0xFFFF:
-            raise WimError(f"file name too long: {name[:40]!r}...")
-        return raw, ((DENTRY_DISK_SIZE + len(raw) + 2 if raw else DENTRY_DISK_SIZE) + 7) & ~7
+    def slotted(node: PlainNode) -> PlainNode:
+        if node[1] is None:
+            return (node[0], None, [slotted(c) for c in node[2]])
+        hashes.append(node[1])
+        return (node[0], len(hashes) - 1, None)
 
-    # directories in pre-order with their sorted, name-encoded children
-    order: list[tuple[PlainNode, list]] = []
-    stack = [root]
-    while stack:
-        d = stack.pop()
-        kids = sorted(d[2], key=lambda c: (c[0].upper(), c[0]))
-        encoded = [(c, *enc_name(c[0])) for c in kids]
-        order.append((d, encoded))
-        stack.extend(c for c in reversed(kids) if c[1] is None)
-    root_name, root_len = enc_name(root[0])
-    cursor = root_offset + root_len + 8
-    subdir: dict[int, int] = {}
-    for d, encoded in order:
-        subdir[id(d)] = cursor
-        cursor += sum(e[2] for e in encoded) + 8
-    zero = ZERO_HASH
-    parts = []
-
-    def emit(node, name: bytes, length: int, is_root: bool = False) -> None:
-        is_dir = node[1] is None
-        n = len(name)
-        raw = DENTRY_DISK_SIZE + (n + 2 if n else 0)
-        parts.append(pack(length, FILE_ATTRIBUTE_DIRECTORY if is_dir else file_attributes,
-                          root_security_id if is_root else (-1 if is_dir else file_security_id),
-                          subdir[id(node)] if is_dir else 0, 0, 0, when, when, when,
-                          zero if is_dir else node[1], 0, 0, 0, 0, n))
-        if n:
-            parts.append(name)
-            parts.append(b"\0\0")
-        parts.append(pads[length - raw])
-
-    emit(root, root_name, root_len, True)
-    parts.append(bytes(8))
-    for _d, encoded in order:
-        for c, name, length in encoded:
-            emit(c, name, length)
-        parts.append(bytes(8))
-    blob = b"".join(parts)
-    assert root_offset + len(blob) == cursor
-    return blob
+    return PlainTreeLayout(slotted(root), root_offset, root_security_id=root_security_id,
+                           file_security_id=file_security_id,
+                           file_attributes=file_attributes).render(when, hashes)

@@ -46,6 +46,8 @@ RESHDR_FLAG_COMPRESSED = 0x04
 RESHDR_FLAG_SPANNED = 0x08
 RESHDR_FLAG_SOLID = 0x10
 
+_RESHDR = struct.Struct("<QQQ")    # the 7-byte size and the flags byte read as one little-endian Q
+assert _RESHDR.size == RESHDR_SIZE
 _HEADER = struct.Struct("<8sIIII16sHHI24s24s24sI24s60s")
 assert _HEADER.size == HEADER_SIZE
 
@@ -89,8 +91,7 @@ class ResourceHeader:
         return cls(size, raw[7], offset, usize)
 
     def build(self) -> bytes:
-        return (self.size_in_wim.to_bytes(7, "little") + bytes([self.flags])
-                + struct.pack("<QQ", self.offset, self.uncompressed_size))
+        return _RESHDR.pack(self.size_in_wim | self.flags << 56, self.offset, self.uncompressed_size)
 
 
 EMPTY_RESHDR = ResourceHeader(0, 0, 0, 0)
@@ -170,3 +171,23 @@ class WimHeader:
                             self.guid, self.part_number, self.total_parts, self.image_count,
                             self.blob_table.build(), self.xml_data.build(), self.boot_metadata.build(),
                             self.boot_index, self.integrity_table.build(), bytes(60))
+
+
+def pack_header(*, version: int, flags: int, chunk_size: int, guid: bytes, part_number: int, total_parts: int,
+                image_count: int, blob_table: tuple[int, int, int, int], xml_data: tuple[int, int, int, int],
+                boot_metadata: tuple[int, int, int, int] = (0, 0, 0, 0), boot_index: int = 0,
+                integrity_table: tuple[int, int, int, int] = (0, 0, 0, 0)) -> bytes:
+    """The 208 header bytes from plain (size_in_wim, flags, offset, uncompressed_size) tuples: what
+    WimHeader(...).build() gives, without building the objects (the writer's per-package path)."""
+    if not isinstance(guid, bytes) or len(guid) != 16:
+        raise TypeError("guid must be 16 bytes")
+
+    def reshdr(r: tuple[int, int, int, int]) -> bytes:
+        size, rflags, offset, usize = r
+        if not (0 <= size < 1 << 56 and 0 <= rflags <= 0xFF):
+            raise ValueError("resource header field out of range")
+        return _RESHDR.pack(size | rflags << 56, offset, usize)
+
+    return _HEADER.pack(WIM_MAGIC, HEADER_SIZE, version, flags, chunk_size, guid, part_number, total_parts,
+                        image_count, reshdr(blob_table), reshdr(xml_data), reshdr(boot_metadata), boot_index,
+                        reshdr(integrity_table), bytes(60))

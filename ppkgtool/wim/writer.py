@@ -16,18 +16,18 @@ import functools
 import hashlib
 import os
 import stat
-import uuid
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ppkgtool.errors import UnsafePathError, WimError
-from ppkgtool.wim.blobtable import BlobEntry, build_blob_table
-from ppkgtool.wim.dentry import ZERO_HASH, build_plain_tree
-from ppkgtool.wim.header import (EMPTY_RESHDR, HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS,
-                                 RESHDR_FLAG_COMPRESSED, RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, ResourceHeader,
-                                 WimHeader)
+from ppkgtool.wim.blobtable import pack_blob_rows
+from ppkgtool.wim.compression import get_codec
+from ppkgtool.wim.dentry import ZERO_HASH, PlainTreeLayout
+from ppkgtool.wim.header import (HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS, RESHDR_FLAG_COMPRESSED,
+                                 RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, pack_header)
 from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
 from ppkgtool.wim.resource import ResourceCache, write_resource
 from ppkgtool.wim.safepath import split_package_path
@@ -35,6 +35,7 @@ from ppkgtool.wim.security import DEFAULT_DESCRIPTORS, FILE_SECURITY_ID, ROOT_SE
 
 FILETIME_EPOCH_OFFSET = 116444736000000000   # 100 ns intervals from 1601-01-01 to 1970-01-01
 READ_PIECE = 1024 * 1024
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 #: Files up to this size are read whole and compressed in memory (one write, no seek back).
 SMALL_FILE_BYTES = 4 * 1024 * 1024
 #: Files up to this size are read when the tree is built (saves system calls on small packages),
@@ -46,7 +47,7 @@ EAGER_TOTAL_BYTES = 32 * 1024 * 1024
 #: near the start of the file and calls it a provisioning package (ppkg-format.md, "Container").
 DEFAULT_STORE_UNCOMPRESSED = ("/Multivariant/0/MasterDatastore.xml",)
 _SECURITY_DATA = SecurityData.build(DEFAULT_DESCRIPTORS)
-_DEFAULT_RAW = frozenset(p.lower() for p in DEFAULT_STORE_UNCOMPRESSED)
+_DEFAULT_RAW = frozenset(tuple(p.upper().split("/")[1:]) for p in DEFAULT_STORE_UNCOMPRESSED)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,14 @@ def filetime(when: _dt.datetime) -> int:
     return ticks + FILETIME_EPOCH_OFFSET
 
 
+def _random_guid() -> bytes:
+    """uuid.uuid4().bytes, without building the UUID object."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    return bytes(b)
+
+
 class _Source:
     """One file's data: in-memory bytes or a file on disk read in pieces."""
 
@@ -87,36 +96,38 @@ class _Source:
         self.sha1: bytes | None = None
         self.data: bytes | memoryview | None = None
         self.path: str | None = None
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            self.data = bytes(value) if not isinstance(value, bytes) else value
+        kind = type(value)
+        if kind is bytes or kind is bytearray or kind is memoryview or isinstance(value, (bytes, bytearray,
+                                                                                           memoryview)):
+            self.data = value if kind is bytes else bytes(value)
             self.size = len(self.data)
-        elif isinstance(value, os.PathLike):
-            self.path = os.fspath(value)
-            try:
-                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-            except OSError as exc:
-                raise WimError(f"cannot read {self.path}: {exc.strerror}") from None
-            try:
-                st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    raise WimError(f"{self.path} is not a regular file")
-                self.size = st.st_size
-                if self.size <= EAGER_FILE_BYTES and budget is not None and budget[0] >= self.size:
-                    budget[0] -= self.size             # tiny files: read now, in one call
-                    data = os.read(fd, self.size + 1)
-                    while len(data) < self.size + 1:
-                        more = os.read(fd, self.size + 1 - len(data))
-                        if not more:
-                            break
-                        data += more
-                    if len(data) != self.size:
-                        raise WimError(f"{self.path} changed while the package was written")
-                    self.data = data
-            finally:
-                os.close(fd)
-        else:
+            return
+        if isinstance(value, str) or not hasattr(kind, "__fspath__"):
             raise TypeError(f"file {'/'.join(parts)!r}: value must be bytes (content) or os.PathLike "
-                            f"(a file to read), not {type(value).__name__}")
+                            f"(a file to read), not {kind.__name__}")
+        self.path = path = os.fspath(value)
+        try:
+            fd = os.open(path, _O_READ)
+        except OSError as exc:
+            raise WimError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise WimError(f"{path} is not a regular file")
+            self.size = size = st.st_size
+            if size <= EAGER_FILE_BYTES and budget is not None and budget[0] >= size:
+                budget[0] -= size              # tiny files: read now, usually in one call
+                data = os.read(fd, size + 1)
+                while len(data) < size:
+                    more = os.read(fd, size + 1 - len(data))
+                    if not more:
+                        break
+                    data += more
+                if len(data) != size:
+                    raise WimError(f"{path} changed while the package was written")
+                self.data = data
+        finally:
+            os.close(fd)
 
     def pieces(self) -> Iterator[bytes]:
         if self.data is not None:
@@ -169,34 +180,72 @@ class _Dir:
 
     def __init__(self, name: str):
         self.name = name
-        self.children: dict[str, object] = {}   # upper-cased name -> _Dir | _Source
+        self.children: dict[str, object] = {}   # upper-cased name -> _Dir | file slot (int)
 
 
-def _build_tree(files: Mapping) -> tuple[_Dir, list[_Source], int]:
+@functools.lru_cache(maxsize=4096)
+def _folded(parts: tuple[str, ...]) -> tuple[str, ...]:
+    """Path components as Windows compares them (ignoring case)."""
+    return tuple(p.upper() for p in parts)
+
+
+class _Plan:
+    """What write_wim derives from the package paths alone: checked components, stream order,
+    which files are stored raw, the folder count and the dentry tree's layout."""
+
+    __slots__ = ("parts", "order", "raw", "ndirs", "layout")
+
+    def __init__(self, parts, order, raw, ndirs, layout):
+        self.parts, self.order, self.raw, self.ndirs, self.layout = parts, order, raw, ndirs, layout
+
+
+@functools.lru_cache(maxsize=64)       # bulk builds write the same set of paths for every device
+def _plan(keys: tuple[str, ...], order: str, raw_paths: frozenset) -> _Plan:
     root = _Dir("")
-    sources: list[_Source] = []
-    ndirs = 0
-    budget = [EAGER_TOTAL_BYTES]
-    for key, value in files.items():
+    # folder (exact components) -> node; folders are looked up once per file, not per component
+    folders: dict[tuple[str, ...], _Dir] = {(): root}
+    all_parts = []
+    for slot, key in enumerate(keys):
         parts = split_package_path(key)
-        node = root
-        for depth, comp in enumerate(parts[:-1]):
-            child = node.children.get(comp.upper())
-            if child is None:
-                child = _Dir(comp)
-                node.children[comp.upper()] = child
-                ndirs += 1
-            elif not isinstance(child, _Dir) or child.name != comp:
-                raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth + 1])!r} "
-                                      f"clashes with another entry (a file, or a name differing only in case)")
-            node = child
-        leaf = parts[-1]
-        if leaf.upper() in node.children:
+        node = folders.get(parts[:-1])
+        if node is None:
+            node = _make_folders(root, folders, parts, key)
+        leaf = _folded(parts)[-1]
+        if leaf in node.children:
             raise UnsafePathError(f"package path {key!r} is given twice (names compare ignoring case, as on Windows)")
-        src = _Source(parts, value, budget)
-        node.children[leaf.upper()] = src
-        sources.append(src)
-    return root, sources, ndirs
+        node.children[leaf] = slot
+        all_parts.append(parts)
+    if order == "package":
+        ordering = tuple(sorted(range(len(keys)), key=lambda i: package_order_key(all_parts[i])))
+    else:
+        ordering = tuple(range(len(keys)))
+
+    def plain(node) -> tuple:
+        if isinstance(node, _Dir):
+            return (node.name, None, [plain(c) for c in node.children.values()])
+        return (all_parts[node][-1], node, None)
+
+    layout = PlainTreeLayout(plain(root), len(_SECURITY_DATA), root_security_id=ROOT_SECURITY_ID,
+                             file_security_id=FILE_SECURITY_ID)
+    return _Plan(tuple(all_parts), ordering, tuple(_folded(p) in raw_paths for p in all_parts), len(folders) - 1,
+                 layout)
+
+
+def _make_folders(root: _Dir, folders: dict, parts: tuple[str, ...], key: str) -> _Dir:
+    node = root
+    folded = _folded(parts)
+    for depth in range(len(parts) - 1):
+        comp = parts[depth]
+        child = node.children.get(folded[depth])
+        if child is None:
+            child = _Dir(comp)
+            node.children[folded[depth]] = child
+            folders[parts[:depth + 1]] = child
+        elif not isinstance(child, _Dir) or child.name != comp:
+            raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth + 1])!r} "
+                                  f"clashes with another entry (a file, or a name differing only in case)")
+        node = child
+    return node
 
 
 def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properties: Mapping[str, str], *,
@@ -211,17 +260,15 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     ``wim_guid`` (16 bytes) and ``timestamp`` (aware datetime) fixed: byte-identical output.
     ``order``: "package" (WIMGAPI-like stream order, see package_order_key) or "given".
     """
-    from ppkgtool.wim.compression import get_codec
-
     if codec is None:
         codec = get_codec()
     elif isinstance(codec, str):
         codec = get_codec(codec)
     if wim_guid is None:
-        wim_guid = uuid.uuid4().bytes
+        wim_guid = _random_guid()
     if not isinstance(wim_guid, bytes) or len(wim_guid) != 16:
         raise WimError("wim_guid must be 16 bytes")
-    when = filetime(timestamp or _dt.datetime.now(_dt.timezone.utc))
+    when = filetime(timestamp) if timestamp is not None else time.time_ns() // 100 + FILETIME_EPOCH_OFFSET
     if order not in ("package", "given"):
         raise WimError(f"unknown stream order {order!r}")
     try:
@@ -233,99 +280,119 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     if store_uncompressed is None:
         raw_paths = _DEFAULT_RAW
     else:
-        raw_paths = {"/" + "/".join(split_package_path(p)).lower() for p in store_uncompressed}
+        raw_paths = frozenset(_folded(split_package_path(p)) for p in store_uncompressed)
 
-    root, sources, ndirs = _build_tree(files)
-    ordered = sorted(sources, key=lambda s: package_order_key(s.parts)) if order == "package" else list(sources)
-    size_counts = Counter(s.size for s in sources if s.size)
+    plan = _plan(tuple(files), order, raw_paths)
+    budget = [EAGER_TOTAL_BYTES]
+    sources = [_Source(parts, value, budget) for parts, value in zip(plan.parts, files.values())]
+    ndirs = plan.ndirs
+    # files streamed from disk are hashed up front only when another file has the same size
+    streamed = any(s.data is None for s in sources)
+    size_counts = Counter(s.size for s in sources if s.size) if streamed else {}
 
     dest.write(bytes(HEADER_SIZE))
-    written: dict[bytes, list] = {}       # sha1 -> [ResourceHeader, refcount]
-    stream_order: list[bytes] = []
+    pos = HEADER_SIZE
+    # sha1 -> blob table row [size_in_wim, flags, offset, uncompressed_size, refcount, sha1]
+    written: dict[bytes, list] = {}
+    rows: list[list] = []
     duplicates = reused = 0
     stream_bytes = 0
     total_bytes = 0
-    for src in ordered:
-        total_bytes += src.size
-        if src.size == 0:
+    compress = codec.compress
+    write = dest.write
+    sha1 = hashlib.sha1
+    for slot in plan.order:
+        src = sources[slot]
+        size = src.size
+        total_bytes += size
+        if not size:
             src.sha1 = ZERO_HASH
             continue
-        if src.data is not None or resource_cache is not None or size_counts[src.size] > 1:
-            digest = src.hash()
-            if digest in written:
-                written[digest][1] += 1
+        data = src.data
+        if data is not None or resource_cache is not None or size_counts.get(size, 0) > 1:
+            digest = src.sha1
+            if digest is None:
+                digest = src.sha1 = sha1(data).digest() if data is not None else src.hash()
+            row = written.get(digest)
+            if row is not None:
+                row[4] += 1
                 duplicates += 1
                 continue
-        path_low = "/" + "/".join(src.parts).lower()
-        data = src.data
-        if data is not None and src.size <= PPKG_CHUNK_SIZE and resource_cache is None:
+        raw = plan.raw[slot]
+        if data is not None and size <= PPKG_CHUNK_SIZE and resource_cache is None:
             # one chunk in memory (most package files): no chunk table, one write
-            digest = src.hash()
-            comp = codec.compress(data) if path_low not in raw_paths else None
-            stored = comp if comp is not None and len(comp) < src.size else data
-            off = dest.tell()
-            dest.write(stored)
-            written[digest] = [ResourceHeader(len(stored), RESHDR_FLAG_COMPRESSED if stored is comp else 0,
-                                              off, src.size), 1]
-            stream_order.append(digest)
-            stream_bytes += len(stored)
+            comp = None if raw else compress(data)
+            if comp is not None and len(comp) < size:
+                row = [len(comp), RESHDR_FLAG_COMPRESSED, pos, size, 1, digest]
+                write(comp)
+            else:
+                row = [size, 0, pos, size, 1, digest]
+                write(data)
+            pos += row[0]
+            written[digest] = row
+            rows.append(row)
+            stream_bytes += row[0]
             continue
-        if data is None and src.size <= SMALL_FILE_BYTES:
+        if data is None and size <= SMALL_FILE_BYTES:
             data = src.read_all()
-        res = write_resource(dest, src.pieces, src.size, PPKG_CHUNK_SIZE, codec,
-                             compress=path_low not in raw_paths, workers=workers, cache=resource_cache,
+        res = write_resource(dest, src.pieces, size, PPKG_CHUNK_SIZE, codec,
+                             compress=not raw, workers=workers, cache=resource_cache,
                              known_sha1=src.sha1, data=data)
         if src.sha1 is not None and res.sha1 != src.sha1:
-            raise WimError(f"{src.path or path_low} changed while the package was written")
+            raise WimError(f"{src.path or '/'.join(src.parts)} changed while the package was written")
         src.sha1 = res.sha1
         if res.sha1 in written:          # equal content found only now (cannot happen: sizes differ)
             raise WimError("internal: duplicate stream written twice")
-        written[res.sha1] = [res.reshdr, 1]
-        stream_order.append(res.sha1)
-        stream_bytes += res.reshdr.size_in_wim
+        r = res.reshdr
+        row = [r.size_in_wim, r.flags, r.offset, r.uncompressed_size, 1, res.sha1]
+        written[res.sha1] = row
+        rows.append(row)
+        stream_bytes += r.size_in_wim
         reused += res.reused
+        pos = dest.tell()
 
     # image metadata resource: security data + dentry tree
-    def plain(node) -> tuple:
-        if isinstance(node, _Dir):
-            return (node.name, None, [plain(c) for c in node.children.values()])
-        return (node.parts[-1], node.sha1, None)
-
-    sd = _SECURITY_DATA
-    metadata = sd + build_plain_tree(plain(root), len(sd), when, root_security_id=ROOT_SECURITY_ID,
-                                     file_security_id=FILE_SECURITY_ID)
-    meta = write_resource(dest, lambda: [metadata], len(metadata), PPKG_CHUNK_SIZE, codec,
-                          extra_flags=RESHDR_FLAG_METADATA, workers=workers, data=metadata,
-                          batch_bytes=max(len(metadata), 1))
+    metadata = _SECURITY_DATA + plan.layout.render(when, [s.sha1 for s in sources])
+    meta_sha1 = sha1(metadata).digest()
+    if len(metadata) <= PPKG_CHUNK_SIZE:     # one chunk: no chunk table (the usual case)
+        comp = compress(metadata)
+        stored = comp if comp is not None and len(comp) < len(metadata) else metadata
+        write(stored)
+        meta_row = [len(stored), RESHDR_FLAG_METADATA | (RESHDR_FLAG_COMPRESSED if stored is comp else 0),
+                    pos, len(metadata), 1, meta_sha1]
+    else:
+        meta = write_resource(dest, lambda: [metadata], len(metadata), PPKG_CHUNK_SIZE, codec,
+                              extra_flags=RESHDR_FLAG_METADATA, workers=workers, data=metadata,
+                              batch_bytes=max(len(metadata), 1), known_sha1=meta_sha1)
+        r = meta.reshdr
+        meta_row = [r.size_in_wim, r.flags, r.offset, r.uncompressed_size, 1, meta_sha1]
+    pos = meta_row[2] + meta_row[0]
 
     # blob table: metadata first, then the streams in file order [C]
-    entries = [BlobEntry(meta.reshdr, 1, 1, meta.sha1)]
-    entries += [BlobEntry(written[h][0], 1, written[h][1], h) for h in stream_order]
-    table = build_blob_table(entries)
-    bt_off = dest.tell()
-    dest.write(table)
-    bt = ResourceHeader(len(table), RESHDR_FLAG_METADATA, bt_off, len(table))
+    table = pack_blob_rows([meta_row] + rows)
+    bt_off = pos
+    write(table)
 
-    xml_off = dest.tell()
+    xml_off = bt_off + len(table)
     image = build_image_xml(1, dict(properties), dir_count=ndirs, file_count=len(sources),
                             total_bytes=total_bytes, hard_link_bytes=0, creation_time=when,
                             modification_time=when)
     xml = build_wim_xml(xml_off, [image])
-    dest.write(xml)
-    end = dest.tell()
-    xml_hdr = ResourceHeader(len(xml), RESHDR_FLAG_METADATA, xml_off, len(xml))
-    header = WimHeader(version=WIM_VERSION_DEFAULT, flags=PPKG_HEADER_FLAGS, chunk_size=PPKG_CHUNK_SIZE,
-                       guid=wim_guid, part_number=1, total_parts=1, image_count=1, blob_table=bt,
-                       xml_data=xml_hdr, boot_metadata=EMPTY_RESHDR, boot_index=0,
-                       integrity_table=EMPTY_RESHDR)
+    write(xml)
+    end = xml_off + len(xml)
+    if dest.tell() != end:
+        raise WimError(f"the output is at offset {dest.tell()}, not {end}: a short write?")
     dest.seek(0)
-    dest.write(header.build())
+    dest.write(pack_header(version=WIM_VERSION_DEFAULT, flags=PPKG_HEADER_FLAGS, chunk_size=PPKG_CHUNK_SIZE,
+                           guid=wim_guid, part_number=1, total_parts=1, image_count=1,
+                           blob_table=(len(table), RESHDR_FLAG_METADATA, bt_off, len(table)),
+                           xml_data=(len(xml), RESHDR_FLAG_METADATA, xml_off, len(xml))))
     dest.seek(end)
     try:
         dest.truncate()
     except (OSError, ValueError):
         pass
     dest.flush()
-    return WriteStats(size=end, files=len(sources), directories=ndirs, streams=len(stream_order),
+    return WriteStats(size=end, files=len(sources), directories=ndirs, streams=len(rows),
                       duplicate_files=duplicates, total_bytes=total_bytes, stream_bytes=stream_bytes,
                       reused_resources=reused, codec=getattr(codec, "name", str(codec)), guid=wim_guid)
