@@ -105,6 +105,17 @@ def bench_dc() -> Iterator[object]:
             dc.stop()
 
 
+def dc_command_prefix() -> str:
+    """How the DC was chosen, for a results file's Command line: a reused DC is named by the
+    environment variable; otherwise the script provisioned a fresh one for the run."""
+    return "PPKGTOOL_TEST_DC=<dc dir> " if os.environ.get("PPKGTOOL_TEST_DC") else ""
+
+
+def dc_description() -> str:
+    return ("a reused test DC (PPKGTOOL_TEST_DC)" if os.environ.get("PPKGTOOL_TEST_DC")
+            else "a Samba AD DC provisioned for this run")
+
+
 def connect_dc(info, *, pool_size: int = 4, domain: str | None = None):
     """A ppkgtool DirectorySession on the test DC as its administrator (LDAPS, certificate checked)."""
     from ppkgtool.ad import Credentials, DcTarget, DirectorySession

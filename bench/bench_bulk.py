@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import RESULTS, bench_dc, delete_computers, machine, samba_cpu_seconds, write_results
+from _common import (RESULTS, bench_dc, dc_command_prefix, dc_description, delete_computers, machine,
+                     samba_cpu_seconds, write_results)
 from bulk_template import make_template
 from certs import make_pki
 from netjoin import net_offlinejoin_provision
@@ -182,7 +183,7 @@ summary, with `--parallel {args.parallel}`.
 Goal (>= 10x end to end, the same work as the peer): **{peer / ours[0]:.1f}x** (line a).
 Building alone (library, blob given, shared asset compressed once, with catalogs): {args.n} packages in
 {alone:.1f} s = **{args.n / alone:.1f} packages/second**.
-Machine: {machine()}; the DC runs on the same machine.
+Machine: {machine()}; the DC ({dc_description()}) runs on the same machine.
 
 Where the time goes on this 2-core machine: the Samba DC creates accounts one at a time, and its cost
 is mostly the key derivation from the password (the "DC CPU" column: samba's CPU time over the run,
@@ -192,7 +193,7 @@ hashes every whole {package_size / 2**20:.0f} MiB package with SHA-1 and SHA-256
 Windows checks), on the same two cores as the DC: the difference between lines (c) and (a). Packages
 are dropped from the page cache once fsync'd (ppkgtool/fsutil.py), which keeps writing each package fast on
 this VM: without it, writes slowed tenfold once a few hundred MiB had been written.
-Command: `PPKGTOOL_TEST_DC=<dc dir> python bench/bench_bulk.py -n {args.n} --asset-mib {args.asset_mib}`
+Command: `{dc_command_prefix()}python bench/bench_bulk.py -n {args.n} --asset-mib {args.asset_mib}`
 """
     write_results(args.out, text)
     return 0

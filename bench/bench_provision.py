@@ -21,8 +21,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _common import (RESULTS, bench_dc, connect_dc, delete_computers, machine, samba_cpu_seconds, tool_version,
-                     write_results)
+from _common import (RESULTS, bench_dc, connect_dc, dc_command_prefix, dc_description, delete_computers, machine,
+                     samba_cpu_seconds, tool_version, write_results)
 from netjoin import net_offlinejoin_provision
 
 from ppkgtool.ad import ProvisionRequest
@@ -97,11 +97,11 @@ def main() -> int:
     dc_ms = {k: statistics.median(v) * 1e3 / args.n for k, v in dc.items()}
     rate = {k: args.n / v for k, v in med.items()}
     ratio = rate["windows"] / rate["net"]
-    cmd = f"PPKGTOOL_TEST_DC=<dc dir> python bench/bench_provision.py -n {args.n} --runs {args.runs} --workers {args.workers} --chunks {args.chunks}"
+    cmd = f"{dc_command_prefix()}python bench/bench_provision.py -n {args.n} --runs {args.runs} --workers {args.workers} --chunks {args.chunks}"
     text = f"""## ODJ provisioning throughput (bench/bench_provision.py)
 
 {args.n} computer accounts + djoin save files per side against the same Samba AD DC on loopback
-(Samba {tool_version(['samba', '-V'])}), median of {args.runs} run(s). ppkgtool: `DirectorySession.provision` (the
+({dc_description()}; Samba {tool_version(['samba', '-V'])}), median of {args.runs} run(s). ppkgtool: `DirectorySession.provision` (the
 library path of `odj provision` and `bulk`), {args.workers} pooled LDAPS connections and threads, with each
 machine password form. Peer: a shell-style loop of `net offlinejoin provision` (one process per
 machine, djoin-form passwords). The sides alternate in {args.chunks} chunks so that all see the same

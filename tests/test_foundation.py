@@ -88,16 +88,30 @@ def test_atomic_output_never_overwrites(tmp_path):
 def test_large_outputs_leave_the_page_cache(tmp_path):
     """Outputs of DROP_CACHE_BYTES or more are fsync'd and then dropped from the page cache (bulk
     writes gigabytes it never reads again); fincore, an independent reader, sees no page left."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     from ppkgtool.fsutil import DROP_CACHE_BYTES, write_bytes_atomic
 
-    data = os.urandom(DROP_CACHE_BYTES + 12345)
-    big, small = tmp_path / "big.bin", tmp_path / "small.bin"
-    write_bytes_atomic(big, data)
-    write_bytes_atomic(small, data[:100_000])
-    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(big), str(small)],
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] == "0" and int(out[1]) > 0, out      # the small one stays cached
-    assert big.read_bytes() == data
+    def fs_type(p) -> str:
+        return subprocess.run(["stat", "-f", "-c", "%T", str(p)], capture_output=True, text=True).stdout.strip()
+
+    # on tmpfs the page cache is the storage and nothing can be dropped: use a disk-backed folder
+    base = tmp_path if fs_type(tmp_path) != "tmpfs" else Path(__file__).resolve().parent
+    assert fs_type(base) != "tmpfs"
+    work = Path(tempfile.mkdtemp(prefix=".pagecache-", dir=base))
+    try:
+        data = os.urandom(DROP_CACHE_BYTES + 12345)
+        big, small = work / "big.bin", work / "small.bin"
+        write_bytes_atomic(big, data)
+        write_bytes_atomic(small, data[:100_000])
+        out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", str(big), str(small)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert out[0] == "0" and int(out[1]) > 0, out      # the small one stays cached
+        assert big.read_bytes() == data
+    finally:
+        shutil.rmtree(work)
 
 
 @pytest.mark.dc
