@@ -349,9 +349,9 @@ def test_blob_rows_and_header_packers_equal_the_objects():
                        image_count=1, blob_table=bt, xml_data=xml) == obj.build()
 
 
-def test_tree_layout_refuses_a_bad_hash_and_is_reused_safely(files):
-    """The dentry layout is kept per set of paths: a second package with the same paths but other
-    contents gets its own hashes, and path errors are raised every time (never cached)."""
+def test_tree_layout_refuses_a_bad_hash_and_memoised_paths_are_safe(files):
+    """A layout refuses a hash that is not 20 bytes; with per-path results memoised, a second package
+    with the same paths but other contents gets its own hashes, and path errors are raised every time."""
     from ppkgtool.wim.dentry import PlainTreeLayout
     layout = PlainTreeLayout(("", None, [("a", 0, None)]), 216)
     with pytest.raises(WimError, match="20 bytes"):

@@ -307,22 +307,6 @@ def build_dentry_tree(root: Dentry, root_offset: int) -> bytes:
 PlainNode = tuple  # (name: str, sha1: bytes | None, children: list)
 
 
-@functools.lru_cache(maxsize=8192)      # bulk builds repeat the same names
-def _plain_name(name: str) -> tuple[bytes, int, int]:
-    """(name bytes + NUL + padding, entry length, name byte count) of a plain dentry."""
-    raw = name.encode("utf-16-le")
-    n = len(raw)
-    if n > 0xFFFF:
-        raise WimError(f"file name too long: {name[:40]!r}...")
-    used = DENTRY_DISK_SIZE + (n + 2 if n else 0)
-    length = (used + 7) & ~7
-    return (raw + b"\0\0" + _PADS[length - used] if n else _PADS[length - used]), length, n
-
-
-def _plain_key(node: PlainNode) -> tuple[str, str]:
-    return node[0].upper(), node[0]
-
-
 # struct wim_dentry_on_disk split around the fields a plain tree varies per package
 _HEAD = struct.Struct("<QIiQQQ")      # length, attributes, security id, subdir offset, 2 unused
 _TIMES = struct.Struct("<QQQ")        # creation, last access, last write
@@ -330,13 +314,31 @@ _TAIL = struct.Struct("<IQHHH")       # unknown, hard link group, stream count, 
 assert _HEAD.size + _TIMES.size + 20 + _TAIL.size == DENTRY_DISK_SIZE
 
 
+@functools.lru_cache(maxsize=8192)      # package trees repeat the same names
+def _plain_name(name: str) -> tuple[str, bytes, int]:
+    """(sort key, the entry's bytes after the hash, entry length) of a plain dentry named ``name``:
+    the tail of the fixed part, the UTF-16LE name, its NUL and the padding to 8 bytes."""
+    raw = name.encode("utf-16-le")
+    n = len(raw)
+    if n > 0xFFFF:
+        raise WimError(f"file name too long: {name[:40]!r}...")
+    used = DENTRY_DISK_SIZE + (n + 2 if n else 0)
+    length = (used + 7) & ~7
+    body = raw + b"\0\0" + _PADS[length - used] if n else _PADS[length - used]
+    return name.upper(), _TAIL.pack(0, 0, 0, 0, n) + body, length
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_head(length: int, attributes: int, security_id: int) -> bytes:
+    return _HEAD.pack(length, attributes, security_id, 0, 0, 0)
+
+
 class PlainTreeLayout:
     """A plain dentry tree laid out once; ``render`` fills in the times and the file hashes.
 
     Nodes are (name, slot, children): slot None = directory (children a list of nodes), else the
     index of the file's hash in the sequence given to ``render``. Attributes and security ids are
-    uniform, as write_wim stores them. The writer keeps one layout per set of package paths, so
-    bulk builds, which repeat the same tree for every device, lay it out once.
+    uniform, as write_wim stores them.
     """
 
     __slots__ = ("_items", "size", "slots")
@@ -344,40 +346,45 @@ class PlainTreeLayout:
     def __init__(self, root: PlainNode, root_offset: int, *, root_security_id: int = 0,
                  file_security_id: int = 1, file_attributes: int = FILE_ATTRIBUTE_ARCHIVE):
         name_of = _plain_name
-        # directories in pre-order with their sorted children (name-encoded)
-        order: list[tuple[PlainNode, list]] = []
+        # directories in pre-order, each with its children sorted as Windows sorts names
+        order: list[list] = []
         stack = [root]
         while stack:
             d = stack.pop()
-            kids = d[2]
+            kids = [(*name_of(c[0]), c) for c in d[2]]
             if len(kids) > 1:
-                kids = sorted(kids, key=_plain_key)
-            order.append((d, [(c, *name_of(c[0])) for c in kids]))
-            stack.extend([c for c in reversed(kids) if c[1] is None])
-        root_tail, root_len, root_n = name_of(root[0])
+                kids.sort(key=lambda k: (k[0], k[3][0]))
+            order.append([d, kids])
+            stack.extend([k[3] for k in reversed(kids) if k[3][1] is None])
+        _key, root_tail, root_len = name_of(root[0])
         cursor = root_offset + root_len + 8
         subdir: dict[int, int] = {}
-        for d, encoded in order:
+        for d, kids in order:
             subdir[id(d)] = cursor
-            for e in encoded:
-                cursor += e[2]
+            for k in kids:
+                cursor += k[2]
             cursor += 8
         end = bytes(8)
-        head, tail = _HEAD.pack, _TAIL.pack
+        head = _HEAD.pack
         directory = FILE_ATTRIBUTE_DIRECTORY
-        items = [[head(root_len, directory, root_security_id, subdir[id(root)], 0, 0), None,
-                  tail(0, 0, 0, 0, root_n) + root_tail + end]]
+        items = [(head(root_len, directory, root_security_id, subdir[id(root)], 0, 0), None, root_tail + end)]
+        append = items.append
         slots = 0
-        for _d, encoded in order:
-            for c, name, length, n in encoded:
+        for _d, kids in order:
+            if not kids:
+                last = items.pop()                  # an empty folder: its end marker follows the last entry
+                append((last[0], last[1], last[2] + end))
+                continue
+            final = len(kids) - 1
+            for i, (_k, tail, length, c) in enumerate(kids):
+                if i == final:
+                    tail += end
                 if c[1] is None:
-                    items.append([head(length, directory, -1, subdir[id(c)], 0, 0), None, tail(0, 0, 0, 0, n) + name])
+                    append((head(length, directory, -1, subdir[id(c)], 0, 0), None, tail))
                 else:
-                    items.append([head(length, file_attributes, file_security_id, 0, 0, 0), c[1],
-                                  tail(0, 0, 0, 0, n) + name])
+                    append((_file_head(length, file_attributes, file_security_id), c[1], tail))
                     slots += 1
-            items[-1][2] += end
-        self._items = tuple(tuple(i) for i in items)
+        self._items = tuple(items)
         self.size = cursor - root_offset
         self.slots = slots
 

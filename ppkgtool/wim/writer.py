@@ -175,14 +175,6 @@ def package_order_key(parts: tuple[str, ...]):
     return (group, 0, tuple((1 if i < last else 0, p.upper(), p) for i, p in enumerate(parts)))
 
 
-class _Dir:
-    __slots__ = ("name", "children")
-
-    def __init__(self, name: str):
-        self.name = name
-        self.children: dict[str, object] = {}   # upper-cased name -> _Dir | file slot (int)
-
-
 @functools.lru_cache(maxsize=4096)
 def _folded(parts: tuple[str, ...]) -> tuple[str, ...]:
     """Path components as Windows compares them (ignoring case)."""
@@ -199,53 +191,55 @@ class _Plan:
         self.parts, self.order, self.raw, self.ndirs, self.layout = parts, order, raw, ndirs, layout
 
 
-@functools.lru_cache(maxsize=64)       # bulk builds write the same set of paths for every device
 def _plan(keys: tuple[str, ...], order: str, raw_paths: frozenset) -> _Plan:
-    root = _Dir("")
-    # folder (exact components) -> node; folders are looked up once per file, not per component
-    folders: dict[tuple[str, ...], _Dir] = {(): root}
+    # folder (folded components) -> (exact components, {folded child name: node}, children);
+    # nodes are PlainTreeLayout's (name, slot, children) with slot None for a folder
+    root_children: list = []
+    folders: dict[tuple[str, ...], tuple] = {(): ((), {}, root_children)}
     all_parts = []
+    raw = []
     for slot, key in enumerate(keys):
         parts = split_package_path(key)
-        node = folders.get(parts[:-1])
-        if node is None:
-            node = _make_folders(root, folders, parts, key)
-        leaf = _folded(parts)[-1]
-        if leaf in node.children:
+        folded = _folded(parts)
+        folder = folders.get(folded[:-1])
+        if folder is None or folder[0] != parts[:-1]:
+            folder = _make_folders(folders, parts, folded, key)
+        leaf = folded[-1]
+        if leaf in folder[1]:
             raise UnsafePathError(f"package path {key!r} is given twice (names compare ignoring case, as on Windows)")
-        node.children[leaf] = slot
+        node = (parts[-1], slot, None)
+        folder[1][leaf] = node
+        folder[2].append(node)
         all_parts.append(parts)
+        raw.append(folded in raw_paths)
     if order == "package":
-        ordering = tuple(sorted(range(len(keys)), key=lambda i: package_order_key(all_parts[i])))
+        keyed = [package_order_key(p) for p in all_parts]
+        ordering = tuple(sorted(range(len(keys)), key=keyed.__getitem__))
     else:
         ordering = tuple(range(len(keys)))
-
-    def plain(node) -> tuple:
-        if isinstance(node, _Dir):
-            return (node.name, None, [plain(c) for c in node.children.values()])
-        return (all_parts[node][-1], node, None)
-
-    layout = PlainTreeLayout(plain(root), len(_SECURITY_DATA), root_security_id=ROOT_SECURITY_ID,
+    layout = PlainTreeLayout(("", None, root_children), len(_SECURITY_DATA), root_security_id=ROOT_SECURITY_ID,
                              file_security_id=FILE_SECURITY_ID)
-    return _Plan(tuple(all_parts), ordering, tuple(_folded(p) in raw_paths for p in all_parts), len(folders) - 1,
-                 layout)
+    return _Plan(tuple(all_parts), ordering, tuple(raw), len(folders) - 1, layout)
 
 
-def _make_folders(root: _Dir, folders: dict, parts: tuple[str, ...], key: str) -> _Dir:
-    node = root
-    folded = _folded(parts)
+def _make_folders(folders: dict, parts: tuple[str, ...], folded: tuple[str, ...], key: str) -> tuple:
+    parent = folders[()]
     for depth in range(len(parts) - 1):
-        comp = parts[depth]
-        child = node.children.get(folded[depth])
-        if child is None:
-            child = _Dir(comp)
-            node.children[folded[depth]] = child
-            folders[parts[:depth + 1]] = child
-        elif not isinstance(child, _Dir) or child.name != comp:
+        folder = folders.get(folded[:depth + 1])
+        if folder is None:
+            if folded[depth] in parent[1]:          # a file of that name
+                folder = None
+            else:
+                children: list = []
+                node = (parts[depth], None, children)
+                parent[1][folded[depth]] = node
+                parent[2].append(node)
+                folder = folders[folded[:depth + 1]] = (parts[:depth + 1], {}, children)
+        if folder is None or folder[0] != parts[:depth + 1]:
             raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth + 1])!r} "
                                   f"clashes with another entry (a file, or a name differing only in case)")
-        node = child
-    return node
+        parent = folder
+    return parent
 
 
 def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properties: Mapping[str, str], *,
