@@ -315,8 +315,8 @@ assert _HEAD.size + _TIMES.size + 20 + _TAIL.size == DENTRY_DISK_SIZE
 
 
 @functools.lru_cache(maxsize=8192)      # package trees repeat the same names
-def _plain_name(name: str) -> tuple[str, bytes, int]:
-    """(sort key, the entry's bytes after the hash, entry length) of a plain dentry named ``name``:
+def _plain_name(name: str) -> tuple[str, str, bytes, int]:
+    """(upper-cased name, name, the entry's bytes after the hash, entry length) of a plain dentry:
     the tail of the fixed part, the UTF-16LE name, its NUL and the padding to 8 bytes."""
     raw = name.encode("utf-16-le")
     n = len(raw)
@@ -325,7 +325,7 @@ def _plain_name(name: str) -> tuple[str, bytes, int]:
     used = DENTRY_DISK_SIZE + (n + 2 if n else 0)
     length = (used + 7) & ~7
     body = raw + b"\0\0" + _PADS[length - used] if n else _PADS[length - used]
-    return name.upper(), _TAIL.pack(0, 0, 0, 0, n) + body, length
+    return name.upper(), name, _TAIL.pack(0, 0, 0, 0, n) + body, length
 
 
 @functools.lru_cache(maxsize=1024)
@@ -346,24 +346,22 @@ class PlainTreeLayout:
     def __init__(self, root: PlainNode, root_offset: int, *, root_security_id: int = 0,
                  file_security_id: int = 1, file_attributes: int = FILE_ATTRIBUTE_ARCHIVE):
         name_of = _plain_name
-        # directories in pre-order, each with its children sorted as Windows sorts names
-        order: list[list] = []
+        # directories in pre-order, each with its children sorted as Windows sorts names:
+        # (upper-cased name, name, tail, length, node) tuples sort by the first two
+        order: list[tuple] = []
         stack = [root]
         while stack:
             d = stack.pop()
             kids = [(*name_of(c[0]), c) for c in d[2]]
-            if len(kids) > 1:
-                kids.sort(key=lambda k: (k[0], k[3][0]))
-            order.append([d, kids])
-            stack.extend([k[3] for k in reversed(kids) if k[3][1] is None])
-        _key, root_tail, root_len = name_of(root[0])
+            kids.sort()
+            order.append((d, kids))
+            stack += [k[4] for k in reversed(kids) if k[4][1] is None]
+        root_tail, root_len = name_of(root[0])[2:]
         cursor = root_offset + root_len + 8
         subdir: dict[int, int] = {}
         for d, kids in order:
             subdir[id(d)] = cursor
-            for k in kids:
-                cursor += k[2]
-            cursor += 8
+            cursor += sum([k[3] for k in kids]) + 8
         end = bytes(8)
         head = _HEAD.pack
         directory = FILE_ATTRIBUTE_DIRECTORY
@@ -371,19 +369,14 @@ class PlainTreeLayout:
         append = items.append
         slots = 0
         for _d, kids in order:
-            if not kids:
-                last = items.pop()                  # an empty folder: its end marker follows the last entry
-                append((last[0], last[1], last[2] + end))
-                continue
-            final = len(kids) - 1
-            for i, (_k, tail, length, c) in enumerate(kids):
-                if i == final:
-                    tail += end
+            for _u, _n, tail, length, c in kids:
                 if c[1] is None:
                     append((head(length, directory, -1, subdir[id(c)], 0, 0), None, tail))
                 else:
                     append((_file_head(length, file_attributes, file_security_id), c[1], tail))
                     slots += 1
+            last = items[-1]                        # the folder's list ends after its last entry
+            items[-1] = (last[0], last[1], last[2] + end)
         self._items = tuple(items)
         self.size = cursor - root_offset
         self.slots = slots

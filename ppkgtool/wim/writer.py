@@ -223,22 +223,23 @@ def _plan(keys: tuple[str, ...], order: str, raw_paths: frozenset) -> _Plan:
 
 
 def _make_folders(folders: dict, parts: tuple[str, ...], folded: tuple[str, ...], key: str) -> tuple:
-    parent = folders[()]
-    for depth in range(len(parts) - 1):
-        folder = folders.get(folded[:depth + 1])
-        if folder is None:
-            if folded[depth] in parent[1]:          # a file of that name
-                folder = None
-            else:
-                children: list = []
-                node = (parts[depth], None, children)
-                parent[1][folded[depth]] = node
-                parent[2].append(node)
-                folder = folders[folded[:depth + 1]] = (parts[:depth + 1], {}, children)
-        if folder is None or folder[0] != parts[:depth + 1]:
+    """Create the missing folders of ``parts`` below their deepest existing ancestor."""
+    depth = len(parts) - 1
+    while depth and folded[:depth] not in folders:
+        depth -= 1
+    parent = folders[folded[:depth]]
+    if parent[0] != parts[:depth]:              # the same folder exists with other letter case
+        raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth])!r} clashes with another entry "
+                              f"(a name differing only in case)")
+    for depth in range(depth, len(parts) - 1):
+        if folded[depth] in parent[1]:          # a file of that name
             raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth + 1])!r} "
                                   f"clashes with another entry (a file, or a name differing only in case)")
-        parent = folder
+        children: list = []
+        node = (parts[depth], None, children)
+        parent[1][folded[depth]] = node
+        parent[2].append(node)
+        parent = folders[folded[:depth + 1]] = (parts[:depth + 1], {}, children)
     return parent
 
 
