@@ -128,17 +128,23 @@ def test_every_single_bit_flip_of_the_catalog_is_tampered(signed):
     assert missed == []
 
 
+def _one_byte_changed(blob: bytes, data) -> tuple[bytes, int, int]:
+    """``blob`` with one byte, drawn by hypothesis, set to another value: (changed, position, value)."""
+    pos = data.draw(st.integers(0, len(blob) - 1), label="position")
+    value = data.draw(st.integers(0, 255).filter(lambda v: v != blob[pos]), label="new byte")
+    changed = bytearray(blob)
+    changed[pos] = value
+    return bytes(changed), pos, value
+
+
 @FUZZ
 @given(data=st.data())
 def test_random_byte_changes_of_the_catalog_are_tampered(signed, data):
     package, catalog, pki = signed
-    pos = data.draw(st.integers(0, len(catalog) - 1), label="position")
-    value = data.draw(st.integers(0, 255).filter(lambda v: v != catalog[pos]), label="new byte")
-    changed = bytearray(catalog)
-    changed[pos] = value
+    changed, pos, value = _one_byte_changed(catalog, data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        v = verify_package(package, bytes(changed), [pki.root])
+        v = verify_package(package, changed, [pki.root])
     assert v.verdict == "tampered", (pos, value, v.reason)
 
 
@@ -146,11 +152,8 @@ def test_random_byte_changes_of_the_catalog_are_tampered(signed, data):
 @given(data=st.data())
 def test_random_byte_changes_of_the_package_are_tampered(signed, data):
     package, catalog, pki = signed
-    pos = data.draw(st.integers(0, len(package) - 1), label="position")
-    value = data.draw(st.integers(0, 255).filter(lambda v: v != package[pos]), label="new byte")
-    changed = bytearray(package)
-    changed[pos] = value
-    v = verify_package(bytes(changed), catalog, [pki.root])
+    changed, _pos, _value = _one_byte_changed(package, data)
+    v = verify_package(changed, catalog, [pki.root])
     assert v.verdict == "tampered"
 
 

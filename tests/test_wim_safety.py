@@ -3,6 +3,7 @@ before writing anything, never write outside the target, and every failure is a 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -149,52 +150,50 @@ def _offsets(metadata: bytes) -> dict[str, int]:
     return found
 
 
+@contextlib.contextmanager
+def wim_with(metadata: bytes):
+    """An opened WIM whose image has ``metadata`` (opening must succeed; listing is where it fails)."""
+    with open_wim(io.BytesIO(wim_from_metadata(metadata, [PAYLOAD]))) as wim:
+        yield wim
+
+
 def test_cycle_in_dentry_tree(tmp_path):
     meta = metadata_for(_tree())
     off = _offsets(meta)
     # make B's child list point at A's own list (an ancestor): a cycle
     a_list = off["A"]            # A is the first entry of the root's child list
-    data = wim_from_metadata(patch_u64(meta, off["B"] + 16, a_list), [PAYLOAD])
-    with open_wim(io.BytesIO(data)) as wim:
-        with pytest.raises(WimError, match="cycle"):
-            wim.image(1).files()
+    with wim_with(patch_u64(meta, off["B"] + 16, a_list)) as wim, pytest.raises(WimError, match="cycle"):
+        wim.image(1).files()
 
 
 def test_child_list_outside_resource(tmp_path):
     meta = metadata_for(_tree())
     off = _offsets(meta)
-    data = wim_from_metadata(patch_u64(meta, off["B"] + 16, len(meta) + 4096), [PAYLOAD])
-    with open_wim(io.BytesIO(data)) as wim:
-        with pytest.raises(WimError, match="outside the dentry area"):
-            wim.image(1).files()
+    outside = patch_u64(meta, off["B"] + 16, len(meta) + 4096)
+    with wim_with(outside) as wim, pytest.raises(WimError, match="outside the dentry area"):
+        wim.image(1).files()
 
 
 def test_absurd_dentry_length(tmp_path):
     meta = metadata_for(_tree())
     off = _offsets(meta)
-    data = wim_from_metadata(patch_u64(meta, off["A"], 1 << 62), [PAYLOAD])
-    with open_wim(io.BytesIO(data)) as wim:
-        with pytest.raises(WimError, match="runs past"):
-            wim.image(1).files()
+    with wim_with(patch_u64(meta, off["A"], 1 << 62)) as wim, pytest.raises(WimError, match="runs past"):
+        wim.image(1).files()
 
 
 def test_absurd_stream_count(tmp_path):
     meta = bytearray(metadata_for(_tree()))
     off = _offsets(bytes(meta))
     struct.pack_into("<H", meta, off["A"] + 96, 0xFFFF)
-    data = wim_from_metadata(bytes(meta), [PAYLOAD])
-    with open_wim(io.BytesIO(data)) as wim:
-        with pytest.raises(WimError):
-            wim.image(1).files()
+    with wim_with(bytes(meta)) as wim, pytest.raises(WimError):
+        wim.image(1).files()
 
 
 def test_absurd_security_count(tmp_path):
     meta = bytearray(metadata_for(_tree()))
     struct.pack_into("<I", meta, 4, 0x7FFFFFFF)
-    data = wim_from_metadata(bytes(meta), [PAYLOAD])
-    with open_wim(io.BytesIO(data)) as wim:
-        with pytest.raises(WimError, match="security descriptors"):
-            wim.image(1).files()
+    with wim_with(bytes(meta)) as wim, pytest.raises(WimError, match="security descriptors"):
+        wim.image(1).files()
 
 
 def test_deep_tree_limited(tmp_path):

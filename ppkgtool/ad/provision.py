@@ -73,8 +73,10 @@ class ProvisionRequest:
             raise UsageError("a given password and --default-password exclude each other")
         if self.password is not None and not (1 <= len(self.password) <= 256):
             raise InvalidInputError("the machine password must be 1-256 characters", code=E.ERROR_INVALID_PARAMETER)
-        if self.password_form not in ("windows", "compact"):
-            raise UsageError(f"unknown machine password form {self.password_form!r} (windows or compact)")
+        from ppkgtool.odj.compose import MACHINE_PASSWORD_FORMS
+        if self.password_form not in MACHINE_PASSWORD_FORMS:
+            raise UsageError(f"unknown machine password form {self.password_form!r} "
+                             f"({' or '.join(MACHINE_PASSWORD_FORMS)})")
         if self.psite and self.dsite:
             raise UsageError("--psite and --dsite exclude each other")
         A.check_machine_name(self.machine, netbios=self.netbios)

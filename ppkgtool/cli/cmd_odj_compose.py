@@ -96,13 +96,9 @@ def register(sub) -> None:
 
 
 def _load_facts(path: str) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FACTS + 1)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read the facts file {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FACTS:
-        raise InvalidInputError(f"the facts file {path} is larger than {MAX_FACTS} bytes")
+    from ppkgtool.cli.fileargs import read_bounded
+
+    raw = read_bounded(path, MAX_FACTS, name=f"the facts file {path}")
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

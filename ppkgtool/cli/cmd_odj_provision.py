@@ -29,6 +29,8 @@ def add_account_options(parser, *, bulk: bool = False) -> None:
     With ``bulk=True`` the per-machine options (--default-password, --netbios) are left out: bulk
     generates and saves every password itself and takes names from its CSV.
     """
+    from ppkgtool.odj.compose import MACHINE_PASSWORD_FORMS
+
     a = parser.add_argument_group("account")
     a.add_argument("--machine-ou", "--machineou", metavar="DN",
                    help="create the account in this OU (default: the domain's Computers container)")
@@ -38,7 +40,7 @@ def add_account_options(parser, *, bulk: bool = False) -> None:
         a.add_argument("--default-password", "--defpwd", dest="default_password", action="store_true",
                        help="use the machine name in lower case as the password instead of a random one")
         a.add_argument("--netbios", metavar="NAME", help="NetBIOS name when --machine is a longer DNS host name")
-    a.add_argument("--password-form", choices=("windows", "compact"), default="compact" if bulk else "windows",
+    a.add_argument("--password-form", choices=MACHINE_PASSWORD_FORMS, default="compact" if bulk else "windows",
                    help="the generated machine password: 'windows' = 120 random UTF-16 characters as djoin makes; "
                         "'compact' = 64 random ASCII characters (about 414 bits), which a DC turns into Kerberos "
                         "keys in about 40%% less time (default: %(default)s)")

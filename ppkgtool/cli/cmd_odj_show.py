@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from ppkgtool.errors import InvalidInputError
+from ppkgtool.cli.fileargs import read_bounded
 
 EXAMPLES = """examples:
   ppkgtool odj show PC01.txt                 # djoin /savefile output
@@ -32,26 +30,12 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def read_input(path: str) -> bytes:
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_INPUT + 1)
-        else:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_INPUT + 1)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_INPUT:
-        raise InvalidInputError(f"{path} is larger than {MAX_INPUT} bytes: not an ODJ blob")
-    return data
-
-
 def run(args) -> int:
     from ppkgtool.cli.output import Reporter
     from ppkgtool.odj import blob_bytes, decode_provision_data
 
     rep = Reporter(json_mode=args.json)
-    raw = read_input(args.file)
+    raw = read_bounded(args.file, MAX_INPUT, stdin=True, too_large=": not an ODJ blob")
     blob, form = blob_bytes(raw)
     pd = decode_provision_data(blob)
     doc = pd.summary(show_secrets=args.show_secrets)

@@ -1,15 +1,36 @@
-"""The input and output of the commands that turn one file into another (encrypt, decrypt).
+"""Input files of the commands.
 
-Both take the file to read as ``args.package`` and write ``args.output`` (``--overwrite`` to
-replace it) with mode 0600, since the result may hold secrets.
+``read_bounded`` reads a small input (a blob, a facts file) with a size limit. ``source_file`` and
+``transform_file`` serve the commands that turn one file into another (encrypt, decrypt): both take
+the file to read as ``args.package`` and write ``args.output`` (``--overwrite`` to replace it) with
+mode 0600, since the result may hold secrets.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ppkgtool.errors import InvalidInputError, UsageError
 from ppkgtool.fsutil import atomic_output
+
+
+def read_bounded(path: str, limit: int, *, stdin: bool = False, name: str | None = None,
+                 too_large: str = "") -> bytes:
+    """At most ``limit`` bytes of ``path`` (with ``stdin``, "-" is standard input). ``name`` is how
+    messages call the file (default: its path); ``too_large`` is added to the message for a larger file."""
+    label = name or path
+    try:
+        if stdin and path == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(limit + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {label}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InvalidInputError(f"{label} is larger than {limit} bytes{too_large}")
+    return data
 
 
 def source_file(args) -> Path:

@@ -39,7 +39,9 @@ class BlobEntry:
         return self.reshdr.uncompressed_size
 
     def build(self) -> bytes:
-        return self.reshdr.build() + _TAIL.pack(self.part_number, self.refcount, self.sha1)
+        r = self.reshdr
+        return pack_blob_entry(r.size_in_wim, r.flags, r.offset, r.uncompressed_size, self.part_number,
+                               self.refcount, self.sha1)
 
 
 def parse_blob_table(data: bytes) -> list[BlobEntry]:
@@ -66,15 +68,20 @@ _ROW = struct.Struct("<QQQHI20s")     # 7-byte size + flags as one little-endian
 assert _ROW.size == BLOB_ENTRY_SIZE
 
 
-def pack_blob_rows(rows: list) -> bytes:
-    """The blob table from plain rows (size_in_wim, flags, offset, uncompressed_size, refcount,
-    sha1), part number 1: what the writer produces per package without building BlobEntry
-    objects (same bytes as build_blob_table, tested). The writer's rows hold sizes of real files
-    (< 2**56) and hashlib digests; a value out of range fails here rather than being truncated."""
-    pack = _ROW.pack
+def pack_blob_entry(size_in_wim: int, flags: int, offset: int, uncompressed_size: int, part_number: int,
+                    refcount: int, sha1: bytes) -> bytes:
+    """One 50-byte entry; a value the format cannot hold is refused, never truncated."""
+    if not (0 <= size_in_wim < 1 << 56 and 0 <= flags <= 0xFF) or not isinstance(sha1, bytes) or len(sha1) != 20:
+        raise WimError(f"blob table row out of range (size {size_in_wim}, flags {flags}, hash of "
+                       f"{len(sha1)} bytes)")
     try:
-        return b"".join([pack(size | flags << 56 if size < 1 << 56 and flags < 256 else -1, offset, usize, 1,
-                              refcount, sha1 if len(sha1) == 20 else None)
-                         for size, flags, offset, usize, refcount, sha1 in rows])
+        return _ROW.pack(size_in_wim | flags << 56, offset, uncompressed_size, part_number, refcount, sha1)
     except struct.error as exc:
         raise WimError(f"blob table row out of range: {exc}") from None
+
+
+def pack_blob_rows(rows: list) -> bytes:
+    """The blob table from the writer's plain rows (size_in_wim, flags, offset, uncompressed_size,
+    refcount, sha1), part number 1: build_blob_table without building BlobEntry objects."""
+    return b"".join([pack_blob_entry(size, flags, offset, usize, 1, refcount, sha1)
+                     for size, flags, offset, usize, refcount, sha1 in rows])

@@ -328,11 +328,6 @@ def _plain_name(name: str) -> tuple[str, str, bytes, int]:
     return name.upper(), name, _TAIL.pack(0, 0, 0, 0, n) + body, length
 
 
-@functools.lru_cache(maxsize=1024)
-def _file_head(length: int, attributes: int, security_id: int) -> bytes:
-    return _HEAD.pack(length, attributes, security_id, 0, 0, 0)
-
-
 class PlainTreeLayout:
     """A plain dentry tree laid out once; ``render`` fills in the times and the file hashes.
 
@@ -341,7 +336,7 @@ class PlainTreeLayout:
     uniform, as write_wim stores them.
     """
 
-    __slots__ = ("_items", "size", "slots")
+    __slots__ = ("_items", "size")
 
     def __init__(self, root: PlainNode, root_offset: int, *, root_security_id: int = 0,
                  file_security_id: int = 1, file_attributes: int = FILE_ATTRIBUTE_ARCHIVE):
@@ -367,19 +362,16 @@ class PlainTreeLayout:
         directory = FILE_ATTRIBUTE_DIRECTORY
         items = [(head(root_len, directory, root_security_id, subdir[id(root)], 0, 0), None, root_tail + end)]
         append = items.append
-        slots = 0
         for _d, kids in order:
             for _u, _n, tail, length, c in kids:
                 if c[1] is None:
                     append((head(length, directory, -1, subdir[id(c)], 0, 0), None, tail))
                 else:
-                    append((_file_head(length, file_attributes, file_security_id), c[1], tail))
-                    slots += 1
+                    append((head(length, file_attributes, file_security_id, 0, 0, 0), c[1], tail))
             last = items[-1]                        # the folder's list ends after its last entry
             items[-1] = (last[0], last[1], last[2] + end)
         self._items = tuple(items)
         self.size = cursor - root_offset
-        self.slots = slots
 
     def render(self, when: int, hashes) -> bytes:
         """The tree's bytes with all three times ``when`` (a FILETIME) and the files' SHA-1s."""

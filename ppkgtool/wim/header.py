@@ -91,7 +91,7 @@ class ResourceHeader:
         return cls(size, raw[7], offset, usize)
 
     def build(self) -> bytes:
-        return _RESHDR.pack(self.size_in_wim | self.flags << 56, self.offset, self.uncompressed_size)
+        return pack_reshdr(self.size_in_wim, self.flags, self.offset, self.uncompressed_size)
 
 
 EMPTY_RESHDR = ResourceHeader(0, 0, 0, 0)
@@ -167,27 +167,31 @@ class WimHeader:
                    boot_index=boot_index, integrity_table=ResourceHeader.parse(integrity))
 
     def build(self) -> bytes:
-        return _HEADER.pack(WIM_MAGIC, HEADER_SIZE, self.version, self.flags, self.chunk_size,
-                            self.guid, self.part_number, self.total_parts, self.image_count,
-                            self.blob_table.build(), self.xml_data.build(), self.boot_metadata.build(),
-                            self.boot_index, self.integrity_table.build(), bytes(60))
+        def plain(r: ResourceHeader) -> tuple[int, int, int, int]:
+            return r.size_in_wim, r.flags, r.offset, r.uncompressed_size
+
+        return pack_header(version=self.version, flags=self.flags, chunk_size=self.chunk_size, guid=self.guid,
+                           part_number=self.part_number, total_parts=self.total_parts,
+                           image_count=self.image_count, blob_table=plain(self.blob_table),
+                           xml_data=plain(self.xml_data), boot_metadata=plain(self.boot_metadata),
+                           boot_index=self.boot_index, integrity_table=plain(self.integrity_table))
 
 
 def pack_header(*, version: int, flags: int, chunk_size: int, guid: bytes, part_number: int, total_parts: int,
                 image_count: int, blob_table: tuple[int, int, int, int], xml_data: tuple[int, int, int, int],
                 boot_metadata: tuple[int, int, int, int] = (0, 0, 0, 0), boot_index: int = 0,
                 integrity_table: tuple[int, int, int, int] = (0, 0, 0, 0)) -> bytes:
-    """The 208 header bytes from plain (size_in_wim, flags, offset, uncompressed_size) tuples: what
-    WimHeader(...).build() gives, without building the objects (the writer's per-package path)."""
+    """The 208 header bytes from plain (size_in_wim, flags, offset, uncompressed_size) tuples; the
+    writer calls it without building WimHeader/ResourceHeader objects, WimHeader.build with them."""
     if not isinstance(guid, bytes) or len(guid) != 16:
         raise TypeError("guid must be 16 bytes")
-
-    def reshdr(r: tuple[int, int, int, int]) -> bytes:
-        size, rflags, offset, usize = r
-        if not (0 <= size < 1 << 56 and 0 <= rflags <= 0xFF):
-            raise ValueError("resource header field out of range")
-        return _RESHDR.pack(size | rflags << 56, offset, usize)
-
     return _HEADER.pack(WIM_MAGIC, HEADER_SIZE, version, flags, chunk_size, guid, part_number, total_parts,
-                        image_count, reshdr(blob_table), reshdr(xml_data), reshdr(boot_metadata), boot_index,
-                        reshdr(integrity_table), bytes(60))
+                        image_count, pack_reshdr(*blob_table), pack_reshdr(*xml_data), pack_reshdr(*boot_metadata),
+                        boot_index, pack_reshdr(*integrity_table), bytes(60))
+
+
+def pack_reshdr(size_in_wim: int, flags: int, offset: int, uncompressed_size: int) -> bytes:
+    """struct wim_reshdr_disk: the 7-byte stored size and the flags byte as one little-endian u64."""
+    if not (0 <= size_in_wim < 1 << 56 and 0 <= flags <= 0xFF):
+        raise ValueError("resource header field out of range")
+    return _RESHDR.pack(size_in_wim | flags << 56, offset, uncompressed_size)

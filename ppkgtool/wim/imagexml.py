@@ -112,7 +112,7 @@ def parse_filetime(props: dict, name: str) -> int | None:
 
 
 def _escape(value: str, where: str) -> str:
-    if type(value) is not str and not isinstance(value, str):
+    if not isinstance(value, str):
         raise WimError(f"property {where} must be text, not {type(value).__name__}")
     if _BAD_CHARS.search(value):
         raise WimError(f"property {where} contains a character XML cannot carry")
@@ -123,32 +123,21 @@ def _escape(value: str, where: str) -> str:
 
 @functools.lru_cache(maxsize=256)      # the property names are a small fixed vocabulary
 def _check_property_name(key: str) -> None:
-    if not isinstance(key, str) or not _NAME_RE.match(key):
+    if not _NAME_RE.match(key):
         raise WimError(f"image property name {key!r} is not a valid XML element name")
     if key.upper() in COMPUTED_PROPERTIES or key.upper() == "INDEX":
         raise WimError(f"image property {key} is computed by the writer and cannot be set")
-
-
-@functools.lru_cache(maxsize=256)      # bulk builds write the same properties for every device
-def _properties_xml(items: tuple) -> str:
-    parts = []
-    for key, value in items:
-        if type(key) is not str:
-            raise WimError(f"image property name {key!r} is not a valid XML element name")
-        _check_property_name(key)
-        parts.append(f"<{key}>{_escape(value, key)}</{key}>")
-    return "".join(parts)
 
 
 def build_image_xml(index: int, properties: dict[str, str], *, dir_count: int, file_count: int,
                     total_bytes: int, hard_link_bytes: int, creation_time: int,
                     modification_time: int, wimboot: bool = False) -> str:
     parts = [f'<IMAGE INDEX="{index}">']
-    items = tuple(properties.items())
-    try:
-        parts.append(_properties_xml(items))
-    except TypeError:               # an unhashable value: not text, refused with the usual message
-        parts.append(_properties_xml.__wrapped__(items))
+    for key, value in properties.items():
+        if not isinstance(key, str):
+            raise WimError(f"image property name {key!r} is not a valid XML element name")
+        _check_property_name(key)
+        parts.append(f"<{key}>{_escape(value, key)}</{key}>")
     ch, cl = filetime_parts(creation_time)
     mh, ml = filetime_parts(modification_time)
     parts.append(f"<DIRCOUNT>{dir_count}</DIRCOUNT><FILECOUNT>{file_count}</FILECOUNT>"

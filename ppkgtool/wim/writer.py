@@ -16,11 +16,11 @@ import functools
 import hashlib
 import os
 import stat
-import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from ppkgtool.errors import UnsafePathError, WimError
 from ppkgtool.wim.blobtable import pack_blob_rows
@@ -78,14 +78,6 @@ def filetime(when: _dt.datetime) -> int:
     return ticks + FILETIME_EPOCH_OFFSET
 
 
-def _random_guid() -> bytes:
-    """uuid.uuid4().bytes, without building the UUID object."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    return bytes(b)
-
-
 class _Source:
     """One file's data: in-memory bytes or a file on disk read in pieces."""
 
@@ -96,15 +88,13 @@ class _Source:
         self.sha1: bytes | None = None
         self.data: bytes | memoryview | None = None
         self.path: str | None = None
-        kind = type(value)
-        if kind is bytes or kind is bytearray or kind is memoryview or isinstance(value, (bytes, bytearray,
-                                                                                           memoryview)):
-            self.data = value if kind is bytes else bytes(value)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            self.data = value if isinstance(value, bytes) else bytes(value)
             self.size = len(self.data)
             return
-        if isinstance(value, str) or not hasattr(kind, "__fspath__"):
+        if not isinstance(value, os.PathLike):
             raise TypeError(f"file {'/'.join(parts)!r}: value must be bytes (content) or os.PathLike "
-                            f"(a file to read), not {kind.__name__}")
+                            f"(a file to read), not {type(value).__name__}")
         self.path = path = os.fspath(value)
         try:
             fd = os.open(path, _O_READ)
@@ -181,14 +171,14 @@ def _folded(parts: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p.upper() for p in parts)
 
 
-class _Plan:
-    """What write_wim derives from the package paths alone: checked components, stream order,
-    which files are stored raw, the folder count and the dentry tree's layout."""
+class _Plan(NamedTuple):
+    """What write_wim derives from the package paths alone."""
 
-    __slots__ = ("parts", "order", "raw", "ndirs", "layout")
-
-    def __init__(self, parts, order, raw, ndirs, layout):
-        self.parts, self.order, self.raw, self.ndirs, self.layout = parts, order, raw, ndirs, layout
+    parts: tuple[tuple[str, ...], ...]      # checked components, per file in the caller's order
+    order: tuple[int, ...]                  # the files' indexes in stream order
+    raw: tuple[bool, ...]                   # stored uncompressed whatever their size
+    ndirs: int                              # folders, without the root
+    layout: PlainTreeLayout                 # the dentry tree, times and hashes left open
 
 
 def _plan(keys: tuple[str, ...], order: str, raw_paths: frozenset) -> _Plan:
@@ -260,10 +250,10 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     elif isinstance(codec, str):
         codec = get_codec(codec)
     if wim_guid is None:
-        wim_guid = _random_guid()
+        wim_guid = uuid.uuid4().bytes
     if not isinstance(wim_guid, bytes) or len(wim_guid) != 16:
         raise WimError("wim_guid must be 16 bytes")
-    when = filetime(timestamp) if timestamp is not None else time.time_ns() // 100 + FILETIME_EPOCH_OFFSET
+    when = filetime(timestamp or _dt.datetime.now(_dt.timezone.utc))
     if order not in ("package", "given"):
         raise WimError(f"unknown stream order {order!r}")
     try:
