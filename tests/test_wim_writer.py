@@ -284,6 +284,33 @@ def test_path_conflicts_refused():
         write_wim(io.BytesIO(), {"/A/b.txt": b"x", "/A/B.TXT": b"y"}, PROPS)
     with pytest.raises(UnsafePathError, match="only in case"):
         write_wim(io.BytesIO(), {"/A/b.txt": b"x", "/a/c.txt": b"y"}, PROPS)
+    with pytest.raises(UnsafePathError, match="clashes with another entry .a folder"):
+        write_wim(io.BytesIO(), {"/a/b": b"y", "/A": b"x"}, PROPS)      # the folder first, then the file
+    with pytest.raises(UnsafePathError, match="only in case"):
+        write_wim(io.BytesIO(), {"/x/A/b.txt": b"x", "/x/a/B/c.txt": b"y"}, PROPS)   # deeper, case differs above
+
+
+def test_small_duplicates_follow_the_first_copy_in_stream_order(tmp_path):
+    """Single-chunk files are hashed and compressed in a batch before they are written: a copy of a
+    file that is stored uncompressed (MasterDatastore.xml) is the same stream, stored once, raw;
+    another duplicate pair is compressed once. wimlib agrees on every file."""
+    text = b"<ConfigurationSourceList>" + b'<Source Path="$(_prov)\\RunTime.xml" />' * 40
+    other = b"<settings>" + b"<s>value</s>" * 200
+    files = {"/Multivariant/0/MasterDatastore.xml": text, "/Z/copy-of-datastore.xml": text,
+             "/A/one.xml": other, "/B/two.xml": other}
+    out = tmp_path / "dup.ppkg"
+    stats = write(out, files)
+    assert (stats.streams, stats.duplicate_files) == (2, 2)
+    with open_wim(out) as w:
+        img = w.image(1)
+        hashes = {f.path: f.sha1 for f in img.files()}
+        raw_blob, packed_blob = w.blobs[hashes["/Z/copy-of-datastore.xml"]], w.blobs[hashes["/B/two.xml"]]
+        assert raw_blob.refcount == 2 and not raw_blob.reshdr.compressed
+        assert packed_blob.refcount == 2 and packed_blob.reshdr.compressed
+    subprocess.run(["wimlib-imagex", "verify", str(out)], check=True, capture_output=True)
+    subprocess.run(["wimlib-imagex", "extract", str(out), "1", f"--dest-dir={tmp_path / 'x'}"], check=True,
+                   capture_output=True)
+    assert tree_files(tmp_path / "x") == files
 
 
 def test_bad_arguments():
@@ -352,10 +379,14 @@ def test_blob_rows_and_header_packers_equal_the_objects():
 def test_tree_layout_refuses_a_bad_hash_and_memoised_paths_are_safe(files):
     """A layout refuses a hash that is not 20 bytes; with per-path results memoised, a second package
     with the same paths but other contents gets its own hashes, and path errors are raised every time."""
-    from ppkgtool.wim.dentry import PlainTreeLayout
-    layout = PlainTreeLayout(("", None, [("a", 0, None)]), 216)
+    from ppkgtool.wim.dentry import PlainTreeLayout, plain_name
+    layout = PlainTreeLayout({(): [plain_name("a") + (0, None)]}, 216)
     with pytest.raises(WimError, match="20 bytes"):
         layout.render(1, [b"short"])
+    with pytest.raises(WimError, match="root folder"):
+        PlainTreeLayout({("A",): []}, 216)
+    with pytest.raises(WimError, match="no entry list"):
+        PlainTreeLayout({(): [plain_name("d") + (None, ("D",))]}, 216)
     first = files
     second = {k: v + b"<!-- other -->" for k, v in first.items()}
     outs = []

@@ -13,6 +13,7 @@ may be visited once (no cycles), and depth and entry counts are limited.
 from __future__ import annotations
 
 import functools
+import operator
 import struct
 from dataclasses import dataclass, field
 
@@ -300,11 +301,17 @@ def build_dentry_tree(root: Dentry, root_offset: int) -> bytes:
 
 
 # --- fast path for the writer: plain trees -------------------------------------------------------
-# A plain node is (name, sha1, children): sha1 None = directory (children a list of plain nodes),
-# else a file with that unnamed-stream hash. Attributes, security ids and times are uniform: what
-# write_wim stores. Same bytes as build_dentry_tree on the equivalent Dentry tree (tested).
+# A plain tree has uniform attributes, security ids and times: what write_wim stores. Same bytes as
+# build_dentry_tree on the equivalent Dentry tree (tested).
+#
+# It is given as folders: {folder key: [entry, ...]}, the root's key (). An entry is a tuple
+# (upper-cased name, name, tail, length, slot, folder key): the first four are plain_name(name);
+# a file has slot = the index of its hash in the sequence given to PlainTreeLayout.render and
+# folder key None; a folder has slot None and the key of its own entry list. A folder's key is its
+# path as a tuple of upper-cased names, so that sorting the keys gives the folders in pre-order.
+# Within one folder the upper-cased names differ (Windows compares names ignoring case).
 
-PlainNode = tuple  # (name: str, sha1: bytes | None, children: list)
+PlainNode = tuple  # (name: str, sha1: bytes | None, children: list) - build_plain_tree's input
 
 
 # struct wim_dentry_on_disk split around the fields a plain tree varies per package
@@ -312,10 +319,11 @@ _HEAD = struct.Struct("<QIiQQQ")      # length, attributes, security id, subdir 
 _TIMES = struct.Struct("<QQQ")        # creation, last access, last write
 _TAIL = struct.Struct("<IQHHH")       # unknown, hard link group, stream count, short name and name bytes
 assert _HEAD.size + _TIMES.size + 20 + _TAIL.size == DENTRY_DISK_SIZE
+_LENGTH = operator.itemgetter(3)
 
 
 @functools.lru_cache(maxsize=8192)      # package trees repeat the same names
-def _plain_name(name: str) -> tuple[str, str, bytes, int]:
+def plain_name(name: str) -> tuple[str, str, bytes, int]:
     """(upper-cased name, name, the entry's bytes after the hash, entry length) of a plain dentry:
     the tail of the fixed part, the UTF-16LE name, its NUL and the padding to 8 bytes."""
     raw = name.encode("utf-16-le")
@@ -331,45 +339,39 @@ def _plain_name(name: str) -> tuple[str, str, bytes, int]:
 class PlainTreeLayout:
     """A plain dentry tree laid out once; ``render`` fills in the times and the file hashes.
 
-    Nodes are (name, slot, children): slot None = directory (children a list of nodes), else the
-    index of the file's hash in the sequence given to ``render``. Attributes and security ids are
-    uniform, as write_wim stores them.
+    ``folders`` maps folder keys to entry lists (see above); the lists are sorted in place.
     """
 
     __slots__ = ("_items", "size")
 
-    def __init__(self, root: PlainNode, root_offset: int, *, root_security_id: int = 0,
+    def __init__(self, folders: dict, root_offset: int, *, root_security_id: int = 0,
                  file_security_id: int = 1, file_attributes: int = FILE_ATTRIBUTE_ARCHIVE):
-        name_of = _plain_name
-        # directories in pre-order, each with its children sorted as Windows sorts names:
-        # (upper-cased name, name, tail, length, node) tuples sort by the first two
-        order: list[tuple] = []
-        stack = [root]
-        while stack:
-            d = stack.pop()
-            kids = [(*name_of(c[0]), c) for c in d[2]]
-            kids.sort()
-            order.append((d, kids))
-            stack += [k[4] for k in reversed(kids) if k[4][1] is None]
-        root_tail, root_len = name_of(root[0])[2:]
+        order = sorted(folders.items())                 # pre-order: () first, a folder before its contents
+        if not order or order[0][0] != ():
+            raise WimError("a plain tree needs its root folder, key ()")
+        _upper, _name, root_tail, root_len = plain_name("")
         cursor = root_offset + root_len + 8
-        subdir: dict[int, int] = {}
-        for d, kids in order:
-            subdir[id(d)] = cursor
-            cursor += sum([k[3] for k in kids]) + 8
+        subdir: dict[tuple, int] = {}
+        for key, kids in order:
+            kids.sort()                                 # as Windows sorts names
+            subdir[key] = cursor
+            cursor += sum(map(_LENGTH, kids)) + 8
         end = bytes(8)
         head = _HEAD.pack
         directory = FILE_ATTRIBUTE_DIRECTORY
-        items = [(head(root_len, directory, root_security_id, subdir[id(root)], 0, 0), None, root_tail + end)]
+        items = [(head(root_len, directory, root_security_id, subdir[()], 0, 0), None, root_tail + end)]
         append = items.append
-        for _d, kids in order:
-            for _u, _n, tail, length, c in kids:
-                if c[1] is None:
-                    append((head(length, directory, -1, subdir[id(c)], 0, 0), None, tail))
-                else:
-                    append((head(length, file_attributes, file_security_id, 0, 0, 0), c[1], tail))
-            last = items[-1]                        # the folder's list ends after its last entry
-            items[-1] = (last[0], last[1], last[2] + end)
+        try:
+            for _key, kids in order:
+                for _u, _n, tail, length, slot, folder in kids:
+                    if slot is None:
+                        append((head(length, directory, -1, subdir[folder], 0, 0), None, tail))
+                    else:
+                        append((head(length, file_attributes, file_security_id, 0, 0, 0), slot, tail))
+                last = items[-1]                        # the folder's list ends after its last entry
+                items[-1] = (last[0], last[1], last[2] + end)
+        except KeyError as exc:
+            raise WimError(f"a plain tree entry names folder {exc.args[0]!r}, which has no entry list") from None
         self._items = tuple(items)
         self.size = cursor - root_offset
 
@@ -393,14 +395,23 @@ class PlainTreeLayout:
 def build_plain_tree(root: PlainNode, root_offset: int, when: int, *, root_security_id: int = 0,
                      file_security_id: int = 1, file_attributes: int = FILE_ATTRIBUTE_ARCHIVE) -> bytes:
     """A plain tree whose file nodes carry their SHA-1 (name, sha1, None) as bytes."""
+    if root[0] != "" or root[1] is not None:
+        raise WimError("the root of a plain tree is a folder without a name")
     hashes: list[bytes] = []
+    folders: dict[tuple, list] = {}
 
-    def slotted(node: PlainNode) -> PlainNode:
-        if node[1] is None:
-            return (node[0], None, [slotted(c) for c in node[2]])
-        hashes.append(node[1])
-        return (node[0], len(hashes) - 1, None)
+    def add(node: PlainNode, key: tuple) -> None:
+        entries = folders[key] = []
+        for name, sha1, children in node[2]:
+            if sha1 is None:
+                sub = key + (name.upper(),)
+                entries.append(plain_name(name) + (None, sub))
+                add((name, None, children), sub)
+            else:
+                hashes.append(sha1)
+                entries.append(plain_name(name) + (len(hashes) - 1, None))
 
-    return PlainTreeLayout(slotted(root), root_offset, root_security_id=root_security_id,
+    add(root, ())
+    return PlainTreeLayout(folders, root_offset, root_security_id=root_security_id,
                            file_security_id=file_security_id,
                            file_attributes=file_attributes).render(when, hashes)

@@ -129,15 +129,23 @@ def _check_property_name(key: str) -> None:
         raise WimError(f"image property {key} is computed by the writer and cannot be set")
 
 
+@functools.lru_cache(maxsize=1024)     # packages of a bulk run repeat most properties
+def _property_element(key: str, value: str) -> str:
+    _check_property_name(key)
+    return f"<{key}>{_escape(value, key)}</{key}>"
+
+
 def build_image_xml(index: int, properties: dict[str, str], *, dir_count: int, file_count: int,
                     total_bytes: int, hard_link_bytes: int, creation_time: int,
                     modification_time: int, wimboot: bool = False) -> str:
     parts = [f'<IMAGE INDEX="{index}">']
     for key, value in properties.items():
-        if not isinstance(key, str):
-            raise WimError(f"image property name {key!r} is not a valid XML element name")
-        _check_property_name(key)
-        parts.append(f"<{key}>{_escape(value, key)}</{key}>")
+        if type(key) is not str or type(value) is not str:
+            if not isinstance(key, str):
+                raise WimError(f"image property name {key!r} is not a valid XML element name")
+            _escape(value, key)             # names the problem
+            key, value = str(key), str(value)
+        parts.append(_property_element(key, value))
     ch, cl = filetime_parts(creation_time)
     mh, ml = filetime_parts(modification_time)
     parts.append(f"<DIRCOUNT>{dir_count}</DIRCOUNT><FILECOUNT>{file_count}</FILECOUNT>"

@@ -45,6 +45,7 @@ LIBWIM_NAMES = ("libwim.so.15", "libwim.so", "libwim-15.dll", "libwim.15.dylib",
 #: Environment variable naming an explicit libwim path (tried first).
 LIBWIM_ENV = "PPKGTOOL_LIBWIM"
 
+_string_at = ctypes.string_at
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _lib_path: str | None = None
@@ -183,6 +184,7 @@ class NativeXpressCodec:
                            hint=f"install wimlib (Debian: libwim15) or set {LIBWIM_ENV}; "
                                 f"details: {_load_error}")
         self._lib = lib
+        self._compress = lib.wimlib_compress
         self.max_block_size = max_block_size
         self.compression_level = compression_level
         self._local = threading.local()
@@ -213,13 +215,19 @@ class NativeXpressCodec:
             return None
         if n > XPRESS_MAX_BLOCK_SIZE:
             raise WimError(f"chunk of {n} bytes exceeds the XPRESS maximum of {XPRESS_MAX_BLOCK_SIZE}")
-        if not isinstance(chunk, bytes):
+        if type(chunk) is not bytes:
             chunk = bytes(chunk)
-        c = self._compressor(_block_size_for(n, self.max_block_size))
-        size = self._lib.wimlib_compress(chunk, n, c.buf, n - 1, c.handle)
+        if n <= self.max_block_size:        # the usual case: this thread's compressor for the base size
+            try:
+                c = self._local.base
+            except AttributeError:
+                c = self._local.base = self._compressor(self.max_block_size)
+        else:
+            c = self._compressor(_block_size_for(n, self.max_block_size))
+        size = self._compress(chunk, n, c.buf, n - 1, c.handle)
         if size == 0 or size >= n:
             return None
-        return ctypes.string_at(c.buf, size)
+        return _string_at(c.buf, size)
 
     def decompress(self, data: bytes, out_size: int) -> bytes:
         """Exactly ``out_size`` bytes decoded from ``data``, or XpressError."""

@@ -16,16 +16,16 @@ import functools
 import hashlib
 import os
 import stat
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
 from ppkgtool.errors import UnsafePathError, WimError
 from ppkgtool.wim.blobtable import pack_blob_rows
 from ppkgtool.wim.compression import get_codec
-from ppkgtool.wim.dentry import ZERO_HASH, PlainTreeLayout
+from ppkgtool.wim.dentry import ZERO_HASH, PlainTreeLayout, plain_name
 from ppkgtool.wim.header import (HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS, RESHDR_FLAG_COMPRESSED,
                                  RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, pack_header)
 from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
@@ -50,8 +50,9 @@ _SECURITY_DATA = SecurityData.build(DEFAULT_DESCRIPTORS)
 _DEFAULT_RAW = frozenset(tuple(p.upper().split("/")[1:]) for p in DEFAULT_STORE_UNCOMPRESSED)
 
 
-@dataclass(frozen=True)
-class WriteStats:
+class WriteStats(NamedTuple):
+    """What write_wim wrote (immutable)."""
+
     size: int                 # bytes of the WIM file
     files: int
     directories: int          # not counting the root
@@ -79,45 +80,16 @@ def filetime(when: _dt.datetime) -> int:
 
 
 class _Source:
-    """One file's data: in-memory bytes or a file on disk read in pieces."""
+    """One file's data: in-memory bytes, or a file on disk (``path``) read in pieces when written."""
 
     __slots__ = ("path", "data", "size", "sha1", "parts")
 
-    def __init__(self, parts: tuple[str, ...], value, budget: list[int] | None = None):
+    def __init__(self, parts: tuple[str, ...], data: bytes | None, size: int, path: str | None):
         self.parts = parts
+        self.data = data
+        self.size = size
+        self.path = path
         self.sha1: bytes | None = None
-        self.data: bytes | memoryview | None = None
-        self.path: str | None = None
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            self.data = value if isinstance(value, bytes) else bytes(value)
-            self.size = len(self.data)
-            return
-        if not isinstance(value, os.PathLike):
-            raise TypeError(f"file {'/'.join(parts)!r}: value must be bytes (content) or os.PathLike "
-                            f"(a file to read), not {type(value).__name__}")
-        self.path = path = os.fspath(value)
-        try:
-            fd = os.open(path, _O_READ)
-        except OSError as exc:
-            raise WimError(f"cannot read {path}: {exc.strerror}") from None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise WimError(f"{path} is not a regular file")
-            self.size = size = st.st_size
-            if size <= EAGER_FILE_BYTES and budget is not None and budget[0] >= size:
-                budget[0] -= size              # tiny files: read now, usually in one call
-                data = os.read(fd, size + 1)
-                while len(data) < size:
-                    more = os.read(fd, size + 1 - len(data))
-                    if not more:
-                        break
-                    data += more
-                if len(data) != size:
-                    raise WimError(f"{path} changed while the package was written")
-                self.data = data
-        finally:
-            os.close(fd)
 
     def pieces(self) -> Iterator[bytes]:
         if self.data is not None:
@@ -148,6 +120,52 @@ class _Source:
         return self.sha1
 
 
+def _open_sources(all_parts: tuple[tuple[str, ...], ...], values: Iterable) -> list[_Source]:
+    """The files' sources in the caller's order. Files on disk are checked to be regular files and
+    sized; those up to EAGER_FILE_BYTES are read now (up to EAGER_TOTAL_BYTES in all), which saves
+    system calls on small packages."""
+    budget = EAGER_TOTAL_BYTES
+    out: list[_Source] = []
+    append = out.append
+    for parts, value in zip(all_parts, values):
+        if type(value) is bytes:
+            append(_Source(parts, value, len(value), None))
+            continue
+        if isinstance(value, (bytearray, memoryview)):
+            data = bytes(value)
+            append(_Source(parts, data, len(data), None))
+            continue
+        fspath = getattr(type(value), "__fspath__", None)      # os.PathLike, without the ABC check
+        path = fspath(value) if fspath is not None else None
+        if not isinstance(path, (str, bytes)):
+            raise TypeError(f"file {'/'.join(parts)!r}: value must be bytes (content) or os.PathLike "
+                            f"(a file to read), not {type(value).__name__}")
+        try:
+            fd = os.open(path, _O_READ)
+        except OSError as exc:
+            raise WimError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise WimError(f"{path} is not a regular file")
+            size = st.st_size
+            data = None
+            if size <= EAGER_FILE_BYTES and budget >= size:
+                budget -= size
+                data = os.read(fd, size + 1)         # usually all of it in one call
+                while len(data) < size:
+                    more = os.read(fd, size + 1 - len(data))
+                    if not more:
+                        break
+                    data += more
+                if len(data) != size:
+                    raise WimError(f"{path} changed while the package was written")
+        finally:
+            os.close(fd)
+        append(_Source(parts, data, size, path))
+    return out
+
+
 @functools.lru_cache(maxsize=4096)
 def package_order_key(parts: tuple[str, ...]):
     """Stream order of WIMGAPI-built packages (fixtures): /Multivariant first, then
@@ -171,6 +189,17 @@ def _folded(parts: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p.upper() for p in parts)
 
 
+@functools.lru_cache(maxsize=4096)     # a pure function of the text; bulk builds repeat the same paths
+def _path_record(key: str) -> tuple:
+    """What the plan needs of one package path: (checked components, folded components (as Windows
+    compares names), the folder's folded and exact components, the name records (dentry.plain_name)
+    of the components, the stream-order key). UnsafePathError for a path that cannot be packaged."""
+    parts = split_package_path(key)
+    folded = _folded(parts)
+    return (parts, folded, folded[:-1], parts[:-1], tuple(plain_name(p) for p in parts),
+            package_order_key(parts))
+
+
 class _Plan(NamedTuple):
     """What write_wim derives from the package paths alone."""
 
@@ -182,55 +211,57 @@ class _Plan(NamedTuple):
 
 
 def _plan(keys: tuple[str, ...], order: str, raw_paths: frozenset) -> _Plan:
-    # folder (folded components) -> (exact components, {folded child name: node}, children);
-    # nodes are PlainTreeLayout's (name, slot, children) with slot None for a folder
-    root_children: list = []
-    folders: dict[tuple[str, ...], tuple] = {(): ((), {}, root_children)}
+    # folders: folded components -> entry list (dentry.PlainTreeLayout's input); exact: folded
+    # components -> exact components, for every file and folder (clashes)
+    folders: dict[tuple[str, ...], list] = {(): []}
+    exact: dict[tuple[str, ...], tuple[str, ...]] = {(): ()}
     all_parts = []
     raw = []
+    keyed = []
     for slot, key in enumerate(keys):
-        parts = split_package_path(key)
-        folded = _folded(parts)
-        folder = folders.get(folded[:-1])
-        if folder is None or folder[0] != parts[:-1]:
-            folder = _make_folders(folders, parts, folded, key)
-        leaf = folded[-1]
-        if leaf in folder[1]:
+        parts, folded, parent, parent_parts, names, order_key = _path_record(key)
+        entries = folders.get(parent)
+        if entries is None or exact[parent] != parent_parts:
+            entries = _make_folders(folders, exact, parts, folded, names, key)
+        if folded in exact:
+            if folded in folders:
+                raise UnsafePathError(f"package path {key!r} clashes with another entry (a folder of that name)")
             raise UnsafePathError(f"package path {key!r} is given twice (names compare ignoring case, as on Windows)")
-        node = (parts[-1], slot, None)
-        folder[1][leaf] = node
-        folder[2].append(node)
+        exact[folded] = parts
+        entries.append(names[-1] + (slot, None))
         all_parts.append(parts)
         raw.append(folded in raw_paths)
+        keyed.append(order_key)
     if order == "package":
-        keyed = [package_order_key(p) for p in all_parts]
         ordering = tuple(sorted(range(len(keys)), key=keyed.__getitem__))
     else:
         ordering = tuple(range(len(keys)))
-    layout = PlainTreeLayout(("", None, root_children), len(_SECURITY_DATA), root_security_id=ROOT_SECURITY_ID,
+    ndirs = len(folders) - 1
+    layout = PlainTreeLayout(folders, len(_SECURITY_DATA), root_security_id=ROOT_SECURITY_ID,
                              file_security_id=FILE_SECURITY_ID)
-    return _Plan(tuple(all_parts), ordering, tuple(raw), len(folders) - 1, layout)
+    return _Plan(tuple(all_parts), ordering, tuple(raw), ndirs, layout)
 
 
-def _make_folders(folders: dict, parts: tuple[str, ...], folded: tuple[str, ...], key: str) -> tuple:
-    """Create the missing folders of ``parts`` below their deepest existing ancestor."""
-    depth = len(parts) - 1
-    while depth and folded[:depth] not in folders:
-        depth -= 1
-    parent = folders[folded[:depth]]
-    if parent[0] != parts[:depth]:              # the same folder exists with other letter case
-        raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth])!r} clashes with another entry "
-                              f"(a name differing only in case)")
-    for depth in range(depth, len(parts) - 1):
-        if folded[depth] in parent[1]:          # a file of that name
-            raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth + 1])!r} "
-                                  f"clashes with another entry (a file, or a name differing only in case)")
-        children: list = []
-        node = (parts[depth], None, children)
-        parent[1][folded[depth]] = node
-        parent[2].append(node)
-        parent = folders[folded[:depth + 1]] = (parts[:depth + 1], {}, children)
-    return parent
+def _make_folders(folders: dict, exact: dict, parts: tuple[str, ...], folded: tuple[str, ...], names: tuple,
+                  key: str) -> list:
+    """The entry list of the folder of ``parts``, creating the folders missing on the way."""
+    entries = folders[()]
+    for depth in range(1, len(parts)):
+        here = folded[:depth]
+        found = exact.get(here)
+        if found is None:
+            entries.append(names[depth - 1] + (None, here))
+            entries = folders[here] = []
+            exact[here] = parts[:depth]
+            continue
+        if here not in folders:
+            raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth])!r} clashes with another "
+                                  f"entry (a file of that name)")
+        if found != parts[:depth]:
+            raise UnsafePathError(f"package path {key!r}: {'/'.join(parts[:depth])!r} clashes with another entry "
+                                  f"(a name differing only in case)")
+        entries = folders[here]
+    return entries
 
 
 def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properties: Mapping[str, str], *,
@@ -253,7 +284,7 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
         wim_guid = uuid.uuid4().bytes
     if not isinstance(wim_guid, bytes) or len(wim_guid) != 16:
         raise WimError("wim_guid must be 16 bytes")
-    when = filetime(timestamp or _dt.datetime.now(_dt.timezone.utc))
+    when = filetime(timestamp) if timestamp is not None else time.time_ns() // 100 + FILETIME_EPOCH_OFFSET
     if order not in ("package", "given"):
         raise WimError(f"unknown stream order {order!r}")
     try:
@@ -268,8 +299,7 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
         raw_paths = frozenset(_folded(split_package_path(p)) for p in store_uncompressed)
 
     plan = _plan(tuple(files), order, raw_paths)
-    budget = [EAGER_TOTAL_BYTES]
-    sources = [_Source(parts, value, budget) for parts, value in zip(plan.parts, files.values())]
+    sources = _open_sources(plan.parts, files.values())
     ndirs = plan.ndirs
     # files streamed from disk are hashed up front only when another file has the same size
     streamed = any(s.data is None for s in sources)
@@ -281,15 +311,31 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     written: dict[bytes, list] = {}
     rows: list[list] = []
     duplicates = reused = 0
-    stream_bytes = 0
-    total_bytes = 0
+    total_bytes = sum([s.size for s in sources])
+    one_write = resource_cache is None       # in-memory files of one chunk: no chunk table, one write
     compress = codec.compress
     write = dest.write
     sha1 = hashlib.sha1
+    raw_slots = plan.raw
+    # Files of one chunk in memory (most package files) are hashed, then compressed back to back
+    # (the codec's tables stay in the CPU cache), then written below with one call each.
+    packed: dict[int, bytes | None] = {}
+    if one_write:
+        seen: set[bytes] = set()
+        todo = []
+        for slot in plan.order:
+            src = sources[slot]
+            data = src.data
+            if data is not None and 0 < src.size <= PPKG_CHUNK_SIZE:
+                digest = src.sha1 = sha1(data).digest()
+                if digest not in seen:
+                    seen.add(digest)
+                    if not raw_slots[slot]:
+                        todo.append(slot)
+        packed = dict(zip(todo, [compress(sources[slot].data) for slot in todo]))
     for slot in plan.order:
         src = sources[slot]
         size = src.size
-        total_bytes += size
         if not size:
             src.sha1 = ZERO_HASH
             continue
@@ -303,21 +349,19 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
                 row[4] += 1
                 duplicates += 1
                 continue
-        raw = plan.raw[slot]
-        if data is not None and size <= PPKG_CHUNK_SIZE and resource_cache is None:
-            # one chunk in memory (most package files): no chunk table, one write
-            comp = None if raw else compress(data)
-            if comp is not None and len(comp) < size:
-                row = [len(comp), RESHDR_FLAG_COMPRESSED, pos, size, 1, digest]
-                write(comp)
-            else:
-                row = [size, 0, pos, size, 1, digest]
-                write(data)
-            pos += row[0]
-            written[digest] = row
-            rows.append(row)
-            stream_bytes += row[0]
-            continue
+            if one_write and size <= PPKG_CHUNK_SIZE and data is not None:
+                comp = packed.get(slot)
+                if comp is not None and len(comp) < size:
+                    row = [len(comp), RESHDR_FLAG_COMPRESSED, pos, size, 1, digest]
+                    write(comp)
+                else:
+                    row = [size, 0, pos, size, 1, digest]
+                    write(data)
+                pos += row[0]
+                written[digest] = row
+                rows.append(row)
+                continue
+        raw = raw_slots[slot]
         if data is None and size <= SMALL_FILE_BYTES:
             data = src.read_all()
         res = write_resource(dest, src.pieces, size, PPKG_CHUNK_SIZE, codec,
@@ -332,10 +376,10 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
         row = [r.size_in_wim, r.flags, r.offset, r.uncompressed_size, 1, res.sha1]
         written[res.sha1] = row
         rows.append(row)
-        stream_bytes += r.size_in_wim
         reused += res.reused
         pos = dest.tell()
 
+    stream_bytes = pos - HEADER_SIZE
     # image metadata resource: security data + dentry tree
     metadata = _SECURITY_DATA + plan.layout.render(when, [s.sha1 for s in sources])
     meta_sha1 = sha1(metadata).digest()
@@ -378,6 +422,5 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     except (OSError, ValueError):
         pass
     dest.flush()
-    return WriteStats(size=end, files=len(sources), directories=ndirs, streams=len(rows),
-                      duplicate_files=duplicates, total_bytes=total_bytes, stream_bytes=stream_bytes,
-                      reused_resources=reused, codec=getattr(codec, "name", str(codec)), guid=wim_guid)
+    return WriteStats(end, len(sources), ndirs, len(rows), duplicates, total_bytes, stream_bytes, reused,
+                      getattr(codec, "name", None) or type(codec).__name__, wim_guid)
