@@ -140,12 +140,11 @@ def build_image_xml(index: int, properties: dict[str, str], *, dir_count: int, f
                     modification_time: int, wimboot: bool = False) -> str:
     parts = [f'<IMAGE INDEX="{index}">']
     for key, value in properties.items():
-        if type(key) is not str or type(value) is not str:
-            if not isinstance(key, str):
-                raise WimError(f"image property name {key!r} is not a valid XML element name")
-            _escape(value, key)             # names the problem
-            key, value = str(key), str(value)
-        parts.append(_property_element(key, value))
+        if not isinstance(key, str):
+            raise WimError(f"image property name {key!r} is not a valid XML element name")
+        if not isinstance(value, str):
+            _escape(value, key)             # raises, naming the property and the type
+        parts.append(_property_element(str(key), str(value)))
     ch, cl = filetime_parts(creation_time)
     mh, ml = filetime_parts(modification_time)
     parts.append(f"<DIRCOUNT>{dir_count}</DIRCOUNT><FILECOUNT>{file_count}</FILECOUNT>"

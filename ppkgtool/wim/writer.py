@@ -318,21 +318,20 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     sha1 = hashlib.sha1
     raw_slots = plan.raw
     # Files of one chunk in memory (most package files) are hashed, then compressed back to back
-    # (the codec's tables stay in the CPU cache), then written below with one call each.
-    packed: dict[int, bytes | None] = {}
+    # (the codec's tables stay in the CPU cache), then written below with one call each. The first
+    # copy of a content in stream order decides whether it is stored raw.
+    single: set[int] = set()                    # their slots
+    packed: dict[bytes, bytes | None] = {}      # sha1 -> compressed form, None = store raw
     if one_write:
-        seen: set[bytes] = set()
-        todo = []
+        first: dict[bytes, int] = {}
         for slot in plan.order:
             src = sources[slot]
-            data = src.data
-            if data is not None and 0 < src.size <= PPKG_CHUNK_SIZE:
-                digest = src.sha1 = sha1(data).digest()
-                if digest not in seen:
-                    seen.add(digest)
-                    if not raw_slots[slot]:
-                        todo.append(slot)
-        packed = dict(zip(todo, [compress(sources[slot].data) for slot in todo]))
+            if src.data is not None and 0 < src.size <= PPKG_CHUNK_SIZE:
+                single.add(slot)
+                digest = src.sha1 = sha1(src.data).digest()
+                first.setdefault(digest, slot)
+        packed = {digest: None if raw_slots[slot] else compress(sources[slot].data)
+                  for digest, slot in first.items()}
     for slot in plan.order:
         src = sources[slot]
         size = src.size
@@ -349,8 +348,8 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
                 row[4] += 1
                 duplicates += 1
                 continue
-            if one_write and size <= PPKG_CHUNK_SIZE and data is not None:
-                comp = packed.get(slot)
+            if slot in single:
+                comp = packed[digest]
                 if comp is not None and len(comp) < size:
                     row = [len(comp), RESHDR_FLAG_COMPRESSED, pos, size, 1, digest]
                     write(comp)
