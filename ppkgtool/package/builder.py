@@ -44,6 +44,8 @@ class BuildOptions:
     catalog: bool = True                           # write <name>.cat beside the package
     catalogue_files: tuple[Path, ...] = ()         # extra settings catalogue files (catalog learn output)
     catalogue: Catalogue | None = None             # or a ready catalogue
+    store_file: Path | None = None                 # WCD settings store to compile against (icd.exe /StoreFile:)
+    store_build: str | None = None                 # or one of the builtin stores (store.builtin_builds())
     signer: object | None = None                   # ppkgtool.security.signing.Signer -> signed .cat
     encrypt_password: str | None = field(default=None, repr=False)
     source_name: str | None = None
@@ -64,6 +66,7 @@ class BuildResult:
     files: tuple[tuple[str, int], ...]
     settings: tuple[CompiledSetting, ...] = ()
     payloads: tuple[dict, ...] = ()
+    settings_store: dict | None = None   # which settings model compiled it (settings.ModelSource.to_json())
     warnings: tuple[str, ...] = ()
     sha1: str = ""                # of the plain package (what the catalog lists)
     sha256: str = ""
@@ -78,7 +81,8 @@ class BuildResult:
                 "signed": self.signed, "encrypted": self.encrypted, "private": self.private,
                 "files": [{"path": p, "size": s} for p, s in self.files],
                 "settings": [s.to_json(show_secrets=show_secrets) for s in self.settings],
-                "payloads": list(self.payloads), "warnings": list(self.warnings)}
+                "payloads": list(self.payloads), "warnings": list(self.warnings),
+                "settings_store": self.settings_store}
 
 
 def prepare_tree(customizations: bytes | os.PathLike, options: BuildOptions) -> tuple[PackageTree, list[dict], bool]:
@@ -110,7 +114,12 @@ def prepare_tree(customizations: bytes | os.PathLike, options: BuildOptions) -> 
     payloads = build_payloads(options.payloads)
     if payloads.additions:
         cust = cust.with_additions(payloads.additions)
-    catalogue = options.catalogue if options.catalogue is not None else load_catalogue(options.catalogue_files)
+    if options.catalogue is not None:
+        catalogue = options.catalogue
+    else:
+        from ppkgtool.package.store import load_model
+        catalogue = load_catalogue(options.catalogue_files,
+                                   model=load_model(options.store_file, build=options.store_build))
     tree = compile_package(cust, catalogue=catalogue, asset_dir=options.asset_dir, assets=payloads.assets,
                            base_dir=base_dir, settings_path_attribute=options.settings_path_attribute)
     tree.warnings.extend(c.describe() for c in catalogue.conflicts)
@@ -206,7 +215,7 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
                        settings=tuple(tree.settings), payloads=tuple(payload_summary),
                        warnings=tuple(tree.warnings), sha1=hashes.sha1.hex() if hashes else "",
                        sha256=hashes.sha256.hex() if hashes else "", signed=options.signer is not None,
-                       encrypted=encrypted, private=secrets or encrypted)
+                       encrypted=encrypted, private=secrets or encrypted, settings_store=tree.settings_store)
 
 
 def _catalog_bytes(hashes, tree: PackageTree, options: BuildOptions, when, extra: tuple = ()) -> bytes:

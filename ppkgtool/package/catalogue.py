@@ -143,6 +143,8 @@ class Entry:
     note: str = ""
     origin: str = "builtin"       # builtin or the file it came from
     segments: tuple[Segment, ...] = field(default=(), compare=False, repr=False)
+    # the settings-model definition (settings.py) whose value rules apply; None for user entries
+    definition: object | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.scope not in SCOPES:
@@ -154,8 +156,8 @@ class Entry:
                 uuid.UUID(self.settings_group)
             except ValueError:
                 raise CatalogueError(f"{self.path}: settings_group {self.settings_group!r} is not a UUID") from None
-        if not self.outputs and self.asset is None:
-            raise CatalogueError(f"{self.path}: an entry needs outputs or an asset")
+        if not self.outputs and self.asset is None and self.settings_group is None:
+            raise CatalogueError(f"{self.path}: an entry needs outputs, an asset or a settings_group")
         segs = parse_pattern(self.path)
         object.__setattr__(self, "segments", segs)
         known = {s.var or s.attr or s.index for s in segs if (s.var or s.attr or s.index)}
@@ -242,9 +244,11 @@ class Conflict:
 class Catalogue:
     """Entries by pattern, with a lookup for element paths."""
 
-    def __init__(self, entries: Iterable[Entry] = ()):
+    def __init__(self, entries: Iterable[Entry] = (), *, model=None):
         self._entries: dict[str, Entry] = {}
+        self._index: dict[tuple, list[Entry]] | None = None
         self.conflicts: list[Conflict] = []
+        self.model = model          # the SettingsModel the entries came from (settings.py), if any
         for e in entries:
             self.add(e)
 
@@ -263,6 +267,7 @@ class Catalogue:
         Agreeing entries merge their evidence. ``replace`` lets a user file override builtin data;
         the disagreement is still recorded in ``conflicts``.
         """
+        self._index = None
         old = self._entries.get(entry.path)
         if old is None:
             self._entries[entry.path] = entry
@@ -281,9 +286,17 @@ class Catalogue:
     def match(self, path: Sequence[tuple[str, Mapping[str, str], int]]) -> Match | None:
         """``path``: (element name, attributes, position among same-named siblings) from below Common."""
         best: tuple[tuple[int, int], Entry, dict] | None = None
-        for e in self._entries.values():
-            if len(e.segments) != len(path):
-                continue
+        if self._index is None:
+            index: dict[tuple, list[Entry]] = {}
+            for e in self._entries.values():
+                first = e.segments[0].name if e.segments and e.segments[0].literal else None
+                index.setdefault((len(e.segments), first), []).append(e)
+            self._index = index
+        first = path[0][0] if path else None
+        cands = self._index.get((len(path), first), []) + self._index.get((len(path), None), [])
+        for e in cands:
+            if not e.outputs and e.asset is None:
+                continue          # a facts-only entry (learned SettingsGroup id) compiles nothing
             caps = _match(e.segments, path)
             if caps is None:
                 continue
@@ -408,21 +421,91 @@ def parse_catalogue(data: bytes, *, origin: str) -> list[Entry]:
 
 
 def builtin_entries() -> list[Entry]:
+    """The learned layer: facts real packages show that the settings store does not say."""
     data = resources.files("ppkgtool").joinpath("data/catalogue.json").read_bytes()
     return parse_catalogue(data, origin="builtin catalogue")
 
 
-def load_catalogue(extra: Sequence[os.PathLike] = ()) -> Catalogue:
-    """The builtin catalogue plus user files (``build --catalogue``).
+# Serialization codes of file settings with a CSP target (store value ``Serialization``) -> how the
+# file becomes the parm value [I: 3 = certificate, 2 = PFX from the certificate settings that use
+# them; the compiled forms follow the CSP docs]. Other codes are refused, never guessed.
+SERIALIZATION_TRANSFORMS = {2: "pfx-base64", 3: "cert-der-base64", 6: "cert-der-base64"}
 
-    A user entry that agrees with a builtin one adds evidence; one that disagrees replaces it and
-    the disagreement is kept in ``Catalogue.conflicts`` for the caller to report.
+
+def shape(pattern: str) -> tuple:
+    """A pattern without its variable names (CommandConfig[#n] and CommandConfig[#iCommand] agree)."""
+    return tuple((s.name, s.attr, bool(s.index), bool(s.var)) for s in parse_pattern(pattern))
+
+
+def model_entries(model, learned: Iterable[Entry] = ()) -> tuple[list[Entry], list[Entry]]:
+    """Catalogue entries for every definition of a settings model, with the learned facts layered on.
+
+    From a learned entry of the same shape: its SettingsGroup id, its constant companion outputs
+    (``Provisioning/ForceSettingReload``), extra parm attributes (``exec="1"``) and its secret flag.
+    Returns (entries, learned entries the model has no definition for).
     """
-    cat = Catalogue()
-    for e in builtin_entries():
-        found = cat.add(e)
-        if found:
-            raise CatalogueError("the builtin catalogue contradicts itself: " + found[0].describe())
+    from ppkgtool.package.settings import SettingType, compiled_form
+    by_shape: dict[tuple, Entry] = {shape(e.path): e for e in learned}
+    used: set[tuple] = set()
+    out: list[Entry] = []
+    for d in model:
+        form = compiled_form(d)
+        pattern = d.pattern_text()
+        key = shape(pattern)
+        le = by_shape.get(key)
+        if le is not None:
+            used.add(key)
+        asset = None
+        outputs: list[Output] = []
+        confidence = "C"
+        if form is None:
+            if d.type is not SettingType.FILE:
+                continue          # the store names no target: compile_package says so
+            asset = AssetSpec(d.name, "/" + _full_instance(d))
+        else:
+            transform = None
+            if d.type is SettingType.FILE:
+                transform = SERIALIZATION_TRANSFORMS.get(d.serialization or 0)
+                if transform is None:
+                    continue      # an unknown file serialisation: refused by compile_package
+                confidence = "I"
+            extra = ()
+            if le is not None:
+                for lo in le.outputs:
+                    if lo.constant is None and lo.parm == form.parm and lo.extra:
+                        extra = lo.extra
+            outputs.append(Output(characteristic=form.characteristic, parm=form.parm, datatype=form.datatype,
+                                  transform=transform, extra=extra))
+        if le is not None:
+            outputs += [o for o in le.outputs if o.constant is not None and not _TEMPLATE_VAR_RE.search(
+                "".join(o.characteristic) + o.parm)]
+        out.append(Entry(path=pattern, group=d.group_template(), settings_group=le.settings_group if le else None,
+                         scope=form.scope if form else "Device", outputs=tuple(outputs), asset=asset,
+                         secret=d.secret or bool(le and le.secret), confidence=confidence,
+                         evidence=le.evidence if le else (), origin=model.source.name, definition=d))
+    unused = [e for e in learned if shape(e.path) not in used]
+    return out, unused
+
+
+def _full_instance(d) -> str:
+    from ppkgtool.package.settings import _instance_parts
+    return "/".join(_instance_parts(d, d.path.count("/") + 1))
+
+
+def load_catalogue(extra: Sequence[os.PathLike] = (), *, model=None) -> Catalogue:
+    """The settings model's entries (builtin default store unless ``model``), the learned facts on
+    top, then user files (``build --catalogue``).
+
+    A user entry replaces the model's entry of the same pattern; the disagreement is kept in
+    ``Catalogue.conflicts`` for the caller to report.
+    """
+    if model is None:
+        from ppkgtool.package.store import load_model
+        model = load_model()
+    entries, _unused = model_entries(model, builtin_entries())
+    cat = Catalogue(model=model)
+    for e in entries:
+        cat.add(e)
     for path in extra:
         p = Path(path)
         try:

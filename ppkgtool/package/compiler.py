@@ -23,6 +23,7 @@ from ppkgtool.package.catalogue import (BOOLEAN_WORDS, POLICY_WORDS, Catalogue, 
 from ppkgtool.package.customizations import (Customizations, SettingNode, Target, instance_path, leaf_paths,
                                              segment_of)
 from ppkgtool.package.metadata import PackageMetadata
+from ppkgtool.package.settings import SettingsError
 
 MAX_CERT_BYTES = 1024 * 1024
 _INT_RE = re.compile(r"-?\d+")
@@ -78,6 +79,7 @@ class PackageTree:
     settings: list[CompiledSetting]
     assets: list[layout.AssetEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    settings_store: dict | None = None   # the settings model that compiled it (ModelSource.to_json())
 
 
 @dataclass
@@ -157,10 +159,7 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
             where = leaf_node.where(src)
             m = cat.match(elements)
             if m is None:
-                raise CustomizationsError(
-                    f"unknown setting {instance}", where=where,
-                    hint="the settings catalogue has no mapping for it; learn it from a package built by "
-                         "Windows Configuration Designer (ppkgtool catalog learn) and pass --catalogue")
+                raise unknown_setting_error(cat, [n.name for n, _pos in path], instance, where)
             # the same catalogue setting with the same keys twice (positions do not make a new setting
             # unless the pattern indexes them, like CommandConfig[#n])
             dup_key = (variant, m.entry.path, tuple(sorted(m.captures.items())))
@@ -207,6 +206,13 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
                 _name, source = resolver.resolve(value, where=where, setting=instance)
                 data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
                 v, dt = base64.b64encode(bytes(data)).decode("ascii"), "string"
+            elif entry.definition is not None:
+                try:
+                    v, dt = entry.definition.compile_value(value), out.datatype
+                except SettingsError as exc:
+                    raise CustomizationsError(exc.message.replace(f"setting {entry.definition.path}",
+                                                                  f"setting {instance}", 1),
+                                              where=where, hint=exc.hint) from None
             else:
                 v, dt = translate_value(value, out, where=where, setting=instance)
             characteristic = tuple(render_template(c, vars_) for c in out.characteristic)
@@ -294,7 +300,33 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
             warnings.append(f"{s.instance}: compiled form is {'inferred' if s.confidence == 'I' else 'unknown'} "
                             f"[{s.confidence}], not yet seen in a package built by Microsoft's tools")
     return PackageTree(files=files, metadata=meta, settings=settings, assets=asset_entries,
-                       warnings=list(dict.fromkeys(warnings)))
+                       warnings=list(dict.fromkeys(warnings)),
+                       settings_store=cat.model.source.to_json() if cat.model is not None else None)
+
+
+def unknown_setting_error(cat: Catalogue, names: Sequence[str], instance: str, where: str) -> CustomizationsError:
+    """The error for a setting the model cannot compile: unknown (with the closest paths), known in
+    another builtin store, or known without a compile target."""
+    path = "/".join(names)
+    model = cat.model
+    if model is None:
+        return CustomizationsError(f"unknown setting {instance}", where=where,
+                                   hint="no settings catalogue entry matches it")
+    d = model.get(path)
+    if d is not None:
+        why = "names no CSP or registry target for it" if d.target is None else \
+            f"gives it a form ppkgtool cannot compile (file serialization {d.serialization})"
+        return CustomizationsError(f"setting {instance}: the settings store ({model.source.name}) {why}",
+                                   where=where, hint="teach its compiled form with ppkgtool catalog learn and "
+                                                     "--catalogue")
+    from ppkgtool.package.store import models_with
+    elsewhere = [b for b in models_with(path) if f"builtin {b}" != model.source.name]
+    if elsewhere:
+        return CustomizationsError(f"setting {instance} is not in the settings store {model.source.name}",
+                                   where=where, hint="it is in the builtin store(s) " + ", ".join(elsewhere)
+                                   + "; choose one with --store-build or give that Windows' store with --store-file")
+    return CustomizationsError(f"unknown setting {instance} (not in the settings store {model.source.name})",
+                               where=where, hint=model.suggestion(path))
 
 
 def translate_value(value: str, out, *, where: str, setting: str) -> tuple[str, str]:

@@ -1,0 +1,245 @@
+"""WCD's settings store (``Microsoft-Desktop-Provisioning.dat``) and the project's JSON form of it.
+
+The store is a registry hive (read with ``ppkgtool.regf``) whose key paths below the root are the
+setting paths of customizations.xml (PROVENANCE.md, "wcd-store" [C]). A setting node is a key with
+``Name`` and ``Type`` values; its subkeys ``Apply`` (``Csp``/``Registry`` targets, ``ApplyPasses``,
+``ApplyAfterSetting``), ``Validation`` (``Minimum``/``Maximum``/``Pattern``/lengths, ``Values\\<compiled>``
+with ``Display`` labels, and for files one empty subkey per allowed extension), ``Default\\<value>``
+and ``Visibility`` (``DisplayName``, ``Private``) describe it. Description texts are Microsoft's and
+are never read.
+
+``read_store`` turns the hive into a :class:`~ppkgtool.package.settings.SettingsModel`;
+``dumps_models``/``loads_models`` write and read the builtin form (several stores in one JSON
+document, definitions shared between builds). Loading is done once per process per file digest
+(``load_model``), never per setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from ppkgtool.errors import HiveError
+from ppkgtool.package.settings import (ListLevel, ModelSource, SettingDefinition, SettingsError, SettingsModel,
+                                       SettingType, Target)
+
+MODEL_FORMAT = "ppkgtool-settings-model/1"
+MAX_STORE_BYTES = 64 * 1024 * 1024       # real stores are ~3 MB
+STORE_ENV = "PPKGTOOL_STORE_FILE"
+BUILD_ENV = "PPKGTOOL_STORE_BUILD"
+_META_KEYS = {"apply", "validation", "default", "visibility"}
+_CACHE: dict[str, SettingsModel] = {}
+_LOCK = threading.Lock()
+
+
+def read_store(data: bytes, *, source_name: str, build: str = "") -> SettingsModel:
+    """Parse a settings store hive into a model (untrusted bytes: typed errors, size limit)."""
+    from ppkgtool.regf import Hive
+    if len(data) > MAX_STORE_BYTES:
+        raise SettingsError(f"{source_name}: a settings store is at most {MAX_STORE_BYTES} bytes")
+    try:
+        hive = Hive(data)
+        root = hive.root
+        definitions: list[SettingDefinition] = []
+        nodes: dict[str, int] = {}
+        _walk(root, [], [], definitions, nodes, source_name)
+    except HiveError as exc:
+        raise SettingsError(f"{source_name}: not a readable settings store: {exc.message}") from None
+    if not definitions:
+        raise SettingsError(f"{source_name}: no settings found; is this Microsoft-Desktop-Provisioning.dat?")
+    return SettingsModel(definitions, ModelSource(source_name, hashlib.sha256(data).hexdigest(), build), nodes)
+
+
+def _values(key) -> dict:
+    return {v.name: v.data for v in key.values()}
+
+
+def _walk(key, path: list[str], lists: list[ListLevel], out: list, nodes: dict, source: str) -> None:
+    for child in key.subkeys():
+        if child.name.lower() in _META_KEYS and path:
+            continue
+        vals = _values(child)
+        if "Type" not in vals or "Name" not in vals:
+            continue
+        try:
+            typ = SettingType(int(vals["Type"]))
+        except (ValueError, TypeError):
+            raise SettingsError(f"{source}: setting {'/'.join(path + [child.name])} has unknown Type "
+                                f"{vals['Type']!r}") from None
+        cpath = path + [child.name]
+        if typ.is_leaf:
+            out.append(_definition(child, vals, cpath, tuple(lists), typ))
+            continue
+        nodes["/".join(cpath)] = int(typ)
+        if typ in (SettingType.LIST, SettingType.KEYED_LIST):
+            key_attr = str(vals.get("Key")) if typ is SettingType.KEYED_LIST and vals.get("Key") else None
+            # the list's item element is its child at the next level
+            _walk(child, cpath, lists + [ListLevel(len(cpath), child.name, key_attr)], out, nodes, source)
+        else:
+            _walk(child, cpath, lists, out, nodes, source)
+
+
+def _definition(key, vals: Mapping, path: list[str], lists: tuple, typ: SettingType) -> SettingDefinition:
+    target = None
+    apply_passes = apply_after = None
+    values: list[tuple[str, str]] = []
+    extensions: list[str] = []
+    default = minimum = maximum = pattern = display = None
+    min_len = max_len = None
+    private = False
+    for sub in key.subkeys():
+        low = sub.name.lower()
+        if low == "apply":
+            av = _values(sub)
+            apply_passes = _int_or_none(av.get("ApplyPasses"))
+            apply_after = av.get("ApplyAfterSetting")
+            for t in sub.subkeys():
+                tv = _values(t)
+                if t.name.lower() == "csp" and tv.get("Path"):
+                    target = Target("csp", str(tv["Path"]), _int_or_none(tv.get("Context")) == 1)
+                elif t.name.lower() == "registry" and tv.get("Path") and target is None:
+                    target = Target("registry", str(tv["Path"]))
+        elif low == "validation":
+            vv = _values(sub)
+            minimum = _text_or_none(vv.get("Minimum"))
+            maximum = _text_or_none(vv.get("Maximum"))
+            pattern = _text_or_none(vv.get("Pattern"))
+            min_len = _int_or_none(vv.get("MinLength"))
+            max_len = _int_or_none(vv.get("MaxLength"))
+            for s in sub.subkeys():
+                if s.name.lower() == "values":
+                    for item in s.subkeys():
+                        label = _values(item).get("Display")
+                        values.append((item.name, str(label) if label is not None else item.name))
+                elif typ is SettingType.FILE:
+                    extensions.append(s.name.lower())
+        elif low == "default":
+            subs = sub.subkeys()
+            if subs:
+                default = subs[0].name
+        elif low == "visibility":
+            vis = _values(sub)
+            private = _int_or_none(vis.get("Private")) == 1
+            display = _text_or_none(vis.get("DisplayName"))
+    atomic_root = vals.get("AtomicRoot") if _int_or_none(vals.get("Atomic")) == 1 else None
+    return SettingDefinition(
+        path="/".join(path), type=typ, lists=lists, values=tuple(values), minimum=minimum, maximum=maximum,
+        default=default, target=target, atomic_root=str(atomic_root).strip("/") if atomic_root else None,
+        extensions=tuple(extensions), file_path=_text_or_none(vals.get("FilePath")),
+        serialization=_int_or_none(vals.get("Serialization")), pattern=pattern, min_length=min_len,
+        max_length=max_len, required=_int_or_none(vals.get("Required")) == 1, private=private,
+        display_name=display, apply_passes=apply_passes, apply_after=_text_or_none(apply_after))
+
+
+def _int_or_none(v) -> int | None:
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return int(v)
+    return None
+
+
+def _text_or_none(v) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, (list, tuple)):
+        v = v[0] if v else ""
+    return str(v)
+
+
+# --- the builtin form: several stores in one document ---------------------------------------------
+
+def dumps_models(models: Mapping[str, SettingsModel], *, provenance: Mapping[str, Mapping] | None = None) -> str:
+    """Several models as one JSON document; identical definitions are written once."""
+    table: list[dict] = []
+    index: dict[str, int] = {}
+    builds = {}
+    for name, model in models.items():
+        refs = []
+        for d in model:
+            blob = json.dumps(d.to_json(), sort_keys=True, ensure_ascii=False)
+            if blob not in index:
+                index[blob] = len(table)
+                table.append(d.to_json())
+            refs.append(index[blob])
+        builds[name] = {"source": dict((provenance or {}).get(name, {})), "nodes": model.nodes, "settings": refs}
+    doc = {"format": MODEL_FORMAT, "default": list(models)[-1], "builds": builds, "definitions": table}
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=False) + "\n"
+
+
+def loads_models(data: bytes, *, origin: str) -> tuple[str, dict[str, SettingsModel]]:
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"{origin}: not a settings model document: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
+        raise SettingsError(f"{origin}: not a {MODEL_FORMAT} document")
+    defs = [SettingDefinition.from_json(d) for d in doc["definitions"]]
+    out = {}
+    for name, b in doc["builds"].items():
+        src = b.get("source", {})
+        out[name] = SettingsModel((defs[i] for i in b["settings"]),
+                                  ModelSource(f"builtin {name}", str(src.get("sha256", "")), name),
+                                  b.get("nodes", {}))
+    return str(doc.get("default")), out
+
+
+_BUILTIN: tuple[str, dict[str, SettingsModel]] | None = None
+
+
+def builtin_models() -> tuple[str, dict[str, SettingsModel]]:
+    """(default build name, {build name: model}) of the shipped data."""
+    global _BUILTIN
+    with _LOCK:
+        if _BUILTIN is None:
+            data = resources.files("ppkgtool").joinpath("data/settings-model.json").read_bytes()
+            _BUILTIN = loads_models(data, origin="builtin settings model")
+        return _BUILTIN
+
+
+def builtin_builds() -> list[str]:
+    return list(builtin_models()[1])
+
+
+def load_model(store_file: os.PathLike | None = None, *, build: str | None = None) -> SettingsModel:
+    """The model a build uses: ``store_file`` (icd.exe's /StoreFile:), else ``$PPKGTOOL_STORE_FILE``,
+    else the builtin ``build`` (``$PPKGTOOL_STORE_BUILD``, default the newest)."""
+    if store_file is None and os.environ.get(STORE_ENV):
+        store_file = os.environ[STORE_ENV]
+    if store_file is not None:
+        p = Path(store_file)
+        try:
+            data = p.read_bytes() if p.stat().st_size <= MAX_STORE_BYTES else b"\0" * (MAX_STORE_BYTES + 1)
+        except OSError as exc:
+            raise SettingsError(f"cannot read settings store {p}: {exc.strerror}") from None
+        digest = hashlib.sha256(data).hexdigest()
+        with _LOCK:
+            model = _CACHE.get(digest)
+        if model is None:
+            model = read_store(data, source_name=str(p))
+            with _LOCK:
+                _CACHE[digest] = model
+        return model
+    default, models = builtin_models()
+    name = build or os.environ.get(BUILD_ENV) or default
+    if name not in models:
+        raise SettingsError(f"no builtin settings store {name!r}", hint="builtin: " + ", ".join(models))
+    return models[name]
+
+
+def models_with(path: str) -> list[str]:
+    """The builtin builds that know a setting path (for 'exists in another store' messages)."""
+    return [name for name, m in builtin_models()[1].items() if m.get(path) is not None]
+
+
+def iter_store_files(folder: os.PathLike) -> Iterable[Path]:
+    return sorted(Path(folder).glob("*.dat"))
+
+
+__all__ = ["BUILD_ENV", "MODEL_FORMAT", "STORE_ENV", "builtin_builds", "builtin_models", "dumps_models",
+           "load_model", "loads_models", "models_with", "read_store"]
