@@ -62,7 +62,9 @@ class TemplateBuilder:
         self.template_bytes = self.template.read_bytes()
         if options.catalogue is None:   # load (and check) the settings catalogue once
             from ppkgtool.package.catalogue import load_catalogue
-            options = dataclasses.replace(options, catalogue=load_catalogue(options.catalogue_files))
+            from ppkgtool.package.store import load_model
+            model = load_model(options.store_file, build=options.store_build)
+            options = dataclasses.replace(options, catalogue=load_catalogue(options.catalogue_files, model=model))
         self.options = options
         self.cache = ResourceCache()
         self.per_device_password = per_device_password

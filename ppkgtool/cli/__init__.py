@@ -17,6 +17,7 @@ from ppkgtool.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_USAGE, PpkgError
 # (command, module) in the order --help shows them.
 COMMANDS = [
     ("build", "cmd_build"),
+    ("settings", "cmd_settings"),
     ("pack", "cmd_pack"),
     ("inspect", "cmd_inspect"),
     ("extract", "cmd_extract"),

@@ -46,6 +46,8 @@ def add_build_arguments(p, *, single: bool) -> None:
                    help="variables file: one NAME=VALUE per line (# comments)")
     p.add_argument("--catalogue", action="append", default=[], metavar="FILE",
                    help="extra settings catalogue (from 'ppkgtool catalog learn'); repeatable")
+    from ppkgtool.cli.cmd_settings import add_store_options
+    add_store_options(p)
     pay = p.add_argument_group("payloads")
     if single:
         pay.add_argument("--odj", metavar="FILE",
@@ -158,7 +160,9 @@ def options_from_args(args, **overrides):
                            payloads=payloads, owner_type=args.owner_type, rank=args.rank,
                            overwrite=getattr(args, "overwrite", False),
                            reproducible=args.reproducible, catalog=not args.no_catalog,
-                           catalogue_files=tuple(map(Path, args.catalogue)), signer=signer,
+                           catalogue_files=tuple(map(Path, args.catalogue)),
+                           store_file=Path(args.store_file) if args.store_file else None,
+                           store_build=args.store_build, signer=signer,
                            encrypt_password=password)
     if overrides:
         import dataclasses
@@ -179,9 +183,10 @@ def run(args) -> int:
         if rep.json_mode:
             rep.json({"dry_run": True, "metadata": tree.metadata.to_json(), "notes": tree.metadata.notes.render(),
                       "settings": [s.to_json(show_secrets=args.show_secrets) for s in tree.settings],
-                      "files": sorted(tree.files)})
+                      "files": sorted(tree.files), "settings_store": tree.settings_store})
         else:
             _report_settings(rep, tree.metadata, tree.settings, args.show_secrets)
+            rep.fields([("settings store", store_text(tree.settings_store))])
             rep.line(f"(dry run: {len(tree.files)} files compiled, nothing written)")
         return 0
 
@@ -207,13 +212,24 @@ def run(args) -> int:
         rep.line("payload: " + ", ".join(f"{k}={v}" for k, v in pl.items() if k != "values")
                  + (f" ({len(pl['values'])} values)" if "values" in pl else ""))
     rep.fields([("package", result.package_path), ("catalog", result.catalog_path or "(none)"),
-                ("sha256", result.sha256), ("signed", result.signed), ("encrypted", result.encrypted)])
+                ("sha256", result.sha256), ("signed", result.signed), ("encrypted", result.encrypted),
+                ("settings store", store_text(result.settings_store))])
     if generated:
         if args.password_out:
             rep.line(f"package password written to {args.password_out}")
         else:
             rep.line(f"package password: {password}   (shown once; keep it safe)")
     return 0
+
+
+def store_text(source: dict | None) -> str:
+    """Which settings store compiled a package (BuildResult.settings_store), in one line."""
+    if not source:
+        return "(none)"
+    text = str(source.get("name"))
+    if source.get("sha256"):
+        text += f" (sha256 {source['sha256'][:16]}…)"
+    return text
 
 
 def _report_settings(rep, metadata, settings, show_secrets: bool) -> None:

@@ -142,6 +142,9 @@ class Entry:
     confidence: str = "C"         # C confirmed on real packages, I inferred, U unknown
     note: str = ""
     origin: str = "builtin"       # builtin or the file it came from
+    # learned from packages built by a WCD newer than every builtin store (the builder version that
+    # showed it): used by the builtin default model only, in place of (or beside) the store's entry
+    newer_than_store: str = ""
     segments: tuple[Segment, ...] = field(default=(), compare=False, repr=False)
     # the settings-model definition (settings.py) whose value rules apply; None for user entries
     definition: object | None = field(default=None, compare=False, repr=False)
@@ -205,6 +208,8 @@ class Entry:
             d["evidence"] = list(self.evidence)
         if self.note:
             d["note"] = self.note
+        if self.newer_than_store:
+            d["newer_than_store"] = self.newer_than_store
         return d
 
 
@@ -361,7 +366,7 @@ def entry_from_json(d: Mapping, *, origin: str, where: str) -> Entry:
     if not isinstance(d, Mapping):
         raise CatalogueError(f"{where}: an entry must be an object")
     allowed = {"path", "group", "settings_group", "scope", "outputs", "asset", "secret", "evidence",
-               "confidence", "note"}
+               "confidence", "note", "newer_than_store"}
     unknown = set(d) - allowed
     if unknown:
         raise CatalogueError(f"{where}: unknown field(s) {sorted(unknown)}")
@@ -374,7 +379,8 @@ def entry_from_json(d: Mapping, *, origin: str, where: str) -> Entry:
         return Entry(path=_str(d, "path", where), group=_str(d, "group", where),
                      settings_group=d.get("settings_group"), scope=d.get("scope", "Device"), outputs=outputs,
                      asset=asset, secret=bool(d.get("secret", False)), evidence=tuple(d.get("evidence", ())),
-                     confidence=d.get("confidence", "C"), note=str(d.get("note", "")), origin=origin)
+                     confidence=d.get("confidence", "C"), note=str(d.get("note", "")), origin=origin,
+                     newer_than_store=str(d.get("newer_than_store", "")))
     except CatalogueError as exc:
         raise CatalogueError(f"{where}: {exc.message}") from None
     except (KeyError, TypeError) as exc:
@@ -445,10 +451,16 @@ def model_entries(model, learned: Iterable[Entry] = ()) -> tuple[list[Entry], li
     Returns (entries, learned entries the model has no definition for).
     """
     from ppkgtool.package.settings import SettingType, compiled_form
-    by_shape: dict[tuple, Entry] = {shape(e.path): e for e in learned}
-    used: set[tuple] = set()
-    out: list[Entry] = []
+    from ppkgtool.package.store import is_builtin_default
+    newest = is_builtin_default(model)
+    learned = list(learned)
+    newer = {shape(e.path): e for e in learned if e.newer_than_store} if newest else {}
+    by_shape: dict[tuple, Entry] = {shape(e.path): e for e in learned if not e.newer_than_store}
+    used: set[tuple] = set(newer)
+    out: list[Entry] = list(newer.values())
     for d in model:
+        if shape(d.pattern_text()) in newer:
+            continue
         form = compiled_form(d)
         pattern = d.pattern_text()
         key = shape(pattern)
@@ -483,7 +495,8 @@ def model_entries(model, learned: Iterable[Entry] = ()) -> tuple[list[Entry], li
                          scope=form.scope if form else "Device", outputs=tuple(outputs), asset=asset,
                          secret=d.secret or bool(le and le.secret), confidence=confidence,
                          evidence=le.evidence if le else (), origin=model.source.name, definition=d))
-    unused = [e for e in learned if shape(e.path) not in used]
+    unused = [e for e in learned if shape(e.path) not in used and shape(e.path) not in by_shape or
+              (e.newer_than_store and not newest)]
     return out, unused
 
 

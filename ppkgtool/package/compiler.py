@@ -33,7 +33,7 @@ _INT_RE = re.compile(r"-?\d+")
 CONDITION_ATTRIBUTES = {
     "mcc": "Mcc", "mnc": "Mnc", "imsi": "IMSI", "iccid": "ICCID", "spn": "SPN", "plmn": "PLMN", "gid1": "GID1",
     "uiname": "uiname", "uiorder": "uiorder", "profileid": "ProfileID", "processorname": "ProcessorName",
-    "processortype": "ProcessorType", "region": "Region", "lang": "Lang", "socidentifier": "SocIdentifier",
+    "processortype": "ProcessorType", "processorvendor": "ProcessorVendor", "region": "Region", "lang": "Lang", "socidentifier": "SocIdentifier",
     "oemid": "OEMID", "manufacturer": "Manufacturer", "model": "Model", "sku": "SKU",
 }
 _PROFILE_ATTR_ORDER = ["Mcc", "Mnc", "IMSI", "ICCID", "SPN", "PLMN", "GID1", "ProcessorName", "ProcessorType",
@@ -240,11 +240,18 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
     asset_index: dict[str, int] = {}
     sg_counts: dict[str, int] = {}
     sets: dict[tuple, list[layout.ConfigurationSet]] = {}
-    for n, g in enumerate(ordered):
-        base = g.entry.settings_group_id(g.captures)
+    targets = {t.id: t for t in customizations.targets}
+
+    def next_sg(base: str) -> str:
+        # repeats of one SettingsGroup get _0, _1, … on the second, third, … line (ppkg-format.md [C])
         count = sg_counts.get(base, -1)
         sg_counts[base] = count + 1
-        sg = base if count < 0 else f"{base}_{count}"
+        return base if count < 0 else f"{base}_{count}"
+
+    for n, g in enumerate(ordered):
+        base = g.entry.settings_group_id(g.captures)
+        variant = customizations.variants[g.variant] if g.variant is not None else None
+        sg = next_sg(base) if variant is None or variant.kind != "Variant" else None
         sub = "User_RunTime" if g.scope == "User" else "RunTime"
         fname = layout.provxml_file_name(n, g.name)
         package_path = f"{layout.USER_RUNTIME_DIR if g.scope == 'User' else layout.RUNTIME_DIR}/{fname}"
@@ -266,8 +273,17 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
             leaf, instance, spath, _parms, value, ent = g.items[0]
             g.items[0] = (leaf, instance, spath, [(ch, key, name, "string")], value, ent)
         files[package_path] = g.doc.render()
-        sets.setdefault((g.variant, g.scope), []).append(
-            layout.ConfigurationSet(sg, f"$(_prov)\\{sub}\\{fname}"))
+        data_ref = f"$(_prov)\\{sub}\\{fname}"
+        if variant is not None and variant.kind == "Variant":
+            # a Variant's groups: one ConfigurationSet per target state, its conditions as attributes
+            for tid in variant.target_ids:
+                for state in targets[tid].states or ((),):
+                    conds = variant_conditions(state, tid, src)
+                    line_sg = next_sg(base)
+                    sg = sg or line_sg
+                    sets.setdefault((None, g.scope), []).append(layout.ConfigurationSet(line_sg, data_ref, conds))
+        else:
+            sets.setdefault((g.variant, g.scope), []).append(layout.ConfigurationSet(sg, data_ref))
         for leaf, instance, spath, parms, value, ent in g.items:
             settings.append(CompiledSetting(
                 path=spath, instance=instance, value=value, scope=g.scope, group=g.name, settings_group=sg,
@@ -275,8 +291,9 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
                 secret=ent.secret, asset=asset_path, variant=g.variant, confidence=ent.confidence))
 
     profile_sets: dict[str, list[layout.ProfileSet]] = {"Device": [], "User": []}
-    targets = {t.id: t for t in customizations.targets}
     for i, variant in enumerate(customizations.variants):
+        if variant.kind != "Profile":
+            continue
         for tid in variant.target_ids:
             attrs = profile_attributes(targets[tid], src)
             for scope in ("Device", "User"):
@@ -383,6 +400,23 @@ def _load_certificate_der(source, *, where: str, setting: str) -> bytes:
                                   where=where) from None
     from cryptography.hazmat.primitives.serialization import Encoding
     return cert.public_bytes(Encoding.DER)
+
+
+def variant_conditions(state, tid: str, source_name: str) -> tuple[tuple[str, str], ...]:
+    """One TargetState's conditions -> ConfigurationSet attributes, in document order (ppkg-format.md,
+    Multivariant [C]: Microsoft's packages write them as given, e.g. ProcessorVendor, ProcessorName)."""
+    out: dict[str, str] = {}
+    for c in state:
+        where = f"{source_name}:{c.line}" if c.line else source_name
+        attr = CONDITION_ATTRIBUTES.get(c.name.lower())
+        if attr is None:
+            raise CustomizationsError(f"target {tid}: unknown condition {c.name!r}", where=where,
+                                      hint="known: " + ", ".join(sorted(set(CONDITION_ATTRIBUTES.values()))))
+        _check_condition(attr, c.value, where, tid)
+        if attr in out:
+            raise CustomizationsError(f"target {tid}: condition {c.name} given twice in one state", where=where)
+        out[attr] = c.value
+    return tuple(out.items())
 
 
 def profile_attributes(target: Target, source_name: str) -> tuple[tuple[str, str], ...]:

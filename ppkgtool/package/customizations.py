@@ -224,11 +224,16 @@ class Target:
 
 @dataclass(frozen=True)
 class Variant:
-    """``Variant/TargetRefs/TargetRef[@Id]`` + ``Variant/Settings`` (ppkg-format.md, Multivariant [C])."""
+    """``Variant/TargetRefs/TargetRef[@Id]`` + ``Variant/Settings`` (ppkg-format.md, Multivariant [C]).
+
+    ``kind`` is ``Variant`` (compiles to ConfigurationSet lines carrying the target's conditions) or
+    ``Profile`` (the COSA form: ProfileSet lines, ppkg-format.md [C]).
+    """
 
     target_ids: tuple[str, ...]
     settings: SettingNode | None
     line: int | None
+    kind: str = "Variant"
 
 
 @dataclass(frozen=True)
@@ -401,11 +406,11 @@ def parse_customizations(data: bytes, *, source_name: str, variables: Mapping[st
                 common_els.append(child)
             elif name == "Targets":
                 targets.extend(_read_targets(child, issue))
-            elif name == "Variant":
+            elif name in ("Variant", "Profile"):
                 variants.append(_read_variant(child, issue))
             else:
                 issue(f"unexpected <{name}> in <Customizations>", child.sourceline,
-                      hint="expected Common, Targets or Variant")
+                      hint="expected Common, Targets, Variant or Profile")
     ids = [t.id for t in targets]
     for t in targets:
         if ids.count(t.id) > 1 and t is next(x for x in targets if x.id == t.id):
@@ -413,7 +418,7 @@ def parse_customizations(data: bytes, *, source_name: str, variables: Mapping[st
     for v in variants:
         for tid in v.target_ids:
             if tid not in ids:
-                issue(f"Variant refers to unknown target {tid!r}", v.line)
+                issue(f"{v.kind} refers to unknown target {tid!r}", v.line)
     common = _merged_node(common_els) if common_els else None
     return Customizations(source_name, metadata, common, tuple(targets), tuple(variants), root, frozenset(used),
                           package_config=config_fields, problems=tuple(issue.problems))
@@ -558,6 +563,7 @@ def _read_targets(el, issue: _Issues) -> list[Target]:
 
 
 def _read_variant(el, issue: _Issues) -> Variant:
+    kind = local_name(el)
     refs: list[str] = []
     nodes: list[SettingNode] = []
     for c in _element_children(el):
@@ -570,14 +576,16 @@ def _read_variant(el, issue: _Issues) -> Variant:
                 refs.append(r.get("Id"))
         elif name == "Settings":
             nodes.append(_build_node(c, {}, None, 0))
+        elif name == "Replace" and kind == "Profile":
+            continue     # COSA <Replace Name=…>: a name substitution WCD applies at authoring time [U]
         else:
-            issue(f"unexpected <{name}> in <Variant>", c.sourceline)
+            issue(f"unexpected <{name}> in <{kind}>", c.sourceline)
     if not refs:
-        issue("Variant has no TargetRefs", el.sourceline)
+        issue(f"{kind} has no TargetRefs", el.sourceline)
     if not issue.lenient:   # strict: the last Settings element (as before); lenient: all of them
         nodes = nodes[-1:]
     settings = _merge_nodes(nodes) if nodes else None
-    return Variant(tuple(refs), settings, el.sourceline)
+    return Variant(tuple(refs), settings, el.sourceline, kind)
 
 
 def _ensure_common(root):

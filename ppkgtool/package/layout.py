@@ -163,6 +163,7 @@ class ConfigurationSet:
 
     settings_group: str          # uuid, with _k suffix for repeats
     data: str                    # $(_prov)\RunTime\<n>__<Group>.provxml
+    conditions: tuple[tuple[str, str], ...] = ()   # a Variant's target state, as attributes [C]
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,9 @@ class ProfileSet:
 def render_runtime(sets: Sequence[ConfigurationSet], profile_sets: Sequence[ProfileSet] = ()) -> bytes:
     lines = ['<ConfigurationSource Version="1.0">']
     for s in sets:
+        conds = "".join(f' {k}="{escape_attr(v)}"' for k, v in s.conditions)
         lines.append(f'  <ConfigurationSet Type="provxml" SettingsGroup="{escape_attr(s.settings_group)}" '
-                     f'Data="{escape_attr(s.data)}" />')
+                     f'Data="{escape_attr(s.data)}"{conds} />')
     for p in profile_sets:
         attrs = "".join(f' {k}="{escape_attr(v)}"' for k, v in p.attributes)
         lines.append(f"  <ProfileSet{attrs}>")

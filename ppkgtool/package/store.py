@@ -202,6 +202,13 @@ def builtin_models() -> tuple[str, dict[str, SettingsModel]]:
         return _BUILTIN
 
 
+def is_builtin_default(model: SettingsModel) -> bool:
+    """Whether ``model`` is the builtin default (the newest knowledge: facts learned from packages
+    of newer WCD versions apply to it, catalogue.py)."""
+    default, models = builtin_models()
+    return models.get(default) is model
+
+
 def builtin_builds() -> list[str]:
     return list(builtin_models()[1])
 
