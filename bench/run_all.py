@@ -2,7 +2,8 @@
 """Run every benchmark under bench/ and assemble bench/RESULTS.md from bench/results/*.md.
 
 Each bench/bench_*.py compares ppkgtool with the peer its issue names, in the same run, and
-writes its own bench/results/<topic>.md. Usage: python bench/run_all.py [--only NAME ...] [--assemble-only]
+writes its own bench/results/<topic>.md (bench_settings.py, the settings model, has no peer: icd.exe
+cannot run here, so it reports absolute figures). Usage: python bench/run_all.py [--only NAME ...] [--assemble-only]
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -52,12 +54,13 @@ def _fails(tmp_path: Path, data: bytes, *parts: str, options: BuildOptions | Non
 
 def test_unknown_setting_names_file_line_and_path(tmp_path):
     body = "        <OOBE>\n          <Desktop>\n            <HideOobee>True</HideOobee>\n          </Desktop>\n        </OOBE>\n"
-    _fails(tmp_path, doc(body), "c.xml:15", "unknown setting OOBE/Desktop/HideOobee", "catalog learn")
+    _fails(tmp_path, doc(body), "c.xml:15", "unknown setting OOBE/Desktop/HideOobee",
+           "did you mean OOBE/Desktop/HideOobe?")
 
 
 def test_bad_value_types(tmp_path):
     _fails(tmp_path, doc("        <OOBE><Desktop><HideOobe>Maybe</HideOobe></Desktop></OOBE>\n"),
-           "c.xml:13", "OOBE/Desktop/HideOobe", "'Maybe' is not a valid value")
+           "c.xml:13", "OOBE/Desktop/HideOobe", "'Maybe' is not True or False", "allowed: True, False")
     body = ("        <ProvisioningCommands><PrimaryContext><Command><CommandConfig Name=\"a\">\n"
             "          <CommandLine>x</CommandLine>\n          <ReturnCodeSuccess>zero</ReturnCodeSuccess>\n"
             "        </CommandConfig></Command></PrimaryContext></ProvisioningCommands>\n")
@@ -144,9 +147,9 @@ def test_var_file_and_cli(tmp_path, capsys):
 
 # --- multivariant [I] ---------------------------------------------------------------------------------
 
-def test_multivariant_profile_sets():
+def _multivariant(kind: str) -> bytes:
     body = "        <OOBE><Desktop><HideOobe>True</HideOobe></Desktop></OOBE>\n"
-    tail = """      </Common>
+    tail = f"""      </Common>
       <Targets>
         <Target Id="CarrierA">
           <TargetState>
@@ -157,7 +160,7 @@ def test_multivariant_profile_sets():
           </TargetState>
         </Target>
       </Targets>
-      <Variant>
+      <{kind}>
         <TargetRefs><TargetRef Id="CarrierA" /></TargetRefs>
         <Settings>
           <Policies><Experience><AllowCortana>No</AllowCortana></Experience></Policies>
@@ -165,12 +168,17 @@ def test_multivariant_profile_sets():
             <CommandLine>echo $(__ICCID)</CommandLine>
           </CommandConfig></Command></PrimaryContext></ProvisioningCommands>
         </Settings>
-      </Variant>
+      </{kind}>
     </Customizations>
   </Settings>
 </WindowsCustomizations>
 """
-    data = (HEAD.replace("{owner}", "MobileOperator").replace("{rank}", "1") + body + tail).encode()
+    return (HEAD.replace("{owner}", "MobileOperator").replace("{rank}", "1") + body + tail).encode()
+
+
+def test_multivariant_profile_sets():
+    """A COSA <Profile> compiles to ProfileSet lines (ppkg-format.md, Multivariant [C])."""
+    data = _multivariant("Profile")
     tree = compile_bytes(data, source_name="mv.xml", variables={})
     rt = tree.files["Multivariant/0/Prov/RunTime.xml"].decode("utf-8-sig")
     assert '<ProfileSet Mcc="310" Mnc="410" IMSI="range:310410000000000,310410999999999" ProfileID="CarrierA" ' \
@@ -184,6 +192,23 @@ def test_multivariant_profile_sets():
     bad = data.replace(b'<TargetRef Id="CarrierA" />', b'<TargetRef Id="Nobody" />')
     with pytest.raises(CustomizationsError, match="unknown target"):
         parse_customizations(bad, source_name="mv.xml")
+
+
+def test_multivariant_variant_conditions_on_configuration_sets():
+    """A <Variant> compiles to ConfigurationSet lines carrying the target state's conditions, one
+    line per state (the form of the real multivariant package in corpus/ppkg, ProcessorVendor/Name)."""
+    data = _multivariant("Variant")
+    tree = compile_bytes(data, source_name="mv.xml", variables={})
+    rt = tree.files["Multivariant/0/Prov/RunTime.xml"].decode("utf-8-sig")
+    assert "<ProfileSet" not in rt
+    assert re.search(r'<ConfigurationSet Type="provxml" SettingsGroup="[0-9a-f-]+" '
+                     r'Data="\$\(_prov\)\\RunTime\\1__Policies_Experience_AllowCortana.provxml" Mcc="310" Mnc="410" '
+                     r'IMSI="range:310410000000000,310410999999999" uiname="Carrier A" />', rt), rt
+    two = data.replace(b"</TargetState>", b"</TargetState><TargetState><Condition Name=\"Mcc\" Value=\"311\" />"
+                                           b"</TargetState>", 1)
+    rt2 = compile_bytes(two, source_name="mv.xml").files["Multivariant/0/Prov/RunTime.xml"].decode("utf-8-sig")
+    lines = [x for x in rt2.splitlines() if "AllowCortana" in x]
+    assert len(lines) == 2 and 'Mcc="311"' in lines[1] and "_0" in lines[1]
 
 
 # --- bounded fuzzing ---------------------------------------------------------------------------------

@@ -227,3 +227,16 @@ def test_build_with_unreadable_store_file_exits_3(tmp_path, customizations):
     assert proc.returncode == 3
     assert "missing.dat" in proc.stderr
     assert not (tmp_path / "out.ppkg").exists()
+
+
+def test_build_setting_missing_from_chosen_store_exits_3(tmp_path):
+    src = tmp_path / "c.xml"
+    src.write_text(CUSTOMIZATIONS.replace(
+        "<Policies>", "<CellCore><PerDevice><CellUX><EnableAutoSlotSwitch>1</EnableAutoSlotSwitch></CellUX>"
+                      "</PerDevice></CellCore><Policies>"), encoding="utf-8")
+    proc = cli("build", src, "-o", tmp_path / "out.ppkg", "--store-build", "win10-2021-09")
+    assert proc.returncode == 3
+    assert "CellCore/PerDevice/CellUX/EnableAutoSlotSwitch" in proc.stderr and "win11-2024-02" in proc.stderr
+    assert not (tmp_path / "out.ppkg").exists()
+    # ... and builds with a store that has it
+    assert cli("build", src, "-o", tmp_path / "out.ppkg", "--store-build", "win11-2024-02").returncode == 0

@@ -505,6 +505,9 @@ def _full_instance(d) -> str:
     return "/".join(_instance_parts(d, d.path.count("/") + 1))
 
 
+_MODEL_ENTRIES: dict[int, tuple] = {}
+
+
 def load_catalogue(extra: Sequence[os.PathLike] = (), *, model=None) -> Catalogue:
     """The settings model's entries (builtin default store unless ``model``), the learned facts on
     top, then user files (``build --catalogue``).
@@ -515,7 +518,11 @@ def load_catalogue(extra: Sequence[os.PathLike] = (), *, model=None) -> Catalogu
     if model is None:
         from ppkgtool.package.store import load_model
         model = load_model()
-    entries, _unused = model_entries(model, builtin_entries())
+    entries = _MODEL_ENTRIES.get(id(model))
+    if entries is None or entries[0] is not model:
+        entries = (model, model_entries(model, builtin_entries())[0])
+        _MODEL_ENTRIES[id(model)] = entries     # models are immutable and live for the process
+    entries = entries[1]
     cat = Catalogue(model=model)
     for e in entries:
         cat.add(e)

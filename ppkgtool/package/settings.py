@@ -449,6 +449,7 @@ class Decompiled:
     value: str                       # label or customizations form
     label: str | None                # the store's label when the value has one
     secret: bool
+    also: tuple[str, ...] = ()       # other settings that compile to the same node (one CSP node, two paths)
 
 
 class Decompiler:
@@ -471,38 +472,39 @@ class Decompiler:
                   package_id: str | None = None) -> Decompiled | None:
         cands = self._by_shape.get((scope, len(characteristic), parm), []) + \
             self._by_shape.get((scope, len(characteristic), None), [])
-        best = None
+        found = []
         for d, form in cands:
             caps = _match_templates(form.characteristic + (form.parm,), tuple(characteristic) + (parm,),
                                     package_id)
             if caps is None:
                 continue
-            literal = sum(1 for t in form.characteristic if "{" not in t)
-            if best is None or literal > best[0]:
-                best = (literal, d, caps)
-        if best is None:
+            literal = sum(1 for t in (*form.characteristic, form.parm) if "{" not in t)
+            found.append((-literal, d.path, d, caps))
+        if not found:
             return None
-        _lit, d, caps = best
+        found.sort(key=lambda x: (x[0], x[1]))
+        _lit, _p, d, caps = found[0]
         caps.pop("cert_sha1", None)
-        return Decompiled(d.path, tuple(sorted(caps.items())), d.decompile_value(value), d.label_of(value), d.secret)
+        return Decompiled(d.path, tuple(sorted(caps.items())), d.decompile_value(value), d.label_of(value), d.secret,
+                          tuple(x[1] for x in found[1:] if x[0] == found[0][0]))
 
 
 def _literal(t: str) -> str | None:
-    return None if "{" in t else t
+    return None if _TEMPLATE_SPLIT_RE.search(t) else t
 
 
-_TEMPLATE_SPLIT_RE = re.compile(r"(\{[A-Za-z0-9_]+\})")
+_TEMPLATE_SPLIT_RE = re.compile(r"(\{[A-Za-z][A-Za-z0-9_]*\})")
 
 
 def _match_templates(templates: Sequence[str], actual: Sequence[str], package_id: str | None) -> dict | None:
     caps: dict[str, str] = {}
     for t, a in zip(templates, actual):
-        if "{" not in t:
+        if not _TEMPLATE_SPLIT_RE.search(t):
             if t.lower() != a.lower():
                 return None
             continue
         pieces = _TEMPLATE_SPLIT_RE.split(t)
-        rx = "".join(f"(?P<{p[1:-1]}>.+?)" if p.startswith("{") else re.escape(p) for p in pieces)
+        rx = "".join(f"(?P<{p[1:-1]}>.+?)" if _TEMPLATE_SPLIT_RE.fullmatch(p) else re.escape(p) for p in pieces)
         m = re.fullmatch(rx, a, re.IGNORECASE | re.DOTALL)
         if m is None:
             return None

@@ -205,6 +205,8 @@ def builtin_models() -> tuple[str, dict[str, SettingsModel]]:
 def is_builtin_default(model: SettingsModel) -> bool:
     """Whether ``model`` is the builtin default (the newest knowledge: facts learned from packages
     of newer WCD versions apply to it, catalogue.py)."""
+    if not model.source.name.startswith("builtin "):
+        return False
     default, models = builtin_models()
     return models.get(default) is model
 
