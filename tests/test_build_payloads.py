@@ -183,7 +183,8 @@ def test_client_pfx_and_trusted_certificates(tmp_path):
     thumb = hashlib.sha1(people_cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
     assert any(x[0] == f"RootCATrustedCertificates/TrustedPeople/{thumb}" for x in allp)
     thumb = hashlib.sha1(tp_cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-    assert any(x[0] == f"CertificateStore/TrustedProvisioners/{thumb}" for x in allp)
+    # the settings store's target: ./Vendor/MSFT/Provisioning/TrustedProvisioners/~CertificateHash~
+    assert any(x[0] == "Provisioning/TrustedProvisioners" and x[1] == thumb for x in allp)
     # secrets are redacted in the report unless asked for
     pw = [s for s in res.settings if s.path.endswith("CertificatePassword")][0]
     assert pw.to_json()["value"] == "<redacted>" and pw.to_json(show_secrets=True)["value"] == "s3cret"

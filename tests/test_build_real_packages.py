@@ -15,6 +15,8 @@ from build_helpers import (REAL_PACKAGES, files_of, provxml_by_group, runtime_en
 from ppkgtool.package.builder import BuildOptions, build_package
 from ppkgtool.package.compiler import compile_package
 from ppkgtool.package.customizations import parse_customizations
+from ppkgtool.package.catalogue import load_catalogue
+from ppkgtool.package.store import load_model
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +36,16 @@ def extracted(real_ppkg, tmp_path_factory):
     return out
 
 
+# wcd-itadmin-rank52 was built by WCD 10.0.21382 (its NOTES): the Windows 11 21H2 store has its
+# settings as they were then (AllowOptionToShowNetwork: a per-user boolean, later a device integer)
+STORE_BUILD = {"wcd-itadmin-rank52": "win11-21h2-2021-10"}
+
+
 def _compile(extracted, name, **kw):
     src = extracted[name] / "Multivariant/0/customizations.xml"
     cust = parse_customizations(src.read_bytes(), source_name=f"{name}:customizations.xml")
-    return compile_package(cust, asset_dir=extracted["assets"], **kw)
+    cat = load_catalogue(model=load_model(build=STORE_BUILD.get(name)))
+    return compile_package(cust, asset_dir=extracted["assets"], catalogue=cat, **kw)
 
 
 @pytest.mark.parametrize("name", REAL_PACKAGES)
@@ -105,7 +113,8 @@ def test_runtime_order_follows_the_document(extracted):
 def test_built_package_reads_back_in_wimlib(extracted, name, tmp_path):
     out = tmp_path / f"{name}.ppkg"
     res = build_package(extracted[name] / "Multivariant/0/customizations.xml", out,
-                        BuildOptions(asset_dir=extracted["assets"], reproducible=True))
+                        BuildOptions(asset_dir=extracted["assets"], reproducible=True,
+                                     store_build=STORE_BUILD.get(name)))
     assert res.settings_count > 0
     info = subprocess.run(["wiminfo", str(out)], capture_output=True, text=True, check=True).stdout
     assert "Image Count:    1" in info and "XPRESS" in info
@@ -122,7 +131,7 @@ def test_built_package_reads_back_in_wimlib(extracted, name, tmp_path):
 def test_image_properties(extracted, tmp_path):
     out = tmp_path / "r52.ppkg"
     build_package(extracted["wcd-itadmin-rank52"] / "Multivariant/0/customizations.xml", out,
-                  BuildOptions(asset_dir=extracted["assets"]))
+                  BuildOptions(asset_dir=extracted["assets"], store_build=STORE_BUILD["wcd-itadmin-rank52"]))
     from ppkgtool.wim import open_wim
     with open_wim(out) as wim:
         props = wim.image(1).properties

@@ -12,6 +12,7 @@ from build_helpers import REAL_PACKAGES, files_of, strip_number, wimlib_extract
 from ppkgtool.cli import main
 from ppkgtool.errors import CustomizationsError
 from ppkgtool.package.catalogue import Catalogue, CatalogueError, load_catalogue, parse_catalogue
+from ppkgtool.package.store import load_model
 from ppkgtool.package.compiler import compile_bytes
 from ppkgtool.package.learn import learn_from_package, learn_packages
 
@@ -35,7 +36,10 @@ def test_builtin_catalogue_is_consistent():
 
 @pytest.mark.parametrize("name", REAL_PACKAGES)
 def test_learning_confirms_the_builtin_catalogue(extracted, name):
-    res = learn_from_package(files_of(extracted[name]), package_name=f"{name}.ppkg", catalogue=load_catalogue())
+    # rank52 was built by WCD 10.0.21382: its settings are those of the Windows 11 21H2 store
+    model = load_model(build="win11-21h2-2021-10" if name == "wcd-itadmin-rank52" else None)
+    res = learn_from_package(files_of(extracted[name]), package_name=f"{name}.ppkg",
+                             catalogue=load_catalogue(model=model))
     assert res.conflicts == [] and res.unmatched == [] and res.entries == []
     assert len(res.confirmed) == res.observations > 0
 
@@ -82,7 +86,8 @@ def _renamed_package(extracted, tmp_path) -> Path:
     return out
 
 
-def test_learn_extends_coverage_without_code(extracted, tmp_path, capsys):
+def test_learn_extends_coverage_without_code(extracted, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PPKGTOOL_STORE_BUILD", "win11-21h2-2021-10")   # rank52's WCD (10.0.21382)
     pkg = _renamed_package(extracted, tmp_path)
     cust = tmp_path / "renamed" / "Multivariant/0/customizations.xml"
     with pytest.raises(CustomizationsError, match="unknown setting SMISettings/HideBootLogoX"):
@@ -158,7 +163,7 @@ def test_generic_policy_rule_and_project_uuid():
     body = b"""<?xml version="1.0"?><WindowsCustomizations><PackageConfig xmlns="urn:schemas-Microsoft-com:Windows-ICD-Package-Config.v1.0"><ID>{11111111-2222-4333-8444-555555555555}</ID><Name>t</Name></PackageConfig>
 <Settings xmlns="urn:schemas-microsoft-com:windows-provisioning"><Customizations><Common><Policies>
 <Update><DeferQualityUpdatesPeriodInDays>7</DeferQualityUpdatesPeriodInDays><AllowMUUpdateService>Yes</AllowMUUpdateService></Update>
-<Browser><HomePages>https://intranet</HomePages></Browser><Bluetooth><AllowDiscoverableMode>Disabled</AllowDiscoverableMode></Bluetooth>
+<Browser><HomePages>https://intranet</HomePages></Browser><Bluetooth><AllowDiscoverableMode>No</AllowDiscoverableMode></Bluetooth>
 </Policies></Common></Customizations></Settings></WindowsCustomizations>"""
     tree = compile_bytes(body, source_name="p.xml")
     got = {s.path: s.parms[0][2:] for s in tree.settings}
@@ -168,4 +173,5 @@ def test_generic_policy_rule_and_project_uuid():
                    "Policies/Bluetooth/AllowDiscoverableMode": ("0", "integer")}
     s = tree.settings[0]
     assert s.settings_group == str(uuid.uuid5(PROJECT_NAMESPACE, "Policies/Update/DeferQualityUpdatesPeriodInDays"))
-    assert s.parms[0][0] == ("Policy", "Config", "Update") and s.confidence == "I"
+    # every Policies setting compiles by the store's CSP target; no generic word rule remains
+    assert s.parms[0][0] == ("Policy", "Config", "Update") and s.confidence == "C"

@@ -183,7 +183,7 @@ def test_doctype_and_missing_customizations(tmp_path):
     assert "root:" not in json.dumps(doc)
     # settings then come from the compiled provxml (the package's source is unusable)
     assert [s["path"] for s in doc["settings"]] == ["Policies/Experience/AllowCortana"]
-    assert doc["settings"][0]["value"] == "0"
+    assert doc["settings"][0]["value"] == "No"     # the store label of the compiled 0
 
     pkg2 = write_package(tmp_path / "nocust.ppkg", cust, drop=("Multivariant/0/customizations.xml",))
     doc2 = run_json("inspect", pkg2)

@@ -36,7 +36,7 @@ def customizations_xml(*, name: str, owner: str, rank: int, common: str, extra: 
 
 
 def policies(values: dict[str, str]) -> str:
-    """{'Experience/AllowCortana': 'No'} -> <Policies><Experience><AllowCortana>No</...>"""
+    """{'Browser/HomePages': 'No'} -> <Policies><Experience><AllowCortana>No</...>"""
     areas: dict[str, list[tuple[str, str]]] = {}
     for path, value in values.items():
         area, name = path.split("/")

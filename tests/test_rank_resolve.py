@@ -16,7 +16,7 @@ from test_inspect_support import make_package, run_cli, run_json
 
 OWNERS_LOW_TO_HIGH = ["Microsoft", "SiliconVendor", "OEM", "SystemIntegrator", "MobileOperator", "ITAdmin"]
 BASE = {o: i * 1000 for i, o in enumerate(OWNERS_LOW_TO_HIGH)}
-POLICIES = ("Experience/AllowCortana", "Camera/AllowCamera", "Start/HidePeopleBar")
+POLICIES = ("Browser/HomePages", "Browser/SetNewTabPageURL", "Bluetooth/LocalDeviceName")
 
 
 def _value(owner: str, rank: int, policy: str) -> str:
@@ -100,8 +100,8 @@ def test_resolve_all_packages_names_every_overridden_package(packages):
 
 
 def test_exact_tie_is_flagged_and_later_package_wins(tmp_path):
-    a = make_package(tmp_path, "tie-a", "OEM", 7, {"Experience/AllowCortana": "A"})
-    b = make_package(tmp_path, "tie-b", "OEM", 7, {"Experience/AllowCortana": "B"})
+    a = make_package(tmp_path, "tie-a", "OEM", 7, {"Browser/HomePages": "A"})
+    b = make_package(tmp_path, "tie-b", "OEM", 7, {"Browser/HomePages": "B"})
     for first, second in ((a, b), (b, a)):
         ranked = run_json("rank", first, second)
         assert [r["path"] for r in ranked] == [str(second), str(first)]
@@ -117,9 +117,9 @@ def test_exact_tie_is_flagged_and_later_package_wins(tmp_path):
 
 
 def test_altitude_disagreeing_with_customizations_is_flagged(tmp_path):
-    liar = make_package(tmp_path, "liar", "OEM", 3, {"Experience/AllowCortana": "liar"},
+    liar = make_package(tmp_path, "liar", "OEM", 3, {"Browser/HomePages": "liar"},
                         properties={"ALTITUDE": "5050"})
-    honest = make_package(tmp_path, "honest", "SystemIntegrator", 1, {"Experience/AllowCortana": "honest"})
+    honest = make_package(tmp_path, "honest", "SystemIntegrator", 1, {"Browser/HomePages": "honest"})
     ranked = run_json("rank", liar, honest)
     assert ranked[0]["path"] == str(liar)               # Windows uses ALTITUDE: ITAdmin 50
     assert (ranked[0]["owner_type"], ranked[0]["rank"]) == ("ITAdmin", 50)
@@ -134,22 +134,22 @@ def test_resolve_multivariant_per_condition(tmp_path):
 
     extra = ("<Targets><Target Id=\"Fr\"><TargetState><Condition Name=\"Mcc\" Value=\"208\"/></TargetState></Target>"
              "</Targets><Variant><TargetRefs><TargetRef Id=\"Fr\"/></TargetRefs><Settings>"
-             + policies({"Experience/AllowCortana": "oem-fr"}) + "</Settings></Variant>")
+             + policies({"Browser/HomePages": "oem-fr"}) + "</Settings></Variant>")
     oem = write_package(tmp_path / "oem.ppkg", customizations_xml(
-        name="oem", owner="OEM", rank=0, common=policies({"Experience/AllowCortana": "oem-common"}), extra=extra))
-    si = make_package(tmp_path, "si", "SiliconVendor", 0, {"Experience/AllowCortana": "sv"})
-    it = make_package(tmp_path, "it", "ITAdmin", 0, {"Camera/AllowCamera": "it"})
+        name="oem", owner="OEM", rank=0, common=policies({"Browser/HomePages": "oem-common"}), extra=extra))
+    si = make_package(tmp_path, "si", "SiliconVendor", 0, {"Browser/HomePages": "sv"})
+    it = make_package(tmp_path, "it", "ITAdmin", 0, {"Browser/SetNewTabPageURL": "it"})
     doc = run_json("resolve", si, oem, it)
     rows = {(s["path"], s["condition"]): s for s in doc["settings"]}
-    plain = rows[("Policies/Experience/AllowCortana", None)]
+    plain = rows[("Policies/Browser/HomePages", None)]
     assert (plain["value"], plain["package"]) == ("oem-common", str(oem))
     assert [o["package"] for o in plain["overridden"]] == [str(si)]
-    fr = rows[("Policies/Experience/AllowCortana", "Fr (Mcc=208)")]
+    fr = rows[("Policies/Browser/HomePages", "Fr (Mcc=208)")]
     assert (fr["value"], fr["package"], fr["from_condition"]) == ("oem-fr", str(oem), "Fr (Mcc=208)")
     assert fr["overridden"][0]["package"] == str(oem)
     assert "replaces the common value" in fr["overridden"][0]["reason"]
     assert fr["overridden"][1]["package"] == str(si)
-    assert rows[("Policies/Camera/AllowCamera", None)]["package"] == str(it)
+    assert rows[("Policies/Browser/SetNewTabPageURL", None)]["package"] == str(it)
 
 
 def test_resolve_secrets_are_redacted(tmp_path):

@@ -35,11 +35,11 @@ def _run_chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     d = tmp_path_factory.mktemp("html")
-    oem = make_package(d, "oem-base", "OEM", 10, {"Experience/AllowCortana": "OEM-VALUE-A",
-                                                   "Camera/AllowCamera": "OEM-CAMERA"})
-    it = make_package(d, "it-admin", "ITAdmin", 2, {"Experience/AllowCortana": "IT-WINS-A"})
-    si = make_package(d, "integrator", "SystemIntegrator", 50, {"Camera/AllowCamera": "SI-WINS-CAMERA",
-                                                                "Start/HidePeopleBar": "<b>not markup</b>"})
+    oem = make_package(d, "oem-base", "OEM", 10, {"Browser/HomePages": "OEM-VALUE-A",
+                                                   "Browser/SetNewTabPageURL": "OEM-CAMERA"})
+    it = make_package(d, "it-admin", "ITAdmin", 2, {"Browser/HomePages": "IT-WINS-A"})
+    si = make_package(d, "integrator", "SystemIntegrator", 50, {"Browser/SetNewTabPageURL": "SI-WINS-CAMERA",
+                                                                "Bluetooth/LocalDeviceName": "<b>not markup</b>"})
     page = d / "report.html"
     code, _out, err = run_cli("resolve", oem, it, si, "--html", page)
     assert code == 0, err
@@ -65,8 +65,8 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
                          r'<td class="value">([^<]+?) <span class="winner-mark">wins</span></td>'
                          r'<td class="path">([^<]+)</td>', html)
     got = {path: (value, pkg) for path, value, pkg in winners}
-    assert got["Policies/Experience/AllowCortana"] == ("IT-WINS-A", str(it))
-    assert got["Policies/Camera/AllowCamera"] == ("SI-WINS-CAMERA", str(si))
+    assert got["Policies/Browser/HomePages"] == ("IT-WINS-A", str(it))
+    assert got["Policies/Browser/SetNewTabPageURL"] == ("SI-WINS-CAMERA", str(si))
     assert "<del>OEM-VALUE-A</del>" in html and "<del>OEM-CAMERA</del>" in html
     assert "owner type ITAdmin outranks OEM" in html
 

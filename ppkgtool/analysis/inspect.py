@@ -617,6 +617,12 @@ def _certificates(sets, settings, assets, img: _Image, problems: list[str]) -> t
                 out.append(cert)
                 if cert.thumbprint:
                     seen_thumbs.add(cert.thumbprint)
+            elif parts[:2] == ["Provisioning", "TrustedProvisioners"] and len(parts) == 2 and parm.value:
+                # the store's form: ./Vendor/MSFT/Provisioning/TrustedProvisioners/<SHA-1> = the certificate [I]
+                cert = _x509(parm.value, "TrustedProvisioner", parm.name, cs.file)
+                out.append(cert)
+                if cert.thumbprint:
+                    seen_thumbs.add(cert.thumbprint)
             elif parts[0] == "ClientCertificateInstall" and parm.name == "PFXCertBlob" and parm.value:
                 name = parts[2] if len(parts) > 2 else None
                 out.append(_pfx(parm.value, name, pfx_passwords.get(name or ""), cs.file))

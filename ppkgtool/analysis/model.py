@@ -612,6 +612,10 @@ def parse_configuration_source(data: bytes, where: str) -> list[tuple[dict, Cond
                 cond = Condition(pid or "ProfileSet", (attrs,) if attrs else ())
                 break
             parent = parent.getparent()
+        extra = tuple((k, v) for k, v in el.attrib.items() if k not in ("Type", "SettingsGroup", "Data"))
+        if cond is None and extra:
+            # a Variant's set carries its target state's conditions itself (ppkg-format.md, Multivariant [C])
+            cond = Condition(";".join(f"{k}={v}" for k, v in extra), (extra,))
         out.append((dict(el.attrib), cond))
     return out
 

@@ -266,6 +266,14 @@ class Catalogue:
     def get(self, pattern: str) -> Entry | None:
         return self._entries.get(pattern)
 
+    def get_like(self, pattern: str) -> Entry | None:
+        """The entry of the same shape as ``pattern`` (variable names aside, see ``shape``)."""
+        hit = self._entries.get(pattern)
+        if hit is not None:
+            return hit
+        want = shape(pattern)
+        return next((e for e in self._entries.values() if shape(e.path) == want), None)
+
     def add(self, entry: Entry, *, replace: bool = False) -> list[Conflict]:
         """Add an entry; an existing one with the same pattern must agree (else a Conflict).
 
@@ -494,7 +502,8 @@ def model_entries(model, learned: Iterable[Entry] = ()) -> tuple[list[Entry], li
         out.append(Entry(path=pattern, group=d.group_template(), settings_group=le.settings_group if le else None,
                          scope=form.scope if form else "Device", outputs=tuple(outputs), asset=asset,
                          secret=d.secret or bool(le and le.secret), confidence=confidence,
-                         evidence=le.evidence if le else (), origin=model.source.name, definition=d))
+                         evidence=(le.evidence if le else ()) + (f"settings store {model.source.name}",),
+                         origin=model.source.name, definition=d))
     unused = [e for e in learned if shape(e.path) not in used and shape(e.path) not in by_shape or
               (e.newer_than_store and not newest)]
     return out, unused

@@ -206,15 +206,8 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
                 _name, source = resolver.resolve(value, where=where, setting=instance)
                 data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
                 v, dt = base64.b64encode(bytes(data)).decode("ascii"), "string"
-            elif entry.definition is not None:
-                try:
-                    v, dt = entry.definition.compile_value(value), out.datatype
-                except SettingsError as exc:
-                    raise CustomizationsError(exc.message.replace(f"setting {entry.definition.path}",
-                                                                  f"setting {instance}", 1),
-                                              where=where, hint=exc.hint) from None
             else:
-                v, dt = translate_value(value, out, where=where, setting=instance)
+                v, dt = output_value(entry, out, value, where=where, setting=instance)
             characteristic = tuple(render_template(c, vars_) for c in out.characteristic)
             parm_name = render_template(out.parm, vars_)
             g.doc.add(characteristic, layout.Parm(parm_name, v, dt, sp_attr, out.extra), root_attributes=root_attrs)
@@ -344,6 +337,19 @@ def unknown_setting_error(cat: Catalogue, names: Sequence[str], instance: str, w
                                    + "; choose one with --store-build or give that Windows' store with --store-file")
     return CustomizationsError(f"unknown setting {instance} (not in the settings store {model.source.name})",
                                where=where, hint=model.suggestion(path))
+
+
+def output_value(entry: Entry, out, value: str, *, where: str, setting: str) -> tuple[str, str]:
+    """The one value rule: a setting's value -> (compiled value, datatype), by the settings model's
+    definition when the entry has one, else by a user catalogue entry's own value table."""
+    d = entry.definition
+    if d is None:
+        return translate_value(value, out, where=where, setting=setting)
+    try:
+        return d.compile_value(value), out.datatype
+    except SettingsError as exc:
+        raise CustomizationsError(exc.message.replace(f"setting {d.path}", f"setting {setting}", 1),
+                                  where=where, hint=exc.hint) from None
 
 
 def translate_value(value: str, out, *, where: str, setting: str) -> tuple[str, str]:

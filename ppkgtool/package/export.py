@@ -216,7 +216,7 @@ def reverse_parm(parm: ProvParm, catalogue: Catalogue) -> tuple[Entry, dict, str
                 continue
             if _segments_for(e, caps) is None:
                 continue
-            value = _reverse_value(parm.value, out)
+            value = _reverse_value(parm.value, out, e)
             if value is None:
                 continue
             cand = (rank(e, caps), e, caps, value)
@@ -225,9 +225,16 @@ def reverse_parm(parm: ProvParm, catalogue: Catalogue) -> tuple[Entry, dict, str
     return (best[1], best[2], best[3]) if best else None
 
 
-def _reverse_value(value: str, out) -> str | None:
+def _reverse_value(value: str, out, entry=None) -> str | None:
     if out.transform:
         return value
+    if entry is not None and entry.definition is not None:
+        d = entry.definition     # the settings model's inverse (settings.py): labels where the store has them
+        try:
+            d.compile_value(d.decompile_value(value))
+        except Exception:     # noqa: BLE001 - a compiled value this setting does not allow
+            return None
+        return d.decompile_value(value)
     for k, v in out.values:
         if v == value:
             return k

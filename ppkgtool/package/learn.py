@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 from ppkgtool.errors import FormatError
 from ppkgtool.package import layout
 from ppkgtool.package.catalogue import (AssetSpec, Catalogue, Conflict, Entry, Output, render_template)
-from ppkgtool.package.compiler import translate_value
+from ppkgtool.package.compiler import output_value
 from ppkgtool.package.customizations import local_name, parse_customizations, safe_parse_xml
 from ppkgtool.package.export import (_get, _group_of, _leaf_segments, normalize_files, parse_provxml,
                                      provxml_files)
@@ -47,6 +47,16 @@ class _Leaf:
     parms: list = field(default_factory=list)
     file: str | None = None
     tokens: tuple | None = None   # the group-path variant that matched (token kinds)
+
+
+def _renamed_captures(learned: Entry, existing: Entry, caps: dict) -> dict:
+    """Captures under the existing entry's variable names (CommandConfig[#n] vs [#iCommand])."""
+    out = dict(caps)
+    for a, b in zip(learned.segments, existing.segments):
+        for x, y in ((a.var, b.var), (a.attr, b.attr), (a.index, b.index)):
+            if x and y and x in caps:
+                out[y] = caps[x]
+    return out
 
 
 def _runtime_map(files: Mapping[str, bytes]) -> dict[str, tuple[str, str]]:
@@ -166,8 +176,9 @@ def learn_from_package(files: Mapping[str, bytes], *, package_name: str,
             continue
         result.observations += 1
         entry, caps = _entry_for(lf, runtime.get(lf.file, ("", "Device")), pid, asset_names, package_name)
-        existing = catalogue.get(entry.path) if catalogue is not None else None
+        existing = catalogue.get_like(entry.path) if catalogue is not None else None
         if existing is not None:
+            caps = _renamed_captures(entry, existing, caps)
             problems = explain(existing, lf, caps, pid)
             sg, scope = runtime.get(lf.file, ("", "Device"))
             if existing.settings_group and sg and existing.settings_group != sg:
@@ -295,7 +306,7 @@ def explain(entry: Entry, lf: _Leaf, caps: Mapping[str, str], pid: str) -> list[
             if out.constant is not None:
                 v, dt = out.constant, out.datatype
             else:
-                v, dt = translate_value(lf.value, out, where="learn", setting=entry.path)
+                v, dt = output_value(entry, out, lf.value, where="learn", setting=entry.path)
             expected.append((tuple(render_template(c, vars_) for c in out.characteristic),
                              render_template(out.parm, vars_), v, dt))
         except Exception as exc:  # a value the entry refuses

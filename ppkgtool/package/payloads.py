@@ -188,22 +188,23 @@ def _certificate(path: Path) -> tuple[bytes, str, str]:
 
 
 _CERT_KINDS = {
-    # option: (container, item element, key attribute, summary kind)
-    "root": ("RootCertificates", "RootCertificate", "CertificateName"),
-    "ca": ("CACertificates", "CACertificate", "CertificateName"),
-    "trusted-people": ("TrustedPeopleCertificates", "TrustedPeopleCertificate", "CertificateName"),
-    "trusted-provisioner": ("TrustedProvisioners", "TrustedProvisioner", "CertificateHash"),
+    # option: (container, item element, key attribute, file setting) - the settings store's names [C],
+    # Microsoft's spelling CACerificate included
+    "root": ("RootCertificates", "RootCertificate", "CertificateName", "CertificatePath"),
+    "ca": ("CACertificates", "CACerificate", "CertificateName", "CertificatePath"),
+    "trusted-people": ("TrustedPeopleCertificates", "Certificate", "CertificateName", "TrustedCertificate"),
+    "trusted-provisioner": ("TrustedProvisioners", "Certificate", "CertificateHash", "TrustedProvisioner"),
 }
 
 
 def certificate_payload(path: Path, kind: str, payloads: Payloads) -> None:
-    container, item, key_attr = _CERT_KINDS[kind]
+    container, item, key_attr, leaf = _CERT_KINDS[kind]
     der, thumb, subject = _certificate(path)
     file_name = payloads.add_asset(f"{_safe_name(Path(path).stem)}-{thumb[:8]}.cer", der)
     key = thumb if key_attr == "CertificateHash" else _safe_name(Path(path).stem)
     root, cont = _chain("Certificates", container)
     it = _el(item, **{key_attr: key})
-    it.append(_el("CertificatePath", file_name))
+    it.append(_el(leaf, file_name))
     cont.append(it)
     payloads.additions.append(Addition(root, f"--{kind}-cert" if kind in ("root", "ca") else f"--{kind}"))
     payloads.summary.append({"payload": f"certificate:{kind}", "subject": subject, "sha1": thumb, "file": file_name})

@@ -218,7 +218,7 @@ def builtin_builds() -> list[str]:
 def load_model(store_file: os.PathLike | None = None, *, build: str | None = None) -> SettingsModel:
     """The model a build uses: ``store_file`` (icd.exe's /StoreFile:), else ``$PPKGTOOL_STORE_FILE``,
     else the builtin ``build`` (``$PPKGTOOL_STORE_BUILD``, default the newest)."""
-    if store_file is None and os.environ.get(STORE_ENV):
+    if store_file is None and build is None and os.environ.get(STORE_ENV):
         store_file = os.environ[STORE_ENV]
     if store_file is not None:
         p = Path(store_file)
