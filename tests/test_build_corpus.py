@@ -27,19 +27,18 @@ from ppkgtool.package.catalogue import load_catalogue
 from ppkgtool.package.compiler import compile_package
 from ppkgtool.package.customizations import parse_customizations
 from ppkgtool.package.store import builtin_builds, load_model
+from ppkgtool.wim import open_wim
 
 # Packages not reproduced yet, each with the reason (the test fails if one of them starts matching,
 # so the list cannot go stale).
 NOT_REPRODUCED = {
-    "Lumia-Drivers__components_QC8909_PLATFORM.SOC_QC8909.BASE_Source_ProvisioningPkgs_PPMSettings-8909Profiles__0c31f2ee":
-        "2015 ICD (no NOTES): one provxml per area (SettingsGroup='Power', Power_0.provxml) and power scheme "
-        "aliases compiled to GUIDs (Balanced -> 381b4222-…); no store of that era is available",
-    "MSM8994-8992-NT-ARM64-Drivers__msm8994_ProvisioningPkgs_PPMSettings-8994Profiles__85d74807":
-        "2015 ICD, as above",
     "MSM8994-8992-NT-ARM64-Drivers__msm8994aa_ProvisioningPkgs_Power.EnergyEstimationEngine.CPU.SD810__6251fb92":
         "every parm and condition matches; the SettingsGroup suffixes are _4/_5 where one Variant with two "
         "target states gives _0 and no suffix: ICD 10.0.17088 counted four earlier lines we cannot see",
 }
+
+
+layouts: dict[str, str] = {}
 
 
 def _package_names(shared):
@@ -53,6 +52,7 @@ def corpus(shared_fixtures, tmp_path_factory):
     assets = root / "assets"
     assets.mkdir()
     out = {}
+    layouts.clear()
     for name in _package_names(shared_fixtures):
         src = shared_fixtures / "real-ppkg" / f"{name}.ppkg"
         if not src.exists():
@@ -62,6 +62,10 @@ def corpus(shared_fixtures, tmp_path_factory):
             if f.is_file() and f.name != "DataAsset.xml":
                 (assets / f.name).write_bytes(f.read_bytes())
         out[name] = files_of(tree)
+        # which generation built it: WCD/ICD since Windows 10 1607 write NOTES (VERSION=…) into the
+        # image XML; the 2015 ICD wrote none and laid RunTime out per area (compile_package)
+        with open_wim(src) as wim:
+            layouts[name] = "wcd" if "NOTES" in wim.image(1).properties else "icd-2015"
     return out, assets
 
 
@@ -106,7 +110,8 @@ def test_every_real_package_rebuilds_exactly(corpus, models, capsys):
         for label, model in models.items():
             cust = parse_customizations(ref["Multivariant/0/customizations.xml"], source_name=name)
             try:
-                tree = compile_package(cust, catalogue=load_catalogue(model=model), asset_dir=assets)
+                tree = compile_package(cust, catalogue=load_catalogue(model=model), asset_dir=assets,
+                                       runtime_layout=layouts[name])
             except CustomizationsError as exc:
                 lines.append(f"  {name} / {label}: refused ({exc.one_line()[:160]})")
                 continue
@@ -141,7 +146,8 @@ def test_each_store_file_agrees_with_its_builtin_build(corpus, models):
             for label in (f"builtin {b}", f"store file {b}.dat"):
                 cust = parse_customizations(ref["Multivariant/0/customizations.xml"], source_name=name)
                 try:
-                    tree = compile_package(cust, catalogue=load_catalogue(model=models[label]), asset_dir=assets)
+                    tree = compile_package(cust, catalogue=load_catalogue(model=models[label]), asset_dir=assets,
+                                           runtime_layout=layouts[name])
                     results.append(_compiled({p: v for p, v in tree.files.items() if isinstance(v, bytes)}))
                 except CustomizationsError as exc:
                     results.append(("refused", exc.message.split(" in the settings store")[0].split(" (not in")[0]))

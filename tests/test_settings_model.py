@@ -217,3 +217,47 @@ def test_bad_store_bytes_are_a_typed_error(tmp_path):
         read_store(b"regf" + bytes(5000), source_name="x.dat")
     with pytest.raises(SettingsError):
         load_model(tmp_path / "missing.dat")
+
+
+# --- keyed list keys, WCD project folders ----------------------------------------------------------
+
+def test_list_keys_compile_through_the_store_table():
+    """SchemeAlias "Balanced" is the store's label of the key 381b4222-… (Power/Policy lists), as the
+    2015 PPMSettings packages in corpus/ppkg show."""
+    body = ("<Power><Policy><Settings><Processor><SchemePersonality><Profile SchemeAlias=\"Balanced\">"
+            "<Setting ProfileAlias=\"LowLatency\"><CPHeadroom><AcValue>70</AcValue></CPHeadroom></Setting>"
+            "</Profile></SchemePersonality></Processor></Settings></Policy></Power>")
+    tree = compile_bytes(_doc(body), source_name="t.xml")
+    (s,) = tree.settings
+    assert s.parms[0][0] == ("MCSF", "Power", "Policy", "Settings", "Processor", "SchemePersonality",
+                             "381b4222-f694-41f0-9685-ff5bb260df2e", "0da965dc-8fcf-4c0b-8efe-8dd5e7bc959a",
+                             "CPHeadroom")
+    with pytest.raises(CustomizationsError) as err:
+        compile_bytes(_doc(body.replace("Balanced", "Balancd")), source_name="t.xml")
+    assert "SchemeAlias 'Balancd' is not one of the list's keys" in str(err.value) and "Balanced" in err.value.hint
+    dec = Decompiler(load_model())
+    back = dec.decompile("Device", s.parms[0][0], "AcValue", "70")
+    assert back.setting.endswith("CPHeadroom/AcValue") and dict(back.keys)["SchemeAlias"] == "Balanced"
+
+
+def test_wcd_project_folder_builds(shared_fixtures, tmp_path):
+    from ppkgtool.package.builder import BuildOptions, build_package
+    from ppkgtool.package.project import read_project
+    folder = shared_fixtures / "corpus" / "wcd-projects" / "goatpackage__8f54c51a"
+    proj = read_project(folder)
+    assert proj.name == "idk" and proj.version == "10.0.19041.1"
+    assert "Microsoft-Desktop-Provisioning.dat" in proj.stores
+    # its WLAN profile settings are ones the store gives no target (WCD writes a WLAN profile XML for
+    # them [U]): refused by name, never guessed
+    with pytest.raises(CustomizationsError, match="WLANXmlSettings/SecurityKey: the settings store .* names no CSP"):
+        build_package(folder, tmp_path / "goat.ppkg", BuildOptions(catalog=False))
+    # the same project with settings the model compiles builds from the folder and from the .icdproj.xml
+    mine = tmp_path / "proj"
+    mine.mkdir()
+    (mine / "idk.icdproj.xml").write_bytes(proj.path.read_bytes())
+    (mine / "customizations.xml").write_bytes(_doc("<OOBE><Desktop><HideOobe>True</HideOobe></Desktop></OOBE>"))
+    for i, src in enumerate((mine, mine / "idk.icdproj.xml")):
+        res = build_package(src, tmp_path / f"p{i}.ppkg", BuildOptions(catalog=False))
+        assert res.settings_count == 1
+    with pytest.raises(CustomizationsError, match="without a WCD project"):
+        read_project(tmp_path)

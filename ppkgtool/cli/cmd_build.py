@@ -27,7 +27,7 @@ def register(sub) -> None:
                                    "provisioning package laid out exactly as Microsoft's tools lay it out, with "
                                    "offline domain join, certificates and policies as first-class options.")
     p.epilog = EXAMPLES + "\n\n" + (p.epilog or "")
-    p.add_argument("customizations", metavar="CUSTOMIZATIONS.xml", help="the WCD customizations.xml")
+    p.add_argument("customizations", metavar="CUSTOMIZATIONS.xml", help="the WCD customizations.xml, or a WCD project folder (or its .icdproj.xml)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.ppkg", help="the package to write")
     add_build_arguments(p, single=True)
     add_common(p)

@@ -93,6 +93,9 @@ def prepare_tree(customizations: bytes | os.PathLike, options: BuildOptions) -> 
         base_dir = options.base_dir
     else:
         path = Path(customizations)
+        from ppkgtool.package.project import is_project, read_project
+        if is_project(path):      # a WCD project folder or its .icdproj.xml: build its customizations.xml
+            path = read_project(path).customizations
         try:
             data = path.read_bytes()
         except OSError as exc:

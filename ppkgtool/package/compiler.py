@@ -27,6 +27,7 @@ from ppkgtool.package.settings import SettingsError
 
 MAX_CERT_BYTES = 1024 * 1024
 _INT_RE = re.compile(r"-?\d+")
+RUNTIME_LAYOUTS = ("wcd", "icd-2015")
 
 # Multivariant conditions (Microsoft's multivariant docs list these condition names) -> the
 # ProfileSet attribute they become [I: attribute spelling from ppkg-format.md, Multivariant].
@@ -140,8 +141,18 @@ class AssetResolver:
 
 def compile_package(customizations: Customizations, *, catalogue: Catalogue | None = None,
                     asset_dir: os.PathLike | None = None, assets: Mapping[str, bytes | os.PathLike] | None = None,
-                    base_dir: os.PathLike | None = None, settings_path_attribute: bool = True) -> PackageTree:
-    """Compile a parsed customizations.xml into the package's file tree (nothing is written)."""
+                    base_dir: os.PathLike | None = None, settings_path_attribute: bool = True,
+                    runtime_layout: str = "wcd") -> PackageTree:
+    """Compile a parsed customizations.xml into the package's file tree (nothing is written).
+
+    ``runtime_layout``: ``wcd`` (every WCD/ICD since Windows 10 1607 [C]: a provxml per settings
+    group, ``<n>__<Group>.provxml``, uuid SettingsGroups) or ``icd-2015`` (the Windows 10 1507/1511
+    ICD: one provxml per top-level area, ``<Area>_<k>.provxml``, ``SettingsGroup="<Area>"`` [I: two
+    2015 packages, both with Power settings only]).
+    """
+    if runtime_layout not in RUNTIME_LAYOUTS:
+        raise CustomizationsError(f"unknown runtime layout {runtime_layout!r}", hint="use " + " or ".join(RUNTIME_LAYOUTS))
+    legacy = runtime_layout == "icd-2015"
     cat = catalogue if catalogue is not None else load_catalogue()
     resolver = AssetResolver(asset_dir, assets, base_dir)
     src = customizations.source_name
@@ -167,18 +178,24 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
                 first = seen_instances[dup_key]
                 raise CustomizationsError(f"setting {instance} is set twice (first at line {first.line})", where=where)
             seen_instances[dup_key] = leaf_node
-            _compile_leaf(m.entry, m.captures, leaf_node, instance, where, variant)
+            caps = m.captures
+            if m.entry.definition is not None:
+                try:
+                    caps = m.entry.definition.compile_keys(caps)
+                except SettingsError as exc:
+                    raise CustomizationsError(exc.message, where=where, hint=exc.hint) from None
+            _compile_leaf(m.entry, caps, leaf_node, instance, where, variant)
 
     def _compile_leaf(entry: Entry, caps: dict, leaf: SettingNode, instance: str, where: str, variant):
         value = leaf.text or ""
         if value == "":
             raise CustomizationsError(f"setting {instance} has no value", where=where)
-        group_name = render_template(entry.group, caps)
+        group_name = render_template(entry.group, caps) if not legacy else entry.settings_path(caps).split("/")[0]
         key = (variant, entry.scope, group_name)
         g = groups.get(key)
         if g is None:
             g = groups[key] = _Group(key, entry, caps, group_name, entry.scope, variant, layout.ProvDoc())
-        elif g.entry.settings_group_id(g.captures) != entry.settings_group_id(caps):
+        elif not legacy and g.entry.settings_group_id(g.captures) != entry.settings_group_id(caps):
             raise CustomizationsError(f"setting {instance}: catalogue puts it in group {group_name} with a different "
                                       f"SettingsGroup id", where=where)
         spath = entry.settings_path(caps)
@@ -241,12 +258,18 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
         sg_counts[base] = count + 1
         return base if count < 0 else f"{base}_{count}"
 
+    per_area: dict[str, int] = {}
     for n, g in enumerate(ordered):
-        base = g.entry.settings_group_id(g.captures)
+        base = g.entry.settings_group_id(g.captures) if not legacy else g.name
         variant = customizations.variants[g.variant] if g.variant is not None else None
         sg = next_sg(base) if variant is None or variant.kind != "Variant" else None
         sub = "User_RunTime" if g.scope == "User" else "RunTime"
-        fname = layout.provxml_file_name(n, g.name)
+        if legacy:
+            k = per_area.get(g.name, 0)
+            per_area[g.name] = k + 1
+            fname = layout.legacy_provxml_file_name(g.name, k)
+        else:
+            fname = layout.provxml_file_name(n, g.name)
         package_path = f"{layout.USER_RUNTIME_DIR if g.scope == 'User' else layout.RUNTIME_DIR}/{fname}"
         asset_path = None
         if g.asset is not None:

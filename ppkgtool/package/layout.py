@@ -298,6 +298,12 @@ def provxml_file_name(number: int, group: str) -> str:
     return f"{number}__{safe}.provxml"
 
 
+def legacy_provxml_file_name(area: str, k: int) -> str:
+    """``<Area>_<k>.provxml`` of the 2015 ICD layout [I] (compiler.compile_package, runtime_layout)."""
+    safe = "".join("_" if (c in _FILE_NAME_BAD or c == "/") else c for c in area)
+    return f"{safe}_{k}.provxml"
+
+
 def safe_asset_file_name(name: str) -> str:
     """The file name part of an asset: no separators, no traversal."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()

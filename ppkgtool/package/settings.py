@@ -81,9 +81,32 @@ class ListLevel:
     position: int            # index in the setting's path of the item element (the list's child)
     list_name: str           # the list element's name (``~list_name~`` placeholders refer to it)
     key: str | None          # keyed list: the item attribute that names the entry; None: by position
+    # the list's allowed keys (store ``<List>\Validation\<compiled key>`` with ``Display`` = the name
+    # WCD writes, e.g. SchemeAlias "Balanced" -> 381b4222-…); empty: any key
+    keys: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> list:
-        return [self.position, self.list_name, self.key]
+        out = [self.position, self.list_name, self.key]
+        if self.keys:
+            out.append([list(k) for k in self.keys])
+        return out
+
+    def compile_key(self, value: str, setting: str) -> str:
+        """A key as written in customizations.xml -> the compiled key (the name itself without a table)."""
+        if not self.keys:
+            return value
+        low = value.strip().lower()
+        for compiled, label in self.keys:
+            if low in (label.lower(), compiled.lower()):
+                return compiled
+        raise SettingsError(f"setting {setting}: {self.key} {value!r} is not one of the list's keys",
+                            hint="allowed: " + ", ".join(label for _c, label in self.keys))
+
+    def decompile_key(self, compiled: str) -> str:
+        for c, label in self.keys:
+            if c.lower() == compiled.lower():
+                return label
+        return compiled
 
 
 @dataclass(frozen=True)
@@ -154,6 +177,14 @@ class SettingDefinition:
         root = self.atomic_root or self.path
         n = root.count("/") + 1
         return "/".join(_instance_parts(self, n))
+
+    def compile_keys(self, captures: Mapping[str, str]) -> dict[str, str]:
+        """Captured list keys (as written) -> their compiled form, by each list's key table."""
+        out = dict(captures)
+        for lv in self.lists:
+            if lv.key and lv.key in out:
+                out[lv.key] = lv.compile_key(out[lv.key], self.path)
+        return out
 
     def label_of(self, compiled: str) -> str | None:
         for v, label in self.values:
@@ -254,7 +285,9 @@ class SettingDefinition:
         try:
             t = d.get("target")
             return cls(path=str(d["path"]), type=SettingType(int(d["type"])),
-                       lists=tuple(ListLevel(int(p), str(n), k) for p, n, k in d.get("lists", ())),
+                       lists=tuple(ListLevel(int(lv[0]), str(lv[1]), lv[2],
+                                             tuple((str(c), str(lbl)) for c, lbl in (lv[3] if len(lv) > 3 else ())))
+                                   for lv in d.get("lists", ())),
                        values=tuple((str(v), str(lbl)) for v, lbl in d.get("values", ())),
                        minimum=d.get("minimum"), maximum=d.get("maximum"), default=d.get("default"),
                        target=Target(str(t[0]), str(t[1]), bool(t[2])) if t else None,
@@ -485,6 +518,9 @@ class Decompiler:
         found.sort(key=lambda x: (x[0], x[1]))
         _lit, _p, d, caps = found[0]
         caps.pop("cert_sha1", None)
+        for lv in d.lists:
+            if lv.key and lv.key in caps:
+                caps[lv.key] = lv.decompile_key(caps[lv.key])
         return Decompiled(d.path, tuple(sorted(caps.items())), d.decompile_value(value), d.label_of(value), d.secret,
                           tuple(x[1] for x in found[1:] if x[0] == found[0][0]))
 

@@ -78,10 +78,23 @@ def _walk(key, path: list[str], lists: list[ListLevel], out: list, nodes: dict, 
         nodes["/".join(cpath)] = int(typ)
         if typ in (SettingType.LIST, SettingType.KEYED_LIST):
             key_attr = str(vals.get("Key")) if typ is SettingType.KEYED_LIST and vals.get("Key") else None
+            keys = _list_keys(child) if key_attr else ()
             # the list's item element is its child at the next level
-            _walk(child, cpath, lists + [ListLevel(len(cpath), child.name, key_attr)], out, nodes, source)
+            _walk(child, cpath, lists + [ListLevel(len(cpath), child.name, key_attr, keys)], out, nodes, source)
         else:
             _walk(child, cpath, lists, out, nodes, source)
+
+
+def _list_keys(key) -> tuple[tuple[str, str], ...]:
+    """A keyed list's allowed keys: ``Validation\\<compiled key>`` with ``Display`` (PROVENANCE.md) [C]."""
+    for sub in key.subkeys():
+        if sub.name.lower() == "validation":
+            out = []
+            for item in sub.subkeys():
+                label = _values(item).get("Display")
+                out.append((item.name, str(label) if label is not None else item.name))
+            return tuple(out)
+    return ()
 
 
 def _definition(key, vals: Mapping, path: list[str], lists: tuple, typ: SettingType) -> SettingDefinition:
@@ -155,20 +168,31 @@ def _text_or_none(v) -> str | None:
 # --- the builtin form: several stores in one document ---------------------------------------------
 
 def dumps_models(models: Mapping[str, SettingsModel], *, provenance: Mapping[str, Mapping] | None = None) -> str:
-    """Several models as one JSON document; identical definitions are written once."""
+    """Several models as one JSON document; identical definitions and list-key tables are written once."""
     table: list[dict] = []
     index: dict[str, int] = {}
+    key_tables: list[list] = []
+    key_index: dict[str, int] = {}
     builds = {}
     for name, model in models.items():
         refs = []
         for d in model:
-            blob = json.dumps(d.to_json(), sort_keys=True, ensure_ascii=False)
+            dj = d.to_json()
+            for lv in dj.get("lists", ()):
+                if len(lv) > 3:              # [position, list, key, keys] -> keys by reference
+                    blob = json.dumps(lv[3])
+                    if blob not in key_index:
+                        key_index[blob] = len(key_tables)
+                        key_tables.append(lv[3])
+                    lv[3] = key_index[blob]
+            blob = json.dumps(dj, sort_keys=True, ensure_ascii=False)
             if blob not in index:
                 index[blob] = len(table)
-                table.append(d.to_json())
+                table.append(dj)
             refs.append(index[blob])
         builds[name] = {"source": dict((provenance or {}).get(name, {})), "nodes": model.nodes, "settings": refs}
-    doc = {"format": MODEL_FORMAT, "default": list(models)[-1], "builds": builds, "definitions": table}
+    doc = {"format": MODEL_FORMAT, "default": list(models)[-1], "builds": builds, "definitions": table,
+           "list_keys": key_tables}
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=False) + "\n"
 
 
@@ -179,6 +203,13 @@ def loads_models(data: bytes, *, origin: str) -> tuple[str, dict[str, SettingsMo
         raise SettingsError(f"{origin}: not a settings model document: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
         raise SettingsError(f"{origin}: not a {MODEL_FORMAT} document")
+    key_tables = doc.get("list_keys", [])
+    for d in doc["definitions"]:
+        for lv in d.get("lists", ()):
+            if len(lv) > 3 and isinstance(lv[3], int):
+                if not 0 <= lv[3] < len(key_tables):
+                    raise SettingsError(f"{origin}: {d.get('path')}: list key table {lv[3]} does not exist")
+                lv[3] = key_tables[lv[3]]
     defs = [SettingDefinition.from_json(d) for d in doc["definitions"]]
     out = {}
     for name, b in doc["builds"].items():
