@@ -15,6 +15,9 @@ sys.path.insert(0, str(TESTS))
 
 from samba_dc import SambaDC, _samba_available  # noqa: E402
 
+# parsed settings stores are cached between processes (store.cache_dir); tests keep theirs private
+os.environ.setdefault("PPKGTOOL_CACHE_DIR", tempfile.mkdtemp(prefix="ppkgtool-test-cache-"))
+
 
 def shared_fixtures_dir() -> Path | None:
     """``../shared/fixtures`` relative to the project root (or $PPKGTOOL_SHARED_FIXTURES)."""

@@ -261,3 +261,25 @@ def test_wcd_project_folder_builds(shared_fixtures, tmp_path):
         assert res.settings_count == 1
     with pytest.raises(CustomizationsError, match="without a WCD project"):
         read_project(tmp_path)
+
+
+def test_parsed_store_is_cached_on_disk_by_digest(shared_fixtures, tmp_path, monkeypatch):
+    import ppkgtool.package.store as store
+    path = shared_fixtures / "wcd-store" / "win10-2021-09.dat"
+    monkeypatch.setenv("PPKGTOOL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(store, "_CACHE", {})
+    first = store.load_model(path)
+    (cached,) = (tmp_path / "cache").glob("settings-store-*.json")
+    assert cached.name == f"settings-store-{first.source.sha256}.json"
+    monkeypatch.setattr(store, "_CACHE", {})
+    monkeypatch.setattr(store, "read_store", lambda *a, **k: pytest.fail("the store was parsed again"))
+    second = store.load_model(path)
+    assert [d.to_json() for d in second] == [d.to_json() for d in first]
+    assert second.source.name == str(path) and second.source.sha256 == first.source.sha256
+    # a damaged cache entry is ignored (and the store parsed again)
+    cached.write_bytes(b"{not json")
+    monkeypatch.setattr(store, "_CACHE", {})
+    monkeypatch.undo()
+    monkeypatch.setenv("PPKGTOOL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(store, "_CACHE", {})
+    assert len(store.load_model(path)) == len(first)

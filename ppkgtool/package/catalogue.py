@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
@@ -246,33 +247,72 @@ class Conflict:
                 f"but {self.second!r} in {self.second_origin}")
 
 
-class Catalogue:
-    """Entries by pattern, with a lookup for element paths."""
+def bucket_of(pattern: str) -> tuple[int, str | None]:
+    """The lookup bucket of a pattern: (number of segments, first element name or None for {Var})."""
+    segs = pattern.split("/")
+    first = segs[0].split("[", 1)[0]
+    return len(segs), (None if first.startswith("{") else first)
 
-    def __init__(self, entries: Iterable[Entry] = (), *, model=None):
+
+class Catalogue:
+    """Entries by pattern, with a lookup for element paths.
+
+    The entries of a settings model are made lazily, one lookup bucket (segment count, first
+    element) at a time, from a per-model :class:`ModelEntries`: a build that uses 40 settings makes
+    the entries of its few areas, not 1,200.
+    """
+
+    def __init__(self, entries: Iterable[Entry] = (), *, model=None, source: "ModelEntries | None" = None):
         self._entries: dict[str, Entry] = {}
-        self._index: dict[tuple, list[Entry]] | None = None
+        self._index: dict[tuple, list[Entry]] = {}
+        self._source = source
+        self._loaded: set[tuple] = set()
         self.conflicts: list[Conflict] = []
         self.model = model          # the SettingsModel the entries came from (settings.py), if any
         for e in entries:
             self.add(e)
 
+    def _load(self, key: tuple) -> None:
+        if self._source is None or key in self._loaded:
+            return
+        self._loaded.add(key)
+        for e in self._source.bucket(key):
+            if e.path not in self._entries:
+                self._put(e)
+
+    def _load_all(self) -> None:
+        if self._source is not None:
+            for key in self._source.keys():
+                self._load(key)
+
+    def _put(self, entry: Entry) -> None:
+        old = self._entries.get(entry.path)
+        key = bucket_of(entry.path)
+        bucket = self._index.setdefault(key, [])
+        if old is not None:
+            bucket[:] = [e for e in bucket if e.path != entry.path]
+        bucket.append(entry)
+        self._entries[entry.path] = entry
+
     def __len__(self) -> int:
+        self._load_all()
         return len(self._entries)
 
     def __iter__(self):
-        return iter(self._entries.values())
+        self._load_all()
+        return iter(list(self._entries.values()))
 
     def get(self, pattern: str) -> Entry | None:
+        self._load(bucket_of(pattern))
         return self._entries.get(pattern)
 
     def get_like(self, pattern: str) -> Entry | None:
         """The entry of the same shape as ``pattern`` (variable names aside, see ``shape``)."""
-        hit = self._entries.get(pattern)
+        hit = self.get(pattern)
         if hit is not None:
             return hit
         want = shape(pattern)
-        return next((e for e in self._entries.values() if shape(e.path) == want), None)
+        return next((e for e in self._index.get(bucket_of(pattern), []) if shape(e.path) == want), None)
 
     def add(self, entry: Entry, *, replace: bool = False) -> list[Conflict]:
         """Add an entry; an existing one with the same pattern must agree (else a Conflict).
@@ -280,44 +320,42 @@ class Catalogue:
         Agreeing entries merge their evidence. ``replace`` lets a user file override builtin data;
         the disagreement is still recorded in ``conflicts``.
         """
-        self._index = None
+        self._load(bucket_of(entry.path))
         old = self._entries.get(entry.path)
         if old is None:
-            self._entries[entry.path] = entry
+            self._put(entry)
             return []
         found = compare_entries(old, entry)
         self.conflicts.extend(found)
         if found and replace:
-            self._entries[entry.path] = entry
+            self._put(entry)
         elif not found:
             evidence = tuple(dict.fromkeys(old.evidence + entry.evidence))
             sg = old.settings_group or entry.settings_group
             conf = min(old.confidence, entry.confidence)   # "C" < "I" < "U"
-            self._entries[entry.path] = _replace(old, evidence=evidence, settings_group=sg, confidence=conf)
+            self._put(_replace(old, evidence=evidence, settings_group=sg, confidence=conf))
         return found
 
     def match(self, path: Sequence[tuple[str, Mapping[str, str], int]]) -> Match | None:
         """``path``: (element name, attributes, position among same-named siblings) from below Common."""
         best: tuple[tuple[int, int], Entry, dict] | None = None
-        if self._index is None:
-            index: dict[tuple, list[Entry]] = {}
-            for e in self._entries.values():
-                first = e.segments[0].name if e.segments and e.segments[0].literal else None
-                index.setdefault((len(e.segments), first), []).append(e)
-            self._index = index
         first = path[0][0] if path else None
-        cands = self._index.get((len(path), first), []) + self._index.get((len(path), None), [])
-        for e in cands:
-            if not e.outputs and e.asset is None:
-                continue          # a facts-only entry (learned SettingsGroup id) compiles nothing
-            caps = _match(e.segments, path)
-            if caps is None:
-                continue
-            if best is None or e.specificity > best[0]:
-                best = (e.specificity, e, caps)
+        keys = ((len(path), first), (len(path), None))
+        for key in keys:
+            self._load(key)
+        for key in keys:
+            for e in self._index.get(key, ()):
+                if not e.outputs and e.asset is None:
+                    continue          # a facts-only entry (learned SettingsGroup id) compiles nothing
+                caps = _match(e.segments, path)
+                if caps is None:
+                    continue
+                if best is None or e.specificity > best[0]:
+                    best = (e.specificity, e, caps)
         return Match(best[1], best[2]) if best else None
 
     def to_json(self) -> dict:
+        self._load_all()
         return {"format": CATALOGUE_FORMAT, "entries": [e.to_json() for e in self._entries.values()]}
 
     def dumps(self) -> str:
@@ -451,43 +489,67 @@ def shape(pattern: str) -> tuple:
     return tuple((s.name, s.attr, bool(s.index), bool(s.var)) for s in parse_pattern(pattern))
 
 
-def model_entries(model, learned: Iterable[Entry] = ()) -> tuple[list[Entry], list[Entry]]:
-    """Catalogue entries for every definition of a settings model, with the learned facts layered on.
+class ModelEntries:
+    """The catalogue entries of one settings model with the learned facts layered on, made on demand.
 
     From a learned entry of the same shape: its SettingsGroup id, its constant companion outputs
     (``Provisioning/ForceSettingReload``), extra parm attributes (``exec="1"``) and its secret flag.
-    Returns (entries, learned entries the model has no definition for).
+    Learned ``newer_than_store`` entries replace or add to the builtin default model only.
+    Immutable once made; shared by every Catalogue of the model (``load_catalogue``).
     """
-    from ppkgtool.package.settings import SettingType, compiled_form
-    from ppkgtool.package.store import is_builtin_default
-    newest = is_builtin_default(model)
-    learned = list(learned)
-    newer = {shape(e.path): e for e in learned if e.newer_than_store} if newest else {}
-    by_shape: dict[tuple, Entry] = {shape(e.path): e for e in learned if not e.newer_than_store}
-    used: set[tuple] = set(newer)
-    out: list[Entry] = list(newer.values())
-    for d in model:
-        if shape(d.pattern_text()) in newer:
-            continue
-        form = compiled_form(d)
+
+    def __init__(self, model, learned: Iterable[Entry] = ()):
+        from ppkgtool.package.store import is_builtin_default
+        self.model = model
+        self.newest = is_builtin_default(model)
+        learned = list(learned)
+        self.learned = learned
+        self._newer = {shape(e.path): e for e in learned if e.newer_than_store} if self.newest else {}
+        self._by_shape: dict[tuple, Entry] = {shape(e.path): e for e in learned if not e.newer_than_store}
+        self._defs: dict[tuple, list] = {}
+        for d in model:
+            self._defs.setdefault(bucket_of(d.path), []).append(d)
+        for e in self._newer.values():
+            self._defs.setdefault(bucket_of(e.path), [])
+        self._made: dict[tuple, tuple[Entry, ...]] = {}
+        self._lock = threading.Lock()
+
+    def keys(self) -> list[tuple]:
+        return list(self._defs)
+
+    def bucket(self, key: tuple) -> tuple[Entry, ...]:
+        with self._lock:
+            made = self._made.get(key)
+            if made is None:
+                out = [e for e in self._newer.values() if bucket_of(e.path) == key]
+                for d in self._defs.get(key, ()):
+                    e = self._entry(d)
+                    if e is not None:
+                        out.append(e)
+                made = self._made[key] = tuple(out)
+            return made
+
+    def _entry(self, d) -> Entry | None:
+        from ppkgtool.package.settings import SettingType, compiled_form
         pattern = d.pattern_text()
         key = shape(pattern)
-        le = by_shape.get(key)
-        if le is not None:
-            used.add(key)
+        if key in self._newer:
+            return None
+        form = compiled_form(d)
+        le = self._by_shape.get(key)
         asset = None
         outputs: list[Output] = []
         confidence = "C"
         if form is None:
             if d.type is not SettingType.FILE:
-                continue          # the store names no target: compile_package says so
+                return None       # the store names no target: compile_package says so
             asset = AssetSpec(d.name, "/" + _full_instance(d))
         else:
             transform = None
             if d.type is SettingType.FILE:
                 transform = SERIALIZATION_TRANSFORMS.get(d.serialization or 0)
                 if transform is None:
-                    continue      # an unknown file serialisation: refused by compile_package
+                    return None   # an unknown file serialisation: refused by compile_package
                 confidence = "I"
             extra = ()
             if le is not None:
@@ -499,14 +561,22 @@ def model_entries(model, learned: Iterable[Entry] = ()) -> tuple[list[Entry], li
         if le is not None:
             outputs += [o for o in le.outputs if o.constant is not None and not _TEMPLATE_VAR_RE.search(
                 "".join(o.characteristic) + o.parm)]
-        out.append(Entry(path=pattern, group=d.group_template(), settings_group=le.settings_group if le else None,
-                         scope=form.scope if form else "Device", outputs=tuple(outputs), asset=asset,
-                         secret=d.secret or bool(le and le.secret), confidence=confidence,
-                         evidence=(le.evidence if le else ()) + (f"settings store {model.source.name}",),
-                         origin=model.source.name, definition=d))
-    unused = [e for e in learned if shape(e.path) not in used and shape(e.path) not in by_shape or
-              (e.newer_than_store and not newest)]
-    return out, unused
+        return Entry(path=pattern, group=d.group_template(), settings_group=le.settings_group if le else None,
+                     scope=form.scope if form else "Device", outputs=tuple(outputs), asset=asset,
+                     secret=d.secret or bool(le and le.secret), confidence=confidence,
+                     evidence=(le.evidence if le else ()) + (f"settings store {self.model.source.name}",),
+                     origin=self.model.source.name, definition=d)
+
+    def all(self) -> list[Entry]:
+        return [e for key in self.keys() for e in self.bucket(key)]
+
+
+def model_entries(model, learned: Iterable[Entry] = ()) -> tuple[list[Entry], list[Entry]]:
+    """Every entry of a model (see ModelEntries) and the learned entries it has no definition for."""
+    me = ModelEntries(model, learned)
+    entries = me.all()
+    known = {shape(e.path) for e in entries}
+    return entries, [e for e in me.learned if shape(e.path) not in known]
 
 
 def _full_instance(d) -> str:
@@ -514,7 +584,8 @@ def _full_instance(d) -> str:
     return "/".join(_instance_parts(d, d.path.count("/") + 1))
 
 
-_MODEL_ENTRIES: dict[int, tuple] = {}
+_MODEL_ENTRIES: dict[int, ModelEntries] = {}
+_MODEL_LOCK = threading.Lock()
 
 
 def load_catalogue(extra: Sequence[os.PathLike] = (), *, model=None) -> Catalogue:
@@ -527,14 +598,12 @@ def load_catalogue(extra: Sequence[os.PathLike] = (), *, model=None) -> Catalogu
     if model is None:
         from ppkgtool.package.store import load_model
         model = load_model()
-    entries = _MODEL_ENTRIES.get(id(model))
-    if entries is None or entries[0] is not model:
-        entries = (model, model_entries(model, builtin_entries())[0])
-        _MODEL_ENTRIES[id(model)] = entries     # models are immutable and live for the process
-    entries = entries[1]
-    cat = Catalogue(model=model)
-    for e in entries:
-        cat.add(e)
+    with _MODEL_LOCK:
+        source = _MODEL_ENTRIES.get(id(model))
+        if source is None or source.model is not model:
+            # models are immutable and live for the process
+            source = _MODEL_ENTRIES[id(model)] = ModelEntries(model, builtin_entries())
+    cat = Catalogue(model=model, source=source)
     for path in extra:
         p = Path(path)
         try:

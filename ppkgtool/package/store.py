@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ppkgtool.errors import HiveError
+from ppkgtool.errors import HiveError, PpkgError
 from ppkgtool.package.settings import (ListLevel, ModelSource, SettingDefinition, SettingsError, SettingsModel,
                                        SettingType, Target)
 
@@ -32,6 +32,7 @@ MODEL_FORMAT = "ppkgtool-settings-model/1"
 MAX_STORE_BYTES = 64 * 1024 * 1024       # real stores are ~3 MB
 STORE_ENV = "PPKGTOOL_STORE_FILE"
 BUILD_ENV = "PPKGTOOL_STORE_BUILD"
+CACHE_ENV = "PPKGTOOL_CACHE_DIR"
 _META_KEYS = {"apply", "validation", "default", "visibility"}
 _CACHE: dict[str, SettingsModel] = {}
 _LOCK = threading.Lock()
@@ -261,7 +262,10 @@ def load_model(store_file: os.PathLike | None = None, *, build: str | None = Non
         with _LOCK:
             model = _CACHE.get(digest)
         if model is None:
-            model = read_store(data, source_name=str(p))
+            model = _from_disk_cache(digest, str(p))
+            if model is None:
+                model = read_store(data, source_name=str(p))
+                _to_disk_cache(digest, model)
             with _LOCK:
                 _CACHE[digest] = model
         return model
@@ -270,6 +274,49 @@ def load_model(store_file: os.PathLike | None = None, *, build: str | None = Non
     if name not in models:
         raise SettingsError(f"no builtin settings store {name!r}", hint="builtin: " + ", ".join(models))
     return models[name]
+
+
+def cache_dir() -> Path | None:
+    """Where parsed stores are kept between processes, keyed by the store's SHA-256:
+    ``$PPKGTOOL_CACHE_DIR``, else ``$XDG_CACHE_HOME/ppkgtool``, else ``~/.cache/ppkgtool``; an empty
+    ``PPKGTOOL_CACHE_DIR`` turns the cache off."""
+    env = os.environ.get(CACHE_ENV)
+    if env is not None:
+        return Path(env) if env else None
+    base = os.environ.get("XDG_CACHE_HOME") or (str(Path.home() / ".cache") if Path.home() != Path("/") else "")
+    return Path(base) / "ppkgtool" if base else None
+
+
+def _cache_file(digest: str) -> Path | None:
+    d = cache_dir()
+    return d / f"settings-store-{digest}.json" if d else None
+
+
+def _from_disk_cache(digest: str, source_name: str) -> SettingsModel | None:
+    f = _cache_file(digest)
+    if f is None or not f.is_file():
+        return None
+    try:
+        _default, models = loads_models(f.read_bytes(), origin=str(f))
+        (m,) = models.values()
+    except (OSError, SettingsError, ValueError):
+        return None          # a damaged cache entry is ignored and rewritten
+    if m.source.sha256 != digest:
+        return None
+    return SettingsModel(m, ModelSource(source_name, digest, m.source.build), m.nodes)
+
+
+def _to_disk_cache(digest: str, model: SettingsModel) -> None:
+    f = _cache_file(digest)
+    if f is None:
+        return
+    from ppkgtool.fsutil import write_bytes_atomic
+    try:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        doc = dumps_models({"store": model}, provenance={"store": {"sha256": digest}})
+        write_bytes_atomic(f, doc.encode("utf-8"), overwrite=True)
+    except (OSError, PpkgError):
+        pass                 # the cache is an optimisation: a read-only home still builds
 
 
 def models_with(path: str) -> list[str]:
