@@ -44,7 +44,7 @@ _HEX_RE = re.compile(r"0[xX][0-9A-Fa-f]+")
 BOOLEAN_LABELS = {"true": "true", "false": "false"}
 # Setting leaf names whose values are secrets (redacted in reports, package written 0600). The
 # store has no such flag, so this is the project's rule, data in one place [I].
-SECRET_NAME_RE = re.compile(r"(password|passphrase|passcode|psk|sharedkey|secret|token|bprt|productkey|"
+SECRET_NAME_RE = re.compile(r"(password|passphrase|passcode|psk|sharedkey|securitykey|secret|token|bprt|productkey|"
                             r"pin$|^key$|networkkey|presharedkey)", re.IGNORECASE)
 
 
