@@ -110,7 +110,8 @@ def show_document(d, model) -> dict:
         "compiled": ({"characteristic": list(form.characteristic), "parm": form.parm, "scope": form.scope,
                       "datatype": form.datatype, "cert_hash": form.cert_hash} if form else None),
         "compile_problem": problem,
-        "lists": [{"position": lv.position, "list": lv.list_name, "key": lv.key} for lv in d.lists],
+        "lists": [{"position": lv.position, "list": lv.list_name, "key": lv.key,
+                   "keys": [{"key": c, "label": label} for c, label in lv.keys]} for lv in d.lists],
         "catalogue_pattern": d.pattern_text(),
         "extensions": list(d.extensions), "file_path": d.file_path, "serialization": d.serialization,
         "atomic_root": d.atomic_root, "group": d.group_template(),
@@ -145,8 +146,9 @@ def run_show(args) -> int:
              ("target", _target_text(d) or "(none)"),
              ("compiled", ("/".join(c["characteristic"]) + f" parm {c['parm']}") if c
               else (doc["compile_problem"] or "(no target)")),
-             ("lists", ", ".join(f"{lv.list_name} keyed by {lv.key}" if lv.key else f"{lv.list_name} by position"
-                                 for lv in d.lists)),
+             ("lists", ", ".join((f"{lv.list_name} keyed by {lv.key}" + (
+                 " (" + ", ".join(label for _c, label in lv.keys) + ")" if lv.keys else ""))
+                 if lv.key else f"{lv.list_name} by position" for lv in d.lists)),
              ("catalogue pattern", doc["catalogue_pattern"] if d.lists else ""),
              ("extensions", ", ".join(d.extensions)), ("file path", d.file_path),
              ("atomic group", doc["group"]), ("required", "yes" if d.required else ""),
