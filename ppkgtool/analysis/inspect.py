@@ -23,7 +23,7 @@ from ppkgtool.errors import EncryptedPackageError, FormatError, PpkgError, WimEr
 
 from ppkgtool.analysis import heuristics as H
 from ppkgtool.analysis.model import (POLICY_FILE, POLICY_ODJ, SCOPE_DEVICE, SCOPE_USER, Certificate, Command,
-                                     ConfigurationSet, EmbeddedFile, PackageView, PolicySource, Setting, Signature,
+                                     CompiledEntry, ConfigurationSet, EmbeddedFile, PackageView, PolicySource, Setting, Signature,
                                      Warning_, csp_to_settings_path, parse_configuration_source,
                                      parse_data_asset, parse_master_datastore, parse_provxml, policy_value_secret,
                                      read_customizations, resolve_prov_path, scrub, secret_values)
@@ -330,6 +330,7 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
                                   kind=H.file_kind(fp.rsplit("/", 1)[-1], head), setting=assets.get(fp),
                                   problem=problem))
 
+    compiled = compiled_entries(sets)
     odj_policies: list[PolicySource] = []
     commands = _commands(sets, settings, assets, img, show_secrets, problems, command_names, odj_policies)
     certificates = _certificates(sets, settings, assets, img, problems)
@@ -338,7 +339,27 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
                        config=config, encrypted=encrypted, signature=signature or Signature(),
                        settings=tuple(settings), configuration_sets=tuple(sets), files=tuple(files),
                        commands=commands, certificates=certificates, targets=tuple(targets),
-                       problems=tuple(problems), size=size, policies=policies)
+                       problems=tuple(problems), size=size, policies=policies, compiled=compiled)
+
+
+def compiled_entries(sets, *, model=None) -> tuple[CompiledEntry, ...]:
+    """Every parm of every configuration set, named by the settings model (store.name_compiled)."""
+    from ppkgtool.package.catalogue import learned_name
+    from ppkgtool.package.store import name_compiled
+    out = []
+    for cs in sets:
+        for p in cs.parms:
+            hit = name_compiled(p.scope, p.characteristic, p.name, p.value or "", first=model) \
+                if p.value is not None else None
+            secret = p.secret or ("secret setting" if hit is not None and hit.secret else None)
+            learned = learned_name(p.characteristic, p.name, p.value) if hit is None else None
+            setting = hit.setting if hit else (learned[0] if learned else None)
+            label = hit.label if hit else (learned[1] if learned else None)
+            out.append(CompiledEntry(scope=p.scope, characteristic=p.characteristic, parm=p.name, value=p.value,
+                                     datatype=p.datatype, condition=cs.condition, provxml=cs.file or cs.data,
+                                     setting=setting, label=label,
+                                     keys=hit.keys if hit else (), secret=secret, settings_path=p.settings_path))
+    return tuple(out)
 
 
 def _settings_through_catalogue(img: _Image, sets) -> tuple[Setting, ...]:
@@ -816,6 +837,7 @@ def view_document(view: PackageView, *, show_secrets: bool = False) -> dict:
         "settings": [s.to_json(show_secrets) for s in view.settings],
         "settings_tree": settings_tree(view.settings, show_secrets),
         "configuration_sets": [c.to_json(show_secrets) for c in view.configuration_sets],
+        "compiled": [c.to_json(show_secrets) for c in view.compiled],
         "files": [f.to_json() for f in view.files],
         "commands": [c.to_json(show_secrets) for c in view.commands],
         "certificates": [c.to_json() for c in view.certificates],

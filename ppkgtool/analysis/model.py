@@ -143,6 +143,7 @@ class CspParm:
     datatype: str | None
     settings_path: str | None
     scope: str = SCOPE_DEVICE
+    characteristic: tuple[str, ...] = ()     # the characteristic types as written (one may hold '/')
 
     @property
     def secret(self) -> str | None:
@@ -154,6 +155,43 @@ class CspParm:
             value = redact_command_line(value)
         return {"csp_path": self.csp_path, "name": self.name, "value": value, "datatype": self.datatype,
                 "settings_path": self.settings_path, "scope": self.scope}
+
+
+@dataclass(frozen=True)
+class CompiledEntry:
+    """One parm of one provxml as Windows applies it, named by the settings model (issue 16).
+
+    ``setting``/``label``: the setting path and value label the model gives the node (None when no
+    builtin or chosen store knows it); ``keys``: its list keys (``UserName=admin``).
+    """
+
+    scope: str
+    characteristic: tuple[str, ...]
+    parm: str
+    value: str | None
+    datatype: str | None
+    condition: Condition | None
+    provxml: str | None
+    setting: str | None = None
+    label: str | None = None
+    keys: tuple[tuple[str, str], ...] = ()
+    secret: str | None = None
+    settings_path: str | None = None          # the parm's own SettingsPath attribute (WCD 2024+)
+
+    @property
+    def node(self) -> str:
+        """The CSP node: characteristic path and parm (what resolve keys conflicts by)."""
+        return "/".join(self.characteristic + (self.parm,))
+
+    def to_json(self, show_secrets: bool = False) -> dict:
+        value = REDACTED if self.secret and self.value and not show_secrets else self.value
+        if not show_secrets and self.parm == "CommandLine":
+            value = redact_command_line(value)
+        return {"scope": self.scope, "characteristic": "/".join(self.characteristic), "parm": self.parm,
+                "value": value, "datatype": self.datatype,
+                "condition": self.condition.describe() if self.condition else None, "provxml": self.provxml,
+                "setting": self.setting, "label": None if self.secret and not show_secrets else self.label,
+                "keys": dict(self.keys), "settings_path": self.settings_path}
 
 
 @dataclass(frozen=True)
@@ -351,6 +389,7 @@ class PackageView:
     problems: tuple[str, ...] = ()       # one per broken or missing part
     size: int | None = None
     policies: tuple[PolicySource, ...] = ()
+    compiled: tuple[CompiledEntry, ...] = ()     # every parm of every provxml, named (inspect --json "compiled")
 
     def __post_init__(self):
         if not isinstance(self.path, str):
@@ -633,7 +672,8 @@ def parse_provxml(data: bytes, where: str, default_scope: str = SCOPE_DEVICE) ->
         sc = SCOPE_USER if scope == "User" or c.get("scope", "").lower() == "user" else default_scope
         name = c.get("name", "")
         out.append(CspParm(csp_path="/".join(path + (name,)), name=name, value=c.get("value"),
-                           datatype=c.get("datatype"), settings_path=c.get("SettingsPath"), scope=sc))
+                           datatype=c.get("datatype"), settings_path=c.get("SettingsPath"), scope=sc,
+                           characteristic=tuple(path)))
     return tuple(out)
 
 

@@ -584,6 +584,30 @@ def _full_instance(d) -> str:
     return "/".join(_instance_parts(d, d.path.count("/") + 1))
 
 
+_LEARNED_NODES: dict[tuple, tuple[str, dict]] | None = None
+
+
+def learned_name(characteristic, parm: str, value: str | None) -> tuple[str, str | None] | None:
+    """(setting, label) the learned layer gives a compiled node no store knows: a constant companion
+    (``Provisioning/ForceSettingReload/ComputerName`` belongs to ``Accounts/ComputerAccount/ComputerName``)
+    or a setting learned from a newer WCD (``newer_than_store``)."""
+    global _LEARNED_NODES
+    if _LEARNED_NODES is None:
+        table: dict[tuple, tuple[str, dict]] = {}
+        for e in builtin_entries():
+            for o in e.outputs:
+                if _TEMPLATE_VAR_RE.search("".join(o.characteristic) + o.parm):
+                    continue
+                if o.constant is not None or e.newer_than_store:
+                    labels = {} if o.constant is not None else {v: k for k, v in o.values}
+                    table.setdefault((tuple(o.characteristic), o.parm), (re.sub(r"\[[^\]]*\]", "", e.path), labels))
+        _LEARNED_NODES = table
+    hit = _LEARNED_NODES.get((tuple(characteristic), parm))
+    if hit is None:
+        return None
+    return hit[0], hit[1].get(value or "")
+
+
 _MODEL_ENTRIES: dict[int, ModelEntries] = {}
 _MODEL_LOCK = threading.Lock()
 

@@ -296,6 +296,8 @@ def settings_from_provxml(files: Mapping[str, bytes], *, catalogue: Catalogue | 
             entry, caps, value = hit
             if value is None:
                 continue          # a constant companion parm (Provisioning/ForceSettingReload …)
+            if entry.definition is not None:
+                caps = entry.definition.decompile_keys(caps)
             segs = _segments_for(entry, caps)
             inst = instance_path(segs)
             if inst in seen:

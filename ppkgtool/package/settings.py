@@ -186,6 +186,14 @@ class SettingDefinition:
                 out[lv.key] = lv.compile_key(out[lv.key], self.path)
         return out
 
+    def decompile_keys(self, captures: Mapping[str, str]) -> dict[str, str]:
+        """Compiled list keys -> the names WCD writes (the inverse of ``compile_keys``)."""
+        out = dict(captures)
+        for lv in self.lists:
+            if lv.key and lv.key in out:
+                out[lv.key] = lv.decompile_key(out[lv.key])
+        return out
+
     def label_of(self, compiled: str) -> str | None:
         for v, label in self.values:
             if v == compiled:
@@ -491,7 +499,12 @@ class Decompiler:
     def __init__(self, model: SettingsModel):
         self.model = model
         self._by_shape: dict[tuple, list[tuple[SettingDefinition, CompiledForm]]] = {}
+        # file settings carried as DataAsset: Provisioning/Assets/<PackageID>/"/<instance path>" [C]
+        self._assets: dict[int, list[tuple[SettingDefinition, tuple[str, ...]]]] = {}
         for d in model:
+            if d.type is SettingType.FILE and d.target is None:
+                parts = tuple(_instance_parts(d, d.path.count("/") + 1))
+                self._assets.setdefault(len(parts), []).append((d, parts))
             try:
                 form = compiled_form(d)
             except SettingsError:
@@ -500,6 +513,15 @@ class Decompiler:
                 continue
             key = (form.scope, len(form.characteristic), _literal(form.parm))
             self._by_shape.setdefault(key, []).append((d, form))
+
+    def decompile_asset(self, asset_path: str, file_name: str) -> Decompiled | None:
+        """The file setting a DataAsset characteristic names (``/ProvisioningCommands/…/0/CommandFile``)."""
+        parts = tuple(p for p in asset_path.strip("/").split("/"))
+        for d, templates in self._assets.get(len(parts), ()):
+            caps = _match_templates(templates, parts, None)
+            if caps is not None:
+                return Decompiled(d.path, tuple(sorted(d.decompile_keys(caps).items())), file_name, None, False)
+        return None
 
     def decompile(self, scope: str, characteristic: Sequence[str], parm: str, value: str,
                   package_id: str | None = None) -> Decompiled | None:
@@ -518,9 +540,7 @@ class Decompiler:
         found.sort(key=lambda x: (x[0], x[1]))
         _lit, _p, d, caps = found[0]
         caps.pop("cert_sha1", None)
-        for lv in d.lists:
-            if lv.key and lv.key in caps:
-                caps[lv.key] = lv.decompile_key(caps[lv.key])
+        caps = d.decompile_keys(caps)
         return Decompiled(d.path, tuple(sorted(caps.items())), d.decompile_value(value), d.label_of(value), d.secret,
                           tuple(x[1] for x in found[1:] if x[0] == found[0][0]))
 

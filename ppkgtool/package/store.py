@@ -243,6 +243,43 @@ def is_builtin_default(model: SettingsModel) -> bool:
     return models.get(default) is model
 
 
+_DECOMPILERS: dict[int, object] = {}
+
+
+def naming_decompilers(first: SettingsModel | None = None):
+    """Decompilers that name compiled parms, made as they are needed: ``first`` (a chosen store),
+    then the builtin builds newest first, so a package built by any of those WCD versions gets its
+    settings named."""
+    from ppkgtool.package.settings import Decompiler
+    default, models = builtin_models()
+    order = ([first] if first is not None else []) + [models[default]] + \
+        [m for name, m in reversed(list(models.items())) if name != default]
+    seen: set[int] = set()
+    for m in order:
+        if id(m) in seen:
+            continue
+        seen.add(id(m))
+        with _LOCK:
+            dec = _DECOMPILERS.get(id(m))
+            if dec is None or dec.model is not m:
+                dec = _DECOMPILERS[id(m)] = Decompiler(m)
+        yield dec
+
+
+def name_compiled(scope: str, characteristic, parm: str, value: str, *, first: SettingsModel | None = None):
+    """The setting a compiled parm comes from (settings.Decompiled), by the first model that knows
+    the node (``naming_decompilers``); None when no model does."""
+    ch = tuple(characteristic)
+    for dec in naming_decompilers(first):
+        if len(ch) == 4 and ch[:2] == ("Provisioning", "Assets"):
+            hit = dec.decompile_asset(ch[3], value)
+        else:
+            hit = dec.decompile(scope, ch, parm, value)
+        if hit is not None:
+            return hit
+    return None
+
+
 def builtin_builds() -> list[str]:
     return list(builtin_models()[1])
 
@@ -329,4 +366,4 @@ def iter_store_files(folder: os.PathLike) -> Iterable[Path]:
 
 
 __all__ = ["BUILD_ENV", "MODEL_FORMAT", "STORE_ENV", "builtin_builds", "builtin_models", "dumps_models",
-           "load_model", "loads_models", "models_with", "read_store"]
+           "load_model", "loads_models", "models_with", "name_compiled", "naming_decompilers", "read_store"]
