@@ -102,7 +102,7 @@ def test_show_plain_text_names_labels_and_store():
 def test_show_any_case_and_keyed_path():
     doc = cli_json("settings", "show", "accounts/users/User[@UserName=admin]/PASSWORD")
     assert doc["path"] == "Accounts/Users/User/Password"
-    assert doc["lists"] == [{"position": 2, "list": "Users", "key": "UserName"}]
+    assert doc["lists"] == [{"position": 2, "list": "Users", "key": "UserName", "keys": []}]
     assert doc["compiled"]["characteristic"] == ["Accounts", "Users", "{UserName}"]
     assert doc["secret"] is True
     assert doc["group"] == "Accounts/Users/{UserName}"

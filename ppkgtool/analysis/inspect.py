@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -23,7 +24,7 @@ from ppkgtool.errors import EncryptedPackageError, FormatError, PpkgError, WimEr
 
 from ppkgtool.analysis import heuristics as H
 from ppkgtool.analysis.model import (POLICY_FILE, POLICY_ODJ, SCOPE_DEVICE, SCOPE_USER, Certificate, Command,
-                                     CompiledEntry, ConfigurationSet, EmbeddedFile, PackageView, PolicySource, Setting, Signature,
+                                     CompiledEntry, ConfigurationSet, EmbeddedFile, SourceCheck, PackageView, PolicySource, Setting, Signature,
                                      Warning_, csp_to_settings_path, parse_configuration_source,
                                      parse_data_asset, parse_master_datastore, parse_provxml, policy_value_secret,
                                      read_customizations, resolve_prov_path, scrub, secret_values)
@@ -224,6 +225,70 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
                         "provxml files")
 
     # compiled configuration sets ------------------------------------------------------------
+    sets = _named_conditions(read_configuration_sets(img, problems), targets)
+
+    # settings as Windows applies them: from the compiled side, named by the settings model;
+    # customizations.xml is the annotation (checked against it below) ---------------------------
+    source_settings = tuple(settings)
+    compiled = compiled_entries(sets, source_paths={_unkeyed(s.path) for s in source_settings})
+    if compiled:
+        settings = settings_from_compiled(compiled)
+        if not targets:
+            targets = tuple(dict.fromkeys(cs.condition for cs in sets if cs.condition))
+    elif config is None and not settings:
+        settings = ()
+    else:
+        settings = _apply_compiled_scope(settings, sets)
+
+    # files -------------------------------------------------------------------------------------
+    assets: dict[str, str] = {}      # image path -> setting path
+    da = img.find("DataAsset/DataAsset.xml")
+    if da is not None:
+        try:
+            for index, _name, key, setting_path in parse_data_asset(img.read(da), da):
+                ap = _norm(f"DataAsset/{index}/{key}")
+                if ".." in ap.split("/"):
+                    problems.append(f"{da}: asset key {key!r} is not a plain path")
+                    continue
+                found = img.find(ap)
+                if found is None:
+                    problems.append(f"{da}: asset {ap} is listed but missing from the package")
+                else:
+                    assets[found] = setting_path
+        except FormatError as exc:
+            problems.append(exc.one_line())
+    files: list[EmbeddedFile] = []
+    heads: dict[str, bytes] = {}
+    for fp in sorted(img.entries):
+        digest, head = img.sha256_and_head(fp)
+        heads[fp] = head
+        role = "asset" if fp in assets or fp.lower().startswith("dataasset/") and not fp.lower().endswith(
+            "dataasset.xml") else ("part" if fp.lower().endswith((".xml", ".provxml")) else "other")
+        problem = _asset_hash_problem(fp, digest) if role == "asset" else None
+        if problem:
+            problems.append(problem)
+        files.append(EmbeddedFile(path=fp, size=img.sizes.get(fp, 0), sha256=digest, role=role,
+                                  kind=H.file_kind(fp.rsplit("/", 1)[-1], head), setting=assets.get(fp),
+                                  problem=problem))
+
+    source_check = None
+    if cust_paths and compiled:
+        source_check = check_source(img, cust_paths[0], compiled)
+    odj_policies: list[PolicySource] = []
+    commands = _commands(sets, source_settings or settings, assets, img, show_secrets, problems, command_names, odj_policies)
+    certificates = _certificates(sets, source_settings or settings, assets, img, problems)
+    policies = _registry_policies(files, heads, commands, img, problems) + tuple(odj_policies)
+    return PackageView(path=path, image_index=image_index, image_count=image_count, properties=props,
+                       config=config, encrypted=encrypted, signature=signature or Signature(),
+                       settings=tuple(settings), configuration_sets=tuple(sets), files=tuple(files),
+                       commands=commands, certificates=certificates, targets=tuple(targets),
+                       problems=tuple(problems), size=size, policies=policies, compiled=compiled,
+                       source_settings=source_settings, source_check=source_check)
+
+
+def read_configuration_sets(img: "_Image", problems: list[str]) -> list[ConfigurationSet]:
+    """Every ConfigurationSet of every Multivariant/<n> source (MasterDatastore.xml -> RunTime.xml /
+    User_RunTime.xml -> provxml), with its parms and condition; broken parts become ``problems``."""
     sets: list[ConfigurationSet] = []
     mv_dirs = sorted({p.split("/")[1] for p in img.entries if re.fullmatch(r"(?i)Multivariant/\d+/.+", p)},
                      key=lambda s: int(s) if s.isdigit() else 0)
@@ -277,79 +342,57 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
                                              data=data, file=fpath or fp, type=attrs.get("Type", ""),
                                              scope=scope, condition=cond, parms=parms, problem=problem))
 
-    # settings when the source is absent: reconstruct from compiled parms [I] -----------------
-    if config is None and not settings and not any(cs.condition for cs in sets):
-        settings = _settings_through_catalogue(img, sets)
-    if config is None and not settings:
-        rebuilt: list[Setting] = []
-        seen = set()
-        for cs in sets:
-            for parm in cs.parms:
-                sp = csp_to_settings_path(parm.csp_path)
-                key = (sp, parm.value, cs.condition)
-                if key in seen:
-                    continue
-                seen.add(key)
-                rebuilt.append(Setting(path=sp, value=parm.value, scope=parm.scope, condition=cs.condition,
-                                       secret=parm.secret, origin=cs.file or cs.data))
-        settings = tuple(rebuilt)
-        if not targets:
-            targets = tuple(dict.fromkeys(cs.condition for cs in sets if cs.condition))
-
-    else:
-        settings = _apply_compiled_scope(settings, sets)
-
-    # files -------------------------------------------------------------------------------------
-    assets: dict[str, str] = {}      # image path -> setting path
-    da = img.find("DataAsset/DataAsset.xml")
-    if da is not None:
-        try:
-            for index, _name, key, setting_path in parse_data_asset(img.read(da), da):
-                ap = _norm(f"DataAsset/{index}/{key}")
-                if ".." in ap.split("/"):
-                    problems.append(f"{da}: asset key {key!r} is not a plain path")
-                    continue
-                found = img.find(ap)
-                if found is None:
-                    problems.append(f"{da}: asset {ap} is listed but missing from the package")
-                else:
-                    assets[found] = setting_path
-        except FormatError as exc:
-            problems.append(exc.one_line())
-    files: list[EmbeddedFile] = []
-    heads: dict[str, bytes] = {}
-    for fp in sorted(img.entries):
-        digest, head = img.sha256_and_head(fp)
-        heads[fp] = head
-        role = "asset" if fp in assets or fp.lower().startswith("dataasset/") and not fp.lower().endswith(
-            "dataasset.xml") else ("part" if fp.lower().endswith((".xml", ".provxml")) else "other")
-        problem = _asset_hash_problem(fp, digest) if role == "asset" else None
-        if problem:
-            problems.append(problem)
-        files.append(EmbeddedFile(path=fp, size=img.sizes.get(fp, 0), sha256=digest, role=role,
-                                  kind=H.file_kind(fp.rsplit("/", 1)[-1], head), setting=assets.get(fp),
-                                  problem=problem))
-
-    compiled = compiled_entries(sets)
-    odj_policies: list[PolicySource] = []
-    commands = _commands(sets, settings, assets, img, show_secrets, problems, command_names, odj_policies)
-    certificates = _certificates(sets, settings, assets, img, problems)
-    policies = _registry_policies(files, heads, commands, img, problems) + tuple(odj_policies)
-    return PackageView(path=path, image_index=image_index, image_count=image_count, properties=props,
-                       config=config, encrypted=encrypted, signature=signature or Signature(),
-                       settings=tuple(settings), configuration_sets=tuple(sets), files=tuple(files),
-                       commands=commands, certificates=certificates, targets=tuple(targets),
-                       problems=tuple(problems), size=size, policies=policies, compiled=compiled)
+    return sets
 
 
-def compiled_entries(sets, *, model=None) -> tuple[CompiledEntry, ...]:
-    """Every parm of every configuration set, named by the settings model (store.name_compiled)."""
+def _named_conditions(sets: list[ConfigurationSet], targets) -> list[ConfigurationSet]:
+    """Compiled conditions named by the source's targets: a ProfileSet by its ProfileID, a Variant's
+    ConfigurationSet by the target state it carries (customizations.xml is the annotation)."""
+    if not targets:
+        return sets
+
+    def norm(state) -> frozenset:
+        return frozenset((n.lower(), v) for n, v in state)
+
+    out = []
+    for cs in sets:
+        cond = cs.condition
+        if cond is not None:
+            attrs = dict(x for st in cond.states for x in st)
+            hit = next((t for t in targets if attrs.get("ProfileID") == t.target_id), None)
+            if hit is None:
+                mine = {norm(st) for st in cond.states}
+                hit = next((t for t in targets if mine and mine <= {norm(st) for st in t.states}), None)
+            if hit is not None:
+                cs = dataclasses.replace(cs, condition=hit)
+        out.append(cs)
+    return out
+
+
+class _Files:
+    """A file mapping (a compiled PackageTree's bytes) seen as a WIM image by _Image."""
+
+    def __init__(self, files: dict):
+        self._files = {p: v for p, v in files.items() if isinstance(v, bytes)}
+
+    def files(self):
+        return [type("F", (), {"path": p, "size": len(v)})() for p, v in self._files.items()]
+
+    def read(self, path: str) -> bytes:
+        return self._files[path]
+
+
+def compiled_entries(sets, *, model=None, source_paths=()) -> tuple[CompiledEntry, ...]:
+    """Every parm of every configuration set, named by the settings model (store.name_compiled).
+    A node two settings compile to is named by the parm's SettingsPath, else by the one
+    customizations.xml sets (``source_paths``, key-less)."""
     from ppkgtool.package.catalogue import learned_name
     from ppkgtool.package.store import name_compiled
     out = []
     for cs in sets:
         for p in cs.parms:
-            hit = name_compiled(p.scope, p.characteristic, p.name, p.value or "", first=model) \
+            prefer = ((p.settings_path,) if p.settings_path else ()) + tuple(source_paths)
+            hit = name_compiled(p.scope, p.characteristic, p.name, p.value or "", first=model, prefer=prefer) \
                 if p.value is not None else None
             secret = p.secret or ("secret setting" if hit is not None and hit.secret else None)
             learned = learned_name(p.characteristic, p.name, p.value) if hit is None else None
@@ -358,7 +401,101 @@ def compiled_entries(sets, *, model=None) -> tuple[CompiledEntry, ...]:
             out.append(CompiledEntry(scope=p.scope, characteristic=p.characteristic, parm=p.name, value=p.value,
                                      datatype=p.datatype, condition=cs.condition, provxml=cs.file or cs.data,
                                      setting=setting, label=label,
-                                     keys=hit.keys if hit else (), secret=secret, settings_path=p.settings_path))
+                                     keys=hit.keys if hit else (), secret=secret, settings_path=p.settings_path,
+                                     instance=hit.instance if hit else None,
+                                     setting_value=hit.value if hit else None,
+                                     companion=hit is None and learned is not None and p.characteristic[:2] == (
+                                         "Provisioning", "ForceSettingReload")))
+    return tuple(out)
+
+
+MAX_RECOMPILE_ASSET = 1 << 20     # assets read to recompile (certificates, PFX); bigger ones by name only
+
+
+def check_source(img: _Image, cust_path: str, compiled) -> SourceCheck:
+    """Recompile the package's own customizations.xml and compare it with what the package compiled.
+
+    The models are tried newest first (store.naming_decompilers order); the first that accepts the
+    source decides. A difference is what a security reviewer must see: the provxml Windows applies
+    was changed after the build, or was never built from this source. DataAsset parms are compared
+    by setting only (their names hold content hashes).
+    """
+    from ppkgtool.package.catalogue import load_catalogue
+    from ppkgtool.package.compiler import compile_package
+    from ppkgtool.package.customizations import parse_customizations
+    from ppkgtool.package.store import builtin_models
+    try:
+        cust = parse_customizations(img.read(cust_path), source_name=cust_path)
+    except PpkgError as exc:
+        return SourceCheck("not-checked", f"customizations.xml does not parse: {exc.one_line()}")
+    assets = {}
+    for path in img.entries:
+        if path.lower().startswith("dataasset/") and not path.lower().endswith("dataasset.xml"):
+            name = path.rsplit("/", 1)[-1]
+            assets[name] = img.read(path) if img.sizes.get(path, 0) <= MAX_RECOMPILE_ASSET else b""
+    default, models = builtin_models()
+    order = [models[default]] + [m for n, m in reversed(list(models.items())) if n != default]
+    tree = None
+    last = None
+    for m in order:
+        try:
+            tree = compile_package(cust, catalogue=load_catalogue(model=m), assets=assets,
+                                   runtime_layout="wcd")      # the layout changes no parm
+            break
+        except PpkgError as exc:
+            last = exc
+    if tree is None:
+        return SourceCheck("not-checked", f"customizations.xml does not compile with any builtin settings store "
+                                          f"({last.one_line() if last else 'no store'})")
+    rebuilt = read_configuration_sets(_Image(_Files(tree.files)), [])
+    ours = [_comparable(p, cs.condition) for cs in rebuilt for p in cs.parms]
+    theirs = [_comparable(c, c.condition) for c in compiled]
+    missing = _multiset_minus(theirs, ours)      # compiled in the package, not from its source
+    extra = _multiset_minus(ours, theirs)        # in the source, not compiled in the package
+    if not missing and not extra:
+        return SourceCheck("matches", f"customizations.xml compiles to exactly the package's settings "
+                                      f"({tree.settings_store['name'] if tree.settings_store else 'builtin'})")
+    return SourceCheck("differs", "customizations.xml does not match the settings Windows applies",
+                       tuple(_node_text(x) for x in missing), tuple(_node_text(x) for x in extra))
+
+
+def _comparable(p, condition) -> tuple:
+    ch = tuple(p.characteristic)
+    cond = tuple(sorted(x for st in condition.states for x in st)) if condition is not None else ()
+    if ch[:2] == ("Provisioning", "Assets"):
+        return (p.scope, ch[:2] + ch[3:], "<asset>", "<file>", p.datatype, cond)
+    name = p.parm if isinstance(p, CompiledEntry) else p.name
+    return (p.scope, ch, name, p.value, p.datatype, cond)
+
+
+def _multiset_minus(a: list, b: list) -> list:
+    left = list(b)
+    out = []
+    for x in a:
+        if x in left:
+            left.remove(x)
+        else:
+            out.append(x)
+    return out
+
+
+def _node_text(x: tuple) -> str:
+    scope, ch, parm, value, _dt, _cond = x
+    return f"{'/'.join(ch + (parm,))} = {value!r}" + (" (per user)" if scope == SCOPE_USER else "")
+
+
+def settings_from_compiled(compiled) -> tuple[Setting, ...]:
+    """The settings Windows applies, from the compiled side: one per named compiled parm (keyed path
+    and customizations-form value), a CSP-like path for a node no model knows; companions skipped."""
+    out = []
+    for c in compiled:
+        if c.companion:
+            continue
+        path = c.instance or c.setting or csp_to_settings_path(c.node)
+        value = c.setting_value if c.instance else c.value
+        secret = c.secret or H.secret_kind(path)
+        out.append(Setting(path=path, value=value, scope=c.scope, condition=c.condition, secret=secret,
+                           origin=c.provxml or "provxml", node=f"{c.scope}:{c.node}"))
     return tuple(out)
 
 
@@ -749,6 +886,15 @@ def warnings_for(view: PackageView) -> list[Warning_]:
     elif view.altitude is not None and view.owner_rank[0] is None:
         out.append(Warning_("altitude-unknown-owner", H.MEDIUM,
                             f"ALTITUDE {view.altitude} fits no owner type (base 0-5000 plus rank 0-99)", "ALTITUDE"))
+    sc = view.source_check
+    if sc is not None and sc.state == "differs":
+        detail = "; ".join([f"the package applies {x} that its source does not set" for x in sc.compiled_only[:3]] +
+                           [f"its source sets {x} that the package does not apply" for x in sc.source_only[:3]])
+        out.append(Warning_("source-compiled-mismatch", H.HIGH, f"{sc.message}: {detail} (Windows applies the "
+                            "compiled provxml, never customizations.xml: the compiled values are shown)",
+                            "Multivariant/0/customizations.xml"))
+    elif sc is not None and sc.state == "not-checked":
+        out.append(Warning_("source-not-checked", H.INFO, sc.message, "Multivariant/0/customizations.xml"))
     reported_secret_paths = set()
     for s in view.settings:
         if s.secret in H.CREDENTIAL_KINDS and s.value:
@@ -838,6 +984,7 @@ def view_document(view: PackageView, *, show_secrets: bool = False) -> dict:
         "settings_tree": settings_tree(view.settings, show_secrets),
         "configuration_sets": [c.to_json(show_secrets) for c in view.configuration_sets],
         "compiled": [c.to_json(show_secrets) for c in view.compiled],
+        "source": view.source_check.to_json() if view.source_check else None,
         "files": [f.to_json() for f in view.files],
         "commands": [c.to_json(show_secrets) for c in view.commands],
         "certificates": [c.to_json() for c in view.certificates],

@@ -105,6 +105,7 @@ class Setting:
     condition: Condition | None = None
     secret: str | None = None
     origin: str = "customizations.xml"
+    node: str | None = None     # the CSP node it compiled to (scope, characteristic/parm), from the compiled side
 
     def __post_init__(self):
         if not isinstance(self.path, str) or not self.path:
@@ -130,7 +131,7 @@ class Setting:
     def to_json(self, show_secrets: bool = False) -> dict:
         return {"path": self.path, "value": self.shown_value(show_secrets), "scope": self.scope,
                 "condition": self.condition.describe() if self.condition else None,
-                "secret": self.secret, "origin": self.origin}
+                "secret": self.secret, "origin": self.origin, "node": self.node}
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,20 @@ class CspParm:
 
 
 @dataclass(frozen=True)
+class SourceCheck:
+    """Does the package's customizations.xml compile to what the package applies? (inspect.check_source)"""
+
+    state: str                                   # matches | differs | not-checked
+    message: str
+    compiled_only: tuple[str, ...] = ()          # nodes the package applies that its source does not give
+    source_only: tuple[str, ...] = ()            # nodes its source gives that the package does not apply
+
+    def to_json(self) -> dict:
+        return {"state": self.state, "message": self.message, "compiled_only": list(self.compiled_only),
+                "source_only": list(self.source_only)}
+
+
+@dataclass(frozen=True)
 class CompiledEntry:
     """One parm of one provxml as Windows applies it, named by the settings model (issue 16).
 
@@ -177,6 +192,9 @@ class CompiledEntry:
     keys: tuple[tuple[str, str], ...] = ()
     secret: str | None = None
     settings_path: str | None = None          # the parm's own SettingsPath attribute (WCD 2024+)
+    instance: str | None = None               # the keyed setting path (…/User[@UserName=admin]/Password)
+    setting_value: str | None = None          # the value in customizations form (the label where there is one)
+    companion: bool = False                   # a constant companion parm (Provisioning/ForceSettingReload)
 
     @property
     def node(self) -> str:
@@ -390,6 +408,8 @@ class PackageView:
     size: int | None = None
     policies: tuple[PolicySource, ...] = ()
     compiled: tuple[CompiledEntry, ...] = ()     # every parm of every provxml, named (inspect --json "compiled")
+    source_settings: tuple[Setting, ...] = ()    # what customizations.xml says (the annotation)
+    source_check: SourceCheck | None = None
 
     def __post_init__(self):
         if not isinstance(self.path, str):

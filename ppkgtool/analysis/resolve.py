@@ -27,6 +27,7 @@ class Override:
     value: str | None
     reason: str
     condition: Condition | None = None
+    path: str | None = None            # the setting that package set (another path to the same node)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class ResolvedSetting:
     secret: str | None
     from_condition: Condition | None   # the winner's own condition (None: its Common value)
     overridden: tuple[Override, ...] = ()
+    node: str | None = None            # the CSP node (scope:characteristic/parm) the candidates compile to
+    names: tuple[str, ...] = ()        # every setting path that reaches the node, winner first
 
     @property
     def area(self) -> str:
@@ -50,8 +53,10 @@ class ResolvedSetting:
         return {"path": self.path, "condition": self.condition.describe() if self.condition else None,
                 "value": shown(self.value), "package": self.package, "scope": self.scope, "secret": self.secret,
                 "from_condition": self.from_condition.describe() if self.from_condition else None,
+                "node": self.node, "settings": list(self.names or (self.path,)),
                 "overridden": [{"package": o.package, "value": shown(o.value), "reason": o.reason,
-                                "condition": o.condition.describe() if o.condition else None}
+                                "condition": o.condition.describe() if o.condition else None,
+                                "path": o.path or self.path}
                                for o in self.overridden]}
 
 
@@ -85,10 +90,11 @@ def resolve(views: Sequence[PackageView]) -> Resolution:
             if s.per_package:
                 per_package.append((r.view.label, s))
                 continue
-            candidates.setdefault(s.path, []).append((r, s, seq))
+            # one CSP node is one setting on the device, whatever path set it (issue 16)
+            candidates.setdefault(s.node or s.path, []).append((r, s, seq))
     out: list[ResolvedSetting] = []
-    for path in sorted(candidates):
-        cands = candidates[path]
+    for key in sorted(candidates, key=lambda k: (min(c[1].path for c in candidates[k]), k)):
+        cands = candidates[key]
         conditions: list[Condition | None] = [None]
         for _r, s, _seq in cands:
             if s.condition is not None and s.condition not in conditions:
@@ -115,8 +121,10 @@ def resolve(views: Sequence[PackageView]) -> Resolution:
                 if s.value == win_s.value:
                     reason += " (same value)"
                 overridden.append(Override(package=r.view.label, value=s.value, reason=reason,
-                                           condition=s.condition))
-            out.append(ResolvedSetting(path=path, condition=cond, value=win_s.value, package=win_r.view.label,
+                                           condition=s.condition, path=s.path if s.path != win_s.path else None))
+            names = tuple(dict.fromkeys([win_s.path] + [s.path for _r, s, _q in ordered]))
+            out.append(ResolvedSetting(path=win_s.path, condition=cond, value=win_s.value, package=win_r.view.label,
+                                       node=win_s.node, names=names,
                                        scope=win_s.scope, secret=win_s.secret or next(
                                            (s.secret for _r, s, _q in usable if s.secret), None),
                                        from_condition=win_s.condition, overridden=tuple(overridden)))

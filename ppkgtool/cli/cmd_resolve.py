@@ -46,8 +46,10 @@ def run(args) -> int:
               title="Packages, highest precedence first")
     rows = []
     for s in doc["settings"]:
-        over = "; ".join(f"{o['value']!s} from {o['package']} ({o['reason']})" for o in s["overridden"])
-        rows.append((s["path"], s["condition"] or "", s["value"], s["package"], over))
+        over = "; ".join(f"{o['value']!s} from {o['package']}" + (f" as {o['path']}" if o["path"] != s["path"] else "")
+                         + f" ({o['reason']})" for o in s["overridden"])
+        setting = s["path"] + (f" (one node with {', '.join(s['settings'][1:])})" if len(s["settings"]) > 1 else "")
+        rows.append((setting, s["condition"] or "", s["value"], s["package"], over))
     rep.table(["setting", "condition", "value", "from", "overridden"], rows, title="Effective settings")
     if doc["per_package"]:
         rep.table(["package", "setting", "value"], [(s["package"], s["path"], s["value"]) for s in doc["per_package"]],

@@ -178,6 +178,22 @@ class SettingDefinition:
         n = root.count("/") + 1
         return "/".join(_instance_parts(self, n))
 
+    def instance(self, captures: Mapping[str, str]) -> str:
+        """The keyed path for these list captures (``Accounts/Users/User[@UserName=admin]/Password``,
+        ``…/CommandConfig[1]/CommandLine``), in the one form customizations.instance_path writes."""
+        from ppkgtool.package.customizations import instance_path
+        segs = [(name, {}, 0) for name in self.path.split("/")]
+        for lv in self.lists:
+            var = lv.key or _index_var(lv)
+            if var not in captures:
+                continue
+            name = segs[lv.position][0]
+            if lv.key:
+                segs[lv.position] = (name, {lv.key: captures[var]}, 0)
+            elif str(captures[var]).isdigit():
+                segs[lv.position] = (name, {}, int(captures[var]))
+        return instance_path(segs)
+
     def compile_keys(self, captures: Mapping[str, str]) -> dict[str, str]:
         """Captured list keys (as written) -> their compiled form, by each list's key table."""
         out = dict(captures)
@@ -491,6 +507,7 @@ class Decompiled:
     label: str | None                # the store's label when the value has one
     secret: bool
     also: tuple[str, ...] = ()       # other settings that compile to the same node (one CSP node, two paths)
+    instance: str = ""               # the keyed path (customizations.instance_path), e.g. …/User[@UserName=admin]/Password
 
 
 class Decompiler:
@@ -520,11 +537,15 @@ class Decompiler:
         for d, templates in self._assets.get(len(parts), ()):
             caps = _match_templates(templates, parts, None)
             if caps is not None:
-                return Decompiled(d.path, tuple(sorted(d.decompile_keys(caps).items())), file_name, None, False)
+                caps = d.decompile_keys(caps)
+                return Decompiled(d.path, tuple(sorted(caps.items())), file_name, None, False,
+                                  instance=d.instance(caps))
         return None
 
     def decompile(self, scope: str, characteristic: Sequence[str], parm: str, value: str,
-                  package_id: str | None = None) -> Decompiled | None:
+                  package_id: str | None = None, prefer: Iterable[str] = ()) -> Decompiled | None:
+        """The setting of a compiled parm. Two settings that compile to one node (``also``) are told
+        apart by ``prefer``: paths known from elsewhere (the parm's SettingsPath, customizations.xml)."""
         cands = self._by_shape.get((scope, len(characteristic), parm), []) + \
             self._by_shape.get((scope, len(characteristic), None), [])
         found = []
@@ -537,12 +558,13 @@ class Decompiler:
             found.append((-literal, d.path, d, caps))
         if not found:
             return None
-        found.sort(key=lambda x: (x[0], x[1]))
+        preferred = set(prefer)
+        found.sort(key=lambda x: (x[0], x[1] not in preferred, x[1]))
         _lit, _p, d, caps = found[0]
         caps.pop("cert_sha1", None)
         caps = d.decompile_keys(caps)
         return Decompiled(d.path, tuple(sorted(caps.items())), d.decompile_value(value), d.label_of(value), d.secret,
-                          tuple(x[1] for x in found[1:] if x[0] == found[0][0]))
+                          tuple(x[1] for x in found[1:] if x[0] == found[0][0]), instance=d.instance(caps))
 
 
 def _literal(t: str) -> str | None:

@@ -266,7 +266,8 @@ def naming_decompilers(first: SettingsModel | None = None):
         yield dec
 
 
-def name_compiled(scope: str, characteristic, parm: str, value: str, *, first: SettingsModel | None = None):
+def name_compiled(scope: str, characteristic, parm: str, value: str, *, first: SettingsModel | None = None,
+                  prefer=()):
     """The setting a compiled parm comes from (settings.Decompiled), by the first model that knows
     the node (``naming_decompilers``); None when no model does."""
     ch = tuple(characteristic)
@@ -274,7 +275,7 @@ def name_compiled(scope: str, characteristic, parm: str, value: str, *, first: S
         if len(ch) == 4 and ch[:2] == ("Provisioning", "Assets"):
             hit = dec.decompile_asset(ch[3], value)
         else:
-            hit = dec.decompile(scope, ch, parm, value)
+            hit = dec.decompile(scope, ch, parm, value, prefer=prefer)
         if hit is not None:
             return hit
     return None
