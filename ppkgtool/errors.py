@@ -6,7 +6,7 @@ never produces a traceback.
 
 Exit codes:
   0  success
-  1  internal error, or a command that is not implemented yet
+  1  internal error (a bug: please report it)
   2  usage error (bad or missing command-line arguments)
   3  invalid or unsupported input (a bad package, blob, XML, argument value; an output that exists)
   4  a security verdict failed (untrusted, tampered, unsigned where a signature is required, wrong password)
@@ -24,7 +24,7 @@ EXIT_DIRECTORY = 5
 
 EXIT_CODES = {
     EXIT_OK: "success",
-    EXIT_INTERNAL: "internal error or command not implemented",
+    EXIT_INTERNAL: "internal error",
     EXIT_USAGE: "usage error (bad or missing arguments)",
     EXIT_INVALID_INPUT: "invalid or unsupported input (package, blob, XML, argument value, existing output)",
     EXIT_SECURITY: "security verdict failed (untrusted, tampered, wrong password)",
@@ -64,8 +64,6 @@ class PpkgError(Exception):
         return " ".join(text.split())
 
 
-class NotImplementedCommand(PpkgError):
-    exit_code = EXIT_INTERNAL
 
 
 class UsageError(PpkgError):

@@ -1081,8 +1081,3 @@ class Hive:
                 sub, h = struct.unpack_from("<II", cell, 4 + 8 * i)
                 if name_hash(self._nk(sub).name) != h:
                     raise _err("hash leaf element has a wrong name hash", list_off)
-
-
-def value_types() -> dict[str, int]:
-    """'REG_SZ' -> 1, ... (for command-line parsing and docs)."""
-    return {"REG_" + t.name: int(t) for t in RegType}

@@ -222,23 +222,3 @@ def build_registry_pol(values) -> bytes:
         out += (v.value_name + "\x00").encode("utf-16-le", "surrogatepass") + _SEMI
         out += struct.pack("<I", v.type) + _SEMI + struct.pack("<I", len(v.data)) + _SEMI + v.data + _CLOSE
     return bytes(out)
-
-
-def policy_part_from_pol(files):
-    """A POLICY_PROVIDER part (ppkgtool.odj.PolicyPart) with one element list per Registry.pol file.
-
-    ``files``: (source name, Registry.pol bytes) pairs; the source name is what pSource records
-    (Windows records the GPO file path). Values go under HKEY_LOCAL_MACHINE as the format requires.
-    """
-    from ppkgtool.odj.models import PolicyElement, PolicyElementList, PolicyPart
-    lists = []
-    for source, data in files:
-        values = parse_registry_pol(data)
-        lists.append(PolicyElementList(str(source), tuple(
-            PolicyElement(v.key, v.value_name, v.type, v.data) for v in values)))
-    return PolicyPart(tuple(lists))
-
-
-def values_from_policy_part(part) -> list[PolicyValue]:
-    """The registry values of a PolicyPart, in order (all lists)."""
-    return part.values()

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from build_helpers import files_of, parms, wimlib_extract
+from ppkgtool.odj.summary import summarize
 from ppkgtool.cli import main
 from ppkgtool.errors import OutputExistsError, WrongPasswordError
 from ppkgtool.package.builder import BuildOptions, build_package
@@ -76,7 +77,7 @@ def test_mission_package_opens_everywhere(tmp_path, payload_files):
     save = [p for p in files if p.endswith("/odj-wurst2.txt")]
     assert len(save) == 1 and save[0].startswith("DataAsset/2/0_")
     from ppkgtool.odj import load_blob
-    summary = load_blob(files[save[0]]).summary()
+    summary = summarize(load_blob(files[save[0]]))
     text = repr(summary)
     assert "w2k19dom.ber.redhat.com" in text and "wurst2" in text
     assert files[save[0]].startswith(b"\xff\xfe")           # djoin's UTF-16 save file form

@@ -113,3 +113,63 @@ def test_one_node_two_paths_conflict_and_precedence_decides(tmp_path):
     (o,) = r["overridden"]
     assert o["package"].endswith("oem.ppkg") and o["path"] == "DeviceManagement/MemoryDump/AllowCrashDump"
     assert res["conflicts"] == 1
+
+
+def test_every_certificate_kind_shows_in_inspect_after_build_and_build_trust(tmp_path):
+    """The certificate kinds build compiles (the settings store's forms) are the ones inspect reads."""
+    import datetime as dt
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+
+    def cert(cn):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        now = dt.datetime.now(dt.timezone.utc)
+        c = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+             .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+        p = tmp_path / f"{cn}.pem"
+        p.write_bytes(c.public_bytes(serialization.Encoding.PEM))
+        return p, c, key
+
+    kinds = {}
+    for opt, cn in (("--root-cert", "Root"), ("--ca-cert", "Issuing"), ("--trusted-people", "Peer"),
+                    ("--trusted-provisioner", "Signer")):
+        path, c, _ = cert(cn)
+        kinds[opt] = (path, hashlib.sha1(c.public_bytes(serialization.Encoding.DER)).hexdigest().upper())
+    _p, dev, dev_key = cert("Device")
+    pfx = tmp_path / "device.pfx"
+    pfx.write_bytes(pkcs12.serialize_key_and_certificates(b"device", dev_key, dev, None,
+                                                          serialization.BestAvailableEncryption(b"pw")))
+    (tmp_path / "pfx.pass").write_text("pw\n")
+    cust = tmp_path / "c.xml"
+    cust.write_bytes(customizations_xml(name="certs", owner="ITAdmin", rank=1,
+                                        common="<OOBE><Desktop><HideOobe>True</HideOobe></Desktop></OOBE>"))
+    args = [a for opt, (p, _t) in kinds.items() for a in (opt, p)]
+    code, _o, err = run_cli("build", cust, "-o", tmp_path / "certs.ppkg", *args, "--client-pfx", pfx,
+                            "--pfx-password-file", tmp_path / "pfx.pass")
+    assert code == 0, err
+    doc = run_json("inspect", tmp_path / "certs.ppkg")
+    got = {(c["kind"], c["thumbprint"]) for c in doc["certificates"]}
+    want = {("Root", kinds["--root-cert"][1]), ("CA", kinds["--ca-cert"][1]),
+            ("TrustedPeople", kinds["--trusted-people"][1]),
+            ("TrustedProvisioner", kinds["--trusted-provisioner"][1]),
+            ("Client", hashlib.sha1(dev.public_bytes(serialization.Encoding.DER)).hexdigest().upper())}
+    assert want <= got, (want - got, doc["certificates"])
+    named = {c["setting"] for c in doc["compiled"]}
+    assert {"Certificates/RootCertificates/RootCertificate/CertificatePath",
+            "Certificates/CACertificates/CACerificate/CertificatePath",
+            "Certificates/TrustedPeopleCertificates/Certificate/TrustedCertificate",
+            "Certificates/TrustedProvisioners/Certificate/TrustedProvisioner",
+            "Certificates/ClientCertificates/ClientCertificate/CertificatePath"} <= named
+    # build-trust: the one certificate, as a trusted provisioner
+    code, _o, err = run_cli("build-trust", "--cert", kinds["--trusted-provisioner"][0], "-o", tmp_path / "t.ppkg")
+    assert code == 0, err
+    trust = run_json("inspect", tmp_path / "t.ppkg")
+    assert [(c["kind"], c["thumbprint"]) for c in trust["certificates"]] == [
+        ("TrustedProvisioner", kinds["--trusted-provisioner"][1])]

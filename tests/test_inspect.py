@@ -353,12 +353,13 @@ def test_odj_blob_policy_provider_values_are_shown(tmp_path):
     import uuid
 
     from ppkgtool.odj import DomainFacts, MachineFacts, compose_provision_data, encode_provision_data
-    from ppkgtool.regpol import PolicyValue, policy_part_from_pol
+    from ppkgtool.odj.models import PolicyPart
+    from ppkgtool.regpol import PolicyValue
 
     values = [PolicyValue.dword(r"Software\Policies\Microsoft\Windows\System", "EnableSmartScreen", 1),
               PolicyValue.multi_string(r"Software\Policies\Corp", "Servers", ["a.corp", "b.corp"]),
               PolicyValue.qword(r"Software\Policies\Corp", "Big", 2 ** 40)]
-    part = policy_part_from_pol([(r"\\corp.test\SysVol\Policies\{GPO}\Machine\Registry.pol", _pol(values))])
+    part = PolicyPart.from_registry_pol([(r"\\corp.test\SysVol\Policies\{GPO}\Machine\Registry.pol", _pol(values))])
     facts = DomainFacts(dns_domain="corp.test", netbios_name="CORP", dns_forest="corp.test",
                         domain_guid=uuid.UUID("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"),
                         domain_sid="S-1-5-21-1-2-3", dc_name="dc1.corp.test", dc_address="127.0.0.1")

@@ -9,13 +9,11 @@ model names must be that path.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 
 from build_helpers import wimlib_extract
 

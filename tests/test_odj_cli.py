@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 
+from ppkgtool.odj.summary import summarize
 from ppkgtool.cli import main
 from ppkgtool.odj import load_blob
 from ppkgtool.regpol import build_registry_pol
@@ -111,7 +112,7 @@ def test_compose_options_generated_password_unattend_and_parts(capsys, tmp_path)
     assert b"OfflineIdentification" in unattend.read_bytes()
     assert stat.S_IMODE(os.stat(unattend).st_mode) == 0o600
     assert len(pd.machine_password) == 120
-    s = pd.summary()
+    s = summarize(pd)
     assert [p["type"] for p in s["parts"]] == ["JOIN_PROVIDER", "JOIN_PROVIDER3", "JOIN_PROVIDER2",
                                                "JOIN_PROVIDER4", "CERT_PROVIDER", "POLICY_PROVIDER"]
     assert s["parts"][2]["persistent_site"] is True and s["parts"][2]["site_name"] == "Branch"

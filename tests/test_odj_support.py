@@ -7,7 +7,8 @@ import uuid
 
 from ppkgtool.odj import (CertPart, DomainFacts, JoinProv2Part, MachineFacts, PfxStore, SstStore,
                           compose_provision_data)
-from ppkgtool.regpol import PolicyValue, build_registry_pol, policy_part_from_pol
+from ppkgtool.odj.models import PolicyPart
+from ppkgtool.regpol import PolicyValue, build_registry_pol
 
 DOMAIN_GUID = uuid.UUID("1b2c3d4e-5f60-4718-92a3-b4c5d6e7f809")
 OBJECT_GUID = uuid.UUID("0a0b0c0d-1111-4222-8333-944455556666")
@@ -60,7 +61,7 @@ def full_provision_data(password: str = "Secr3t-Pa55\u00fc\u4e2d"):
                                          2, "{11111111-2222-3333-4444-555555555555}", make_pfx()),),
                     sst_stores=(SstStore.from_certificates([ca_der]),))
     pol = build_registry_pol(policy_values())
-    policy = policy_part_from_pol([(r"\\test.lab\SysVol\test.lab\Policies\{31B2F340-016D-11D2-945F-00C04FB984F9}"
+    policy = PolicyPart.from_registry_pol([(r"\\test.lab\SysVol\test.lab\Policies\{31B2F340-016D-11D2-945F-00C04FB984F9}"
                                     r"\Machine\Registry.pol", pol)])
     return compose_provision_data(
         domain_facts(), MachineFacts("PC01", password, rid=1105, object_guid=OBJECT_GUID, options=0),

@@ -11,7 +11,8 @@ from hypothesis import given, settings, strategies as st
 from ppkgtool.errors import RegistryPolicyError
 from ppkgtool.odj import decode_provision_data, encode_provision_data, compose_provision_data, MachineFacts
 from ppkgtool.regpol import (REG_DWORD, REG_MULTI_SZ, REG_QWORD, REG_SZ, PolicyValue, build_registry_pol,
-                             parse_registry_pol, policy_part_from_pol, values_from_policy_part)
+                             parse_registry_pol)
+from ppkgtool.odj.models import PolicyPart
 from test_odj_support import domain_facts, policy_values
 
 
@@ -87,9 +88,9 @@ def test_fuzz_only_registry_policy_errors(tail):
 def test_policy_part_carries_the_values_through_a_blob():
     a = build_registry_pol(policy_values()[:2])
     b = build_registry_pol(policy_values()[2:])
-    part = policy_part_from_pol([("A\\Registry.pol", a), ("B\\Registry.pol", b)])
+    part = PolicyPart.from_registry_pol([("A\\Registry.pol", a), ("B\\Registry.pol", b)])
     assert [lst.source for lst in part.element_lists] == ["A\\Registry.pol", "B\\Registry.pol"]
     pd = compose_provision_data(domain_facts(), MachineFacts("PC01", "pw"), policy_part=part)
     back = decode_provision_data(encode_provision_data(pd)).parts[-1].content
-    assert values_from_policy_part(back) == policy_values()
+    assert back.values() == policy_values()
     assert back.element_lists[0].root_key_id == 0x80000002

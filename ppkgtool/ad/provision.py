@@ -298,8 +298,8 @@ class DirectorySession:
             policy_files = read_registry_pols(self.target, self.creds, gpos) + policy_files
         policy_part = None
         if policy_files:
-            from ppkgtool.regpol import policy_part_from_pol
-            policy_part = policy_part_from_pol(policy_files)   # parses: bad files fail here, before step 4
+            from ppkgtool.odj.models import PolicyPart
+            policy_part = PolicyPart.from_registry_pol(policy_files)   # parses: bad files fail here, before step 4
         cert_part = None
         if root_cas is not None or template is not None:
             cert_part = odj.CertPart(

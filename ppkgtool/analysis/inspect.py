@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from ppkgtool.odj.summary import summarize
 from ppkgtool.errors import EncryptedPackageError, FormatError, PpkgError, WimError
 
 from ppkgtool.analysis import heuristics as H
@@ -680,7 +681,7 @@ def _odj_summary(command_line: str | None, files: tuple[str, ...], img: _Image, 
         try:
             data = img.read(fp, MAX_ODJ_BYTES)
             blob = load_blob(data)
-            summary = blob.summary(show_secrets=show_secrets)
+            summary = summarize(blob, show_secrets=show_secrets)
             summary = {"file": fp, **summary} if isinstance(summary, dict) else {"file": fp, "summary": summary}
         except PpkgError as exc:
             if is_djoin:
@@ -775,7 +776,7 @@ def _certificates(sets, settings, assets, img: _Image, problems: list[str]) -> t
                 out.append(cert)
                 if cert.thumbprint:
                     seen_thumbs.add(cert.thumbprint)
-            elif parts[:2] == ["Provisioning", "TrustedProvisioners"] and len(parts) == 2 and parm.value:
+            elif tuple(parm.characteristic) == ("Provisioning", "TrustedProvisioners") and parm.value:
                 # the store's form: ./Vendor/MSFT/Provisioning/TrustedProvisioners/<SHA-1> = the certificate [I]
                 cert = _x509(parm.value, "TrustedProvisioner", parm.name, cs.file)
                 out.append(cert)

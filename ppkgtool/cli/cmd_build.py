@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ppkgtool.cli.storeargs import store_text
 from ppkgtool.errors import UsageError
 
 EXAMPLES = """examples:
@@ -46,7 +47,7 @@ def add_build_arguments(p, *, single: bool) -> None:
                    help="variables file: one NAME=VALUE per line (# comments)")
     p.add_argument("--catalogue", action="append", default=[], metavar="FILE",
                    help="extra settings catalogue (from 'ppkgtool catalog learn'); repeatable")
-    from ppkgtool.cli.cmd_settings import add_store_options
+    from ppkgtool.cli.storeargs import add_store_options
     add_store_options(p)
     pay = p.add_argument_group("payloads")
     if single:
@@ -221,15 +222,6 @@ def run(args) -> int:
             rep.line(f"package password: {password}   (shown once; keep it safe)")
     return 0
 
-
-def store_text(source: dict | None) -> str:
-    """Which settings store compiled a package (BuildResult.settings_store), in one line."""
-    if not source:
-        return "(none)"
-    text = str(source.get("name"))
-    if source.get("sha256"):
-        text += f" (sha256 {source['sha256'][:16]}…)"
-    return text
 
 
 def _report_settings(rep, metadata, settings, show_secrets: bool) -> None:

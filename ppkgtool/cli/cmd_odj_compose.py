@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 
+from ppkgtool.odj.summary import summarize
 from ppkgtool.errors import InvalidInputError, UsageError
 
 EXAMPLES = """examples:
@@ -149,7 +150,7 @@ def build_from_args(args):
     from ppkgtool.odj import (DomainFacts, JoinProv2Part, MachineFacts, NETSETUP_PROVISION, CertPart, SstStore,
                               compose_provision_data, generate_machine_password)
     from ppkgtool.odj.certstore import load_certificates
-    from ppkgtool.regpol import policy_part_from_pol
+    from ppkgtool.odj.models import PolicyPart
     from ppkgtool.secrets import has_secret_option, source_from_args
 
     f = _merge(args)
@@ -210,7 +211,7 @@ def build_from_args(args):
                     files.append((path, fh.read(64 * 1024 * 1024)))
             except OSError as exc:
                 raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
-        policy = policy_part_from_pol(files)
+        policy = PolicyPart.from_registry_pol(files)
     if args.join_provider4 and (mach.rid is None or mach.object_guid is None):
         raise UsageError("--join-provider4 needs --rid and --object-guid")
     pd = compose_provision_data(domain, mach, join_provider2=jp2, join_provider4=args.join_provider4,
@@ -238,7 +239,7 @@ def run(args) -> int:
         data = {"savefile": lambda: to_savefile(blob), "binary": lambda: blob,
                 "unattend": lambda: unattend_document(blob, args.unattend_pass, args.arch)}[kind]()
         write_bytes_atomic(f, data, overwrite=args.overwrite, private=True)
-    summary = pd.summary(show_secrets=False)
+    summary = summarize(pd, show_secrets=False)
     if args.json:
         doc = {**summary, "password": how, "savefile": args.savefile, "unattend": args.unattend,
                "binary": args.binary, "size": len(blob)}

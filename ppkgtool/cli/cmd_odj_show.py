@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ppkgtool.odj.summary import summarize
 from ppkgtool.cli.fileargs import read_bounded
 
 EXAMPLES = """examples:
@@ -38,7 +39,7 @@ def run(args) -> int:
     raw = read_bounded(args.file, MAX_INPUT, stdin=True, too_large=": not an ODJ blob")
     blob, form = blob_bytes(raw)
     pd = decode_provision_data(blob)
-    doc = pd.summary(show_secrets=args.show_secrets)
+    doc = summarize(pd, show_secrets=args.show_secrets)
     if args.json:
         rep.json({"file": args.file, "form": form, "size": len(blob), **doc})
         return 0

@@ -22,6 +22,7 @@ _KEY_RE = re.compile(r"\[[^\]]*\]")
 
 def register(sub) -> None:
     from ppkgtool.cli import Parser, add_common, command_parser
+    from ppkgtool.cli.storeargs import add_store_options
 
     p = command_parser(sub, "settings", "look settings up in WCD's settings store",
                        description="Search and show the settings Windows Configuration Designer offers, as "
@@ -51,18 +52,6 @@ def register(sub) -> None:
     b = command_parser(ssub, "builds", "the builtin settings stores and the default")
     add_common(b)
     b.set_defaults(func=run_builds)
-
-
-def add_store_options(p) -> None:
-    """--store-file / --store-build (shared with build and bulk)."""
-    g = p.add_argument_group("settings store")
-    mx = g.add_mutually_exclusive_group()
-    mx.add_argument("--store-file", metavar="FILE",
-                    help="WCD settings store Microsoft-Desktop-Provisioning.dat to use (like icd.exe /StoreFile:); "
-                         "default $PPKGTOOL_STORE_FILE, else a builtin store")
-    mx.add_argument("--store-build", metavar="NAME",
-                    help="builtin settings store to use (see 'ppkgtool settings builds'); default "
-                         "$PPKGTOOL_STORE_BUILD, else the newest")
 
 
 def model_from_args(args):
@@ -122,7 +111,7 @@ def show_document(d, model) -> dict:
 
 
 def run_show(args) -> int:
-    from ppkgtool.cli.cmd_build import store_text
+    from ppkgtool.cli.storeargs import store_text
     from ppkgtool.cli.output import Reporter
 
     rep = Reporter(json_mode=args.json)

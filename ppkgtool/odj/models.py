@@ -395,6 +395,20 @@ class PolicyPart:
         """All elements as ppkgtool.regpol.PolicyValue, list by list."""
         return [e.to_policy_value() for lst in self.element_lists for e in lst.elements]
 
+    @classmethod
+    def from_registry_pol(cls, files) -> "PolicyPart":
+        """One element list per Registry.pol file (odj-format.md, POLICY_PROVIDER).
+
+        ``files``: (source name, Registry.pol bytes) pairs; the source name is what pSource records
+        (Windows records the GPO file path). Values go under HKEY_LOCAL_MACHINE as the format requires.
+        """
+        from ppkgtool.regpol import parse_registry_pol
+        lists = []
+        for source, data in files:
+            lists.append(PolicyElementList(str(source), tuple(
+                PolicyElement(v.key, v.value_name, v.type, v.data) for v in parse_registry_pol(data))))
+        return cls(tuple(lists))
+
 
 @dataclass(frozen=True)
 class UnknownPart:
@@ -574,7 +588,3 @@ class ProvisionData:
     def machine_sid(self) -> str | None:
         p = self._join_prov_rid_part()
         return p.sid if p is not None else None
-
-    def summary(self, show_secrets: bool = False) -> dict:
-        from ppkgtool.odj.summary import summarize
-        return summarize(self, show_secrets=show_secrets)

@@ -491,7 +491,3 @@ def compile_bytes(data: bytes, *, source_name: str, variables: Mapping[str, str]
     """Parse and compile in one call (tests, bulk templates)."""
     from ppkgtool.package.customizations import parse_customizations
     return compile_package(parse_customizations(data, source_name=source_name, variables=variables), **kwargs)
-
-
-def provxml_summary(tree: PackageTree) -> Sequence[str]:
-    return sorted(p for p in tree.files if p.endswith(".provxml"))

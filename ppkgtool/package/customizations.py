@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import re
-import uuid
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator, Mapping
 
@@ -628,7 +627,3 @@ def _merge(parent, fragment, origin: str, origins: dict) -> None:
 def _is_keyed_leaf(el) -> bool:
     # a plain leaf (a setting value); list items such as CommandConfig always append
     return local_name(el) not in ("CommandConfig", "Dependency")
-
-
-def new_package_id() -> uuid.UUID:
-    return uuid.uuid4()

@@ -168,7 +168,6 @@ def _segments_for(entry: Entry, caps: Mapping[str, str]) -> tuple | None:
     return tuple(segs)
 
 
-_instance = instance_path          # one keyed-path form for builder, export and inspect
 _leaf_segments = leaf_segments     # (kept for ppkgtool.package.learn)
 
 

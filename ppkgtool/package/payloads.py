@@ -25,6 +25,7 @@ from typing import Sequence
 
 from lxml import etree
 
+from ppkgtool.odj.summary import summarize
 from ppkgtool.errors import InvalidInputError, RegistryPolicyError, WrongPasswordError
 from ppkgtool.package.customizations import PROVISIONING_NS, Addition
 
@@ -139,7 +140,7 @@ def odj_payload(data: bytes, payloads: Payloads, *, origin: str = "--odj") -> No
     from ppkgtool.odj import blob_bytes, load_blob, to_savefile
     blob, _form = blob_bytes(data)          # OdjError on anything that is not a blob
     pd = load_blob(blob)
-    summary = pd.summary()
+    summary = summarize(pd)
     machine = _safe_name(_dig(summary, "machine_name") or _dig(summary, "machine") or "machine")
     file_name = f"odj-{machine}.txt"
     payloads.add_asset(file_name, to_savefile(blob))

@@ -29,7 +29,7 @@ import binascii
 import difflib
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from ppkgtool.errors import InvalidInputError

@@ -251,10 +251,6 @@ def boolean(value: bool) -> bytes:
     return b"\x01\x01\xff" if value else b"\x01\x01\x00"
 
 
-def bmp(text: str) -> bytes:
-    return tlv(BMP_STRING, text.encode("utf-16-be"))
-
-
 def oid(dotted: str) -> bytes:
     return tlv(OID, encode_oid(dotted))
 
