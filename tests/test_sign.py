@@ -312,3 +312,61 @@ def test_cli_build_trust(pki, tmp_path):
     assert json.loads(r2.stdout)["package_id"] == doc["package_id"]
     r3 = cli("build-trust", "--cert", pki.cert_pem, "-o", tmp_path / "trust.ppkg")
     assert r3.returncode == 3 and "already exists" in r3.stderr
+
+
+def _inspect_state(pkg, *extra):
+    import json as _json
+    r = cli("inspect", pkg, "--json", *extra)
+    assert r.returncode == 0, r.stderr
+    return _json.loads(r.stdout)["signature"]["state"]
+
+
+def _verify_state(pkg, *extra):
+    import json as _json
+    r = cli("verify", pkg, "--json", *extra)
+    return _json.loads(r.stdout)["verdict"]
+
+
+def test_verify_and_inspect_agree_on_every_signed_and_encrypted_form(pki, real_ppkg, tmp_path):
+    """Plain, encrypted, signed-then-encrypted (catalog kept) and encrypted-then-signed packages:
+    verify and inspect give the same signature state, with and without the password (one rule,
+    security.verify.verify_file)."""
+    import shutil
+    pw = tmp_path / "pw.txt"
+    pw.write_text("S3cret-pass")
+    trust = ("--trusted-provisioner", pki.root_pem)
+    forms = {}
+    plain = tmp_path / "plain.ppkg"
+    shutil.copy(real_ppkg / PKG, plain)
+    assert cli("sign", plain, "--cert", pki.cert_pem, "--key", pki.key_pem, "--chain", pki.chain_pem).returncode == 0
+    forms["signed plain"] = plain
+    unsigned = tmp_path / "unsigned.ppkg"
+    shutil.copy(real_ppkg / PKG, unsigned)
+    forms["unsigned plain"] = unsigned
+    enc_only = tmp_path / "enc-only.ppkg"
+    assert cli("encrypt", real_ppkg / PKG, "-o", enc_only, "--password-file", pw).returncode == 0
+    forms["encrypted, no catalog"] = enc_only
+    s_then_e = tmp_path / "s-then-e.ppkg"
+    assert cli("encrypt", plain, "-o", s_then_e, "--password-file", pw).returncode == 0
+    shutil.copy(tmp_path / "plain.cat", tmp_path / "s-then-e.cat")      # the plain package's catalog kept
+    forms["signed then encrypted"] = s_then_e
+    e_then_s = tmp_path / "e-then-s.ppkg"
+    shutil.copy(enc_only, e_then_s)
+    r = cli("sign", e_then_s, "--cert", pki.cert_pem, "--key", pki.key_pem, "--chain", pki.chain_pem,
+            "--password-file", pw)
+    assert r.returncode == 0, r.stderr
+    forms["encrypted then signed"] = e_then_s
+    seen = {}
+    for label, pkg in forms.items():
+        for with_password in (False, True):
+            extra = ("--password-file", pw) if with_password and "encrypted" in label else ()
+            v = _verify_state(pkg, *trust, *extra)
+            i = _inspect_state(pkg, *trust, *extra)
+            assert v == i, (label, with_password, v, i)
+            seen[(label, with_password)] = v
+    assert seen[("signed plain", False)] == "trusted"
+    assert seen[("unsigned plain", False)] == "unsigned"
+    assert seen[("encrypted, no catalog", True)] == "unsigned"
+    assert seen[("signed then encrypted", True)] == "trusted"        # the catalog lists the decrypted form
+    assert seen[("signed then encrypted", False)] == "tampered"      # not checkable without the password
+    assert seen[("encrypted then signed", False)] == seen[("encrypted then signed", True)] == "trusted"

@@ -137,7 +137,7 @@ def load_package(path: str | os.PathLike, *, password: str | None = None, show_s
         raise FormatError("no such package file", where=str(p))
     wim, encrypted, tmp = open_package_wim(p, password)
     try:
-        signature = find_signature(p, trusted_certs)
+        signature = find_signature(p, trusted_certs, password)
         if wim is None:
             if require_readable:
                 raise EncryptedPackageError(f"{p} is encrypted",
@@ -161,19 +161,13 @@ def load_package(path: str | os.PathLike, *, password: str | None = None, show_s
                 os.unlink(tmp)
 
 
-def find_signature(package: Path, trusted_certs: Iterable[bytes] = ()) -> Signature:
-    """Look for the detached catalog beside the package (<name>.cat) and verify it when possible."""
-    cat = None
-    for candidate in (package.with_suffix(".cat"), Path(str(package) + ".cat")):
-        if candidate.is_file():
-            cat = candidate
-            break
+def find_signature(package: Path, trusted_certs: Iterable[bytes] = (), password: str | None = None) -> Signature:
+    """The package's detached catalog (security.verify.find_catalog) verified as ``verify`` does
+    (security.verify.verify_file: the same bytes, the decrypted form with the password)."""
+    from ppkgtool.security.verify import find_catalog, verify_file
+    cat = find_catalog(package)
     if cat is None:
         return Signature(catalog=None, state="unsigned", reason="no catalog (.cat) beside the package")
-    try:
-        from ppkgtool.security.verify import verify_package
-    except ImportError:
-        return Signature(catalog=str(cat), state="unknown", reason="catalog found; verifier not available")
     certs = []
     for t in trusted_certs:
         if isinstance(t, (bytes, bytearray)):
@@ -183,7 +177,7 @@ def find_signature(package: Path, trusted_certs: Iterable[bytes] = ()) -> Signat
                 raise FormatError("a trusted certificate is neither PEM nor DER") from None
         certs.append(t)
     try:
-        verdict = verify_package(str(package), cat.read_bytes(), certs)
+        verdict = verify_file(package, cat.read_bytes(), certs, password=password)
     except PpkgError as exc:
         return Signature(catalog=str(cat), state="tampered", trusted=False, reason=exc.one_line())
     state = str(getattr(verdict, "verdict", "unknown"))

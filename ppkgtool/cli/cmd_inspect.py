@@ -16,8 +16,9 @@ _POLICY_KINDS = {"registry-pol": "Registry.pol file", "odj-policy-provider": "OD
 
 def add_package_options(parser: argparse.ArgumentParser, *, secrets: bool = True) -> None:
     add_secret_options(parser, prefix="password", what="package password (for encrypted packages)")
-    parser.add_argument("--trusted", action="append", default=[], metavar="CERT",
-                        help="a trusted provisioner certificate (PEM or DER) for judging signatures; repeatable")
+    parser.add_argument("--trusted-provisioner", "--trusted", dest="trusted", action="append", default=[],
+                        metavar="CERT", help="a trusted provisioner certificate (PEM or DER) for judging signatures, "
+                                             "as verify takes it; repeatable")
     if secrets:
         parser.add_argument("--show-secrets", action="store_true",
                             help="show passwords, PFX passwords, product keys and ODJ machine passwords "

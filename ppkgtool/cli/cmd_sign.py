@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from ppkgtool.security.catalog import catalog_path_for
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import CatalogError, InvalidInputError, OutputExistsError, UsageError
@@ -48,9 +49,6 @@ def register(sub) -> None:
     add_common(p)
     p.set_defaults(func=run)
 
-
-def catalog_path_for(package: Path) -> Path:
-    return package.with_suffix(".cat") if package.suffix else package.with_name(package.name + ".cat")
 
 
 def _lazy(args, prefix: str, what: str):

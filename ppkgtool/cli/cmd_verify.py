@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from ppkgtool.cli import add_common, command_parser
@@ -39,18 +37,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def find_catalog(pkg: Path) -> Path | None:
-    for candidate in (pkg.with_suffix(".cat"), Path(str(pkg) + ".cat")):
-        if candidate != pkg and candidate.is_file():
-            return candidate
-    return None
-
-
 def run(args) -> int:
-    from ppkgtool.security.catalog import hash_package, parse_catalog
-    from ppkgtool.security.encryption import decrypt_package, looks_encrypted, trim_padding
     from ppkgtool.security.signing import load_certificate_files
-    from ppkgtool.security.verify import verify_package
+    from ppkgtool.security.verify import find_catalog, verify_file
 
     rep = Reporter(json_mode=args.json)
     pkg = Path(args.package)
@@ -61,37 +50,9 @@ def run(args) -> int:
     if cat_path is not None and not cat_path.is_file():
         raise InvalidInputError(f"no such catalog file: {cat_path}")
     catalog = cat_path.read_bytes() if cat_path else None
-
-    target = pkg
-    tmp = None
-    try:
-        size = pkg.stat().st_size
-        with open(pkg, "rb") as fh:
-            head = fh.read(16)
-        if catalog is not None and looks_encrypted(size, head) and has_secret_option(args, prefix="password"):
-            # Windows validates the decrypted package [I]: check that form unless the catalog lists the file
-            try:
-                listed = parse_catalog(catalog).member_for(hash_package(pkg)) is not None
-            except Exception:  # noqa: BLE001 - a bad catalog is judged by verify_package below
-                listed = True
-            if not listed:
-                password = source_from_args(args, prefix="password", what="package password").read()
-                tmp = tempfile.TemporaryDirectory(prefix="ppkgtool-verify-")
-                os.chmod(tmp.name, 0o700)
-                plain = Path(tmp.name) / "plain.ppkg"
-                decrypt_package(pkg, plain, password)
-                with open(plain, "r+b") as fh:
-                    padded_hashes = hash_package(fh)
-                    fh.seek(0)
-                    trim_padding(fh, padded_hashes.size)
-                target = plain
-                parsed = parse_catalog(catalog)
-                if parsed.member_for(hash_package(plain)) is None and parsed.member_for(padded_hashes) is not None:
-                    target = padded_hashes
-        verdict = verify_package(target, catalog, trusted)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+    password = source_from_args(args, prefix="password", what="package password").read() \
+        if has_secret_option(args, prefix="password") else None
+    verdict = verify_file(pkg, catalog, trusted, password=password)
 
     doc = {"package": str(pkg), "catalog_path": str(cat_path) if cat_path else None, **verdict.to_json(),
            "trusted_provisioners": len(trusted)}

@@ -26,7 +26,7 @@ from ppkgtool.package.customizations import parse_customizations
 from ppkgtool.package.layout import files_in
 from ppkgtool.package.metadata import Notes, OwnerType, PackageMetadata, check_rank
 from ppkgtool.package.payloads import PayloadOptions, build_payloads
-from ppkgtool.security.catalog import hash_package
+from ppkgtool.security.catalog import catalog_path_for, hash_package
 
 REPRODUCIBLE_EPOCH = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc)
 BUILDER_VERSION = f"ppkgtool-{__version__}"
@@ -128,11 +128,6 @@ def prepare_tree(customizations: bytes | os.PathLike, options: BuildOptions) -> 
     tree.warnings.extend(c.describe() for c in catalogue.conflicts)
     secrets = payloads.secrets or any(s.secret for s in tree.settings)
     return tree, payloads.summary, secrets
-
-
-def catalog_path_for(package_path: os.PathLike) -> Path:
-    p = Path(package_path)
-    return p.with_suffix(".cat") if p.suffix else p.with_name(p.name + ".cat")
 
 
 def write_package_wim(dest, tree: PackageTree, *, wim_guid: bytes | None = None,

@@ -589,3 +589,11 @@ def _parse_opus(node: asn1.Node) -> tuple[str | None, str | None]:
         else:
             raise k.fail("unexpected element in SpcSpOpusInfo")
     return program, url
+
+
+def catalog_path_for(package_path) -> "Path":
+    """Where a package's detached catalog lives: ``<name>.cat`` beside it, as ICD writes it (the one
+    rule build, sign, verify and inspect use)."""
+    from pathlib import Path
+    p = Path(package_path)
+    return p.with_suffix(".cat") if p.suffix else p.with_name(p.name + ".cat")

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from ppkgtool.errors import CatalogError, TamperedError, UnsignedError, UntrustedError
 from ppkgtool.security import asn1
 from ppkgtool.security.catalog import (
-    HASH_SIZES, OID_CTL, CatalogSigner, PackageHashes, hash_package, parse_catalog,
+    HASH_SIZES, OID_CTL, CatalogSigner, PackageHashes, catalog_path_for, hash_package, parse_catalog,
 )
 from ppkgtool.security.signing import OID_ECDSA_WITH, OID_RSA_ENCRYPTION, describe_key, issued_by
 
@@ -380,3 +380,64 @@ def verify_package(package, catalog: bytes | None, trusted: Sequence[x509.Certif
     return Verdict("trusted", signer_info, chain,
                    f"signed by {signer_info['subject']}, chained to the trusted provisioner "
                    f"{path[-1].subject.rfc4514_string()}", pkg_hash, cat_json, tuple(notes))
+
+
+# --- a package file on disk: which catalog, which bytes -----------------------------------------
+
+def find_catalog(package) -> "Path | None":
+    """The detached catalog of a package file: ``<name>.cat`` beside it (as ICD writes it), else
+    ``<name>.ppkg.cat``. The one rule verify, inspect and deploy use."""
+    from pathlib import Path
+    pkg = Path(package)
+    for candidate in (catalog_path_for(pkg), Path(str(pkg) + ".cat")):
+        if candidate != pkg and candidate.is_file():
+            return candidate
+    return None
+
+
+def verify_file(package, catalog: bytes | None, trusted: Sequence[x509.Certificate] = (), *,
+                password: str | None = None, now: _dt.datetime | None = None) -> Verdict:
+    """Verify a package file the way Windows does, whatever form its catalog lists.
+
+    Which bytes a catalog covers [I: Windows decrypts before it validates]: the file itself (an
+    unencrypted package, or a catalog made for the encrypted file); for an encrypted package also
+    its decrypted form, exactly or zero-padded to whole 160-byte units (what ``build --encrypt`` and
+    ``sign`` list). The decrypted forms can only be checked with the package's password; without
+    it such a catalog cannot be matched, and the verdict says so.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from ppkgtool.security.encryption import decrypt_package, looks_encrypted, trim_padding
+    pkg = Path(package)
+    direct = hash_package(pkg)
+    if catalog is None:
+        return verify_package(direct, None, trusted, now=now)
+    with open(pkg, "rb") as fh:
+        head = fh.read(16)
+    encrypted = looks_encrypted(direct.size, head)
+    try:
+        listed = parse_catalog(catalog).member_for(direct) is not None
+    except CatalogError:
+        listed = True                 # a bad catalog: verify_package says so
+    if listed or not encrypted:
+        return verify_package(direct, catalog, trusted, now=now)
+    if password is None:
+        v = verify_package(direct, catalog, trusted, now=now)
+        return Verdict(v.verdict, v.signer, v.chain,
+                       "the catalog does not list this encrypted file; it may list the decrypted package: give "
+                       "the package password to check that form", v.package_sha256, v.catalog, v.notes)
+    with tempfile.TemporaryDirectory(prefix="ppkgtool-verify-") as tmp:
+        os.chmod(tmp, 0o700)
+        plain = Path(tmp) / "plain.ppkg"
+        decrypt_package(pkg, plain, password)
+        with open(plain, "r+b") as fh:
+            padded = hash_package(fh)
+            fh.seek(0)
+            trim_padding(fh, padded.size)
+        exact = hash_package(plain)
+    parsed = parse_catalog(catalog)
+    target = padded if parsed.member_for(exact) is None and parsed.member_for(padded) is not None else exact
+    return verify_package(target, catalog, trusted, now=now)
+
