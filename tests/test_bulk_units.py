@@ -39,7 +39,7 @@ def test_every_csv_problem_is_reported_at_once():
     for line in (3, 4, 5, 6, 7, 8):
         assert f"devices.csv:{line}:" in msg
     assert "duplicate name 'GOOD01' (first on line 2)" in msg
-    assert "longer than 15" in msg
+    assert "use 1-15 letters" in msg
 
 
 def test_csv_header_problems():

@@ -150,3 +150,41 @@ def test_console_script_runs(real_odj):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["machine_name"] == "wurst2"
+
+
+def test_compose_and_provision_share_one_rule(tmp_path):
+    """odj compose and odj provision (and bulk, through ProvisionRequest) turn a request into the
+    same options, JOIN_PROVIDER2 part, default password and machine-name verdicts (odj.request)."""
+    import pytest as _pytest
+
+    from ppkgtool.ad.provision import ProvisionRequest
+    from ppkgtool.bulk.devices import check_machine_name as bulk_rule
+    from ppkgtool.odj import MachineFacts
+    from ppkgtool.odj.request import InvalidMachineNameError, JoinRequest
+
+    for kw in ({}, {"default_password": True}, {"psite": "Branch"}, {"dsite": "HQ", "primarydns": "corp.test"},
+               {"rootcacerts": True}, {"netbios": "KIOSK07", "machine": "kiosk-07-build-agent-linux"}):
+        machine = kw.pop("machine", "KIOSK7")
+        req = ProvisionRequest(machine=machine, **kw)
+        join = JoinRequest(machine=machine, netbios=kw.get("netbios"), default_password=kw.get("default_password", False),
+                           root_ca_certs=kw.get("rootcacerts", False), psite=kw.get("psite"), dsite=kw.get("dsite"),
+                           primarydns=kw.get("primarydns"))
+        assert req.join == join
+        assert (req.join.options, req.join.join_provider2(), req.join.default_password_text,
+                req.join.blob_machine_name) == (join.options, join.join_provider2(), join.default_password_text,
+                                                join.blob_machine_name)
+    # one machine-name rule everywhere
+    for name, ok in (("PC01", True), ("PC_01", False), ("-PC", False), ("1234", False), ("A" * 15, True),
+                     ("A" * 16, False), ("PC-01", True)):
+        verdicts = []
+        for check in (lambda n: JoinRequest(machine=n), lambda n: ProvisionRequest(machine=n),
+                      lambda n: MachineFacts(n, "pw")):
+            try:
+                check(name)
+                verdicts.append(True)
+            except (InvalidMachineNameError, ValueError):
+                verdicts.append(False)
+        verdicts.append(bulk_rule(name) is None)
+        assert verdicts == [ok] * 4, (name, verdicts)
+    with _pytest.raises(InvalidMachineNameError):
+        JoinRequest(machine="PC_01")

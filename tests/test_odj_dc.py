@@ -9,6 +9,7 @@ import pytest
 
 from netjoin import delete_computer, net_offlinejoin_provision
 from ppkgtool.cli import main
+from ppkgtool.odj.summary import summarize
 from ppkgtool.odj import decode_provision_data, encode_provision_data, load_blob
 from ppkgtool.odj.textforms import blob_bytes
 from samba_dc import kinit
@@ -30,7 +31,7 @@ def test_net_offlinejoin_blob_decodes_and_its_password_gets_a_ticket(samba_dc, m
     assert form == "savefile"
     pd = load_blob(raw)
     assert encode_provision_data(pd) == blob          # Samba's referent ids are reused: byte-exact
-    s = pd.summary()
+    s = summarize(pd)
     assert s["machine_name"].upper() == machine
     assert s["dns_domain"] == samba_dc.dns_domain and s["netbios_name"] == samba_dc.domain
     assert s["dc_name"].lower() == "\\\\" + samba_dc.dc_name
@@ -49,7 +50,7 @@ def test_net_offlinejoin_default_password_blob(samba_dc, machine, tmp_path, caps
     pd = decode_provision_data(blob_bytes(save.read_bytes())[0])
     # Windows uses the name in lower case; Samba 4.17 uses it as given (upper case here)
     assert pd.machine_password.lower() == machine.lower()
-    assert pd.summary()["default_password"] is True
+    assert summarize(pd)["default_password"] is True
     assert pd.win7.options & 0x4
     ok = kinit(samba_dc, f"{machine}$@{samba_dc.realm}", pd.machine_password, str(tmp_path / "cc"))
     assert ok.returncode == 0, ok.stderr

@@ -19,6 +19,7 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 from ppkgtool.ad import errors as E
+from ppkgtool.odj.request import InvalidMachineNameError, check_machine_name  # noqa: F401 - the one rule
 from ppkgtool.ad.connection import ConnectionLostError
 from ppkgtool.ad.directory import parse_sid, search
 from ppkgtool.errors import DirectoryError, InvalidInputError
@@ -26,36 +27,8 @@ from ppkgtool.errors import DirectoryError, InvalidInputError
 UF_WORKSTATION_TRUST_ACCOUNT = 0x1000
 ENC_TYPES_DEFAULT = 0x1C   # RC4_HMAC | AES128_CTS | AES256_CTS (what net offlinejoin and Windows 2008+ set)
 
-_NETBIOS_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _DNS_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-
-
-class InvalidMachineNameError(InvalidInputError):
-    """A machine name Windows would refuse (ERROR_INVALID_COMPUTERNAME 1210)."""
-
-
-def check_machine_name(name: str, *, netbios: str | None = None) -> tuple[str, str]:
-    """(host name, NetBIOS name) for djoin's /machine and /netbios.
-
-    The NetBIOS name (sAMAccountName without $) is 1-15 letters, digits and hyphens, not only
-    digits; without /netbios the machine name must be one too. With /netbios the machine name may
-    be a longer DNS host label (up to 63 characters).
-    """
-    if not isinstance(name, str):
-        raise InvalidMachineNameError("the machine name must be text", code=E.ERROR_INVALID_COMPUTERNAME)
-    host = name[:-1] if name.endswith("$") else name
-    nb = netbios if netbios is not None else host
-    if not isinstance(nb, str) or not _NETBIOS_RE.match(nb) or nb.isdigit():
-        what = "NetBIOS name" if netbios is not None else "machine name"
-        raise InvalidMachineNameError(
-            f"invalid {what} {nb!r}: use 1-15 letters, digits or hyphens (not only digits, no leading or "
-            f"trailing hyphen)" + ("" if netbios is not None else "; give a longer DNS host name with --netbios"),
-            code=E.ERROR_INVALID_COMPUTERNAME)
-    if not _LABEL_RE.match(host) or host.isdigit():
-        raise InvalidMachineNameError(
-            f"invalid machine name {host!r}: use 1-63 letters, digits or hyphens", code=E.ERROR_INVALID_COMPUTERNAME)
-    return host, nb.upper()
 
 
 def check_dns_domain(domain: str, what: str = "domain") -> str:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 
 from ppkgtool.errors import ConnectionInsecureError, DirectoryError
+from ppkgtool.odj.request import ERROR_INVALID_COMPUTERNAME  # noqa: F401 - defined with the name rule
 
 # Win32 / NERR codes (lmerr.h, winerror.h) [C]
 ERROR_ACCESS_DENIED = 5
 ERROR_NOT_SUPPORTED = 50
 ERROR_BAD_NETPATH = 53
 ERROR_INVALID_PARAMETER = 87
-ERROR_INVALID_COMPUTERNAME = 1210
 ERROR_LOGON_FAILURE = 1326
 ERROR_USER_EXISTS = 1316
 ERROR_INVALID_DOMAIN_ROLE = 1354

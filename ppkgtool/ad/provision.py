@@ -79,15 +79,23 @@ class ProvisionRequest:
                              f"({' or '.join(MACHINE_PASSWORD_FORMS)})")
         if self.psite and self.dsite:
             raise UsageError("--psite and --dsite exclude each other")
-        A.check_machine_name(self.machine, netbios=self.netbios)
+        self.join          # the machine name rule (odj.request)
         if self.machine_ou is not None:
             A.check_ou(self.machine_ou)
         if self.primarydns is not None:
             A.check_dns_domain(self.primarydns, "--primarydns")
 
     @property
+    def join(self):
+        """The blob side of the request: odj.request.JoinRequest, shared with odj compose."""
+        from ppkgtool.odj.request import JoinRequest
+        return JoinRequest(machine=self.machine, netbios=self.netbios, default_password=self.default_password,
+                           reuse=self.reuse, root_ca_certs=self.rootcacerts, psite=self.psite, dsite=self.dsite,
+                           primarydns=self.primarydns)
+
+    @property
     def names(self) -> tuple[str, str]:
-        return A.check_machine_name(self.machine, netbios=self.netbios)
+        return self.join.names
 
 
 @dataclass(frozen=True)
@@ -305,14 +313,10 @@ class DirectorySession:
             cert_part = odj.CertPart(
                 pfx_stores=(odj.PfxStore(template_name=template),) if template else (),
                 sst_stores=(odj.SstStore.from_certificates(root_cas),) if root_cas else ())
-        jp2 = None
-        if req.netbios or req.psite or req.dsite or req.primarydns:
-            jp2 = odj.JoinProv2Part(flags=odj.OP_JP2_FLAG_PERSISTENTSITE if req.psite else 0,
-                                    netbios_name=req.netbios.upper() if req.netbios else None,
-                                    site_name=req.psite or req.dsite, primary_dns_domain=req.primarydns)
+        join = req.join
+        jp2 = join.join_provider2()
         if req.default_password:
-            # the pre-Windows 2000 default: the NetBIOS name in lower case, at most 14 characters [I]
-            password = nb.lower()[:14]
+            password = join.default_password_text
         else:
             password = req.password or odj.generate_machine_password(form=req.password_form)
 
@@ -339,17 +343,8 @@ class DirectorySession:
         try:
             with self.pool.connection() as conn:
                 ident = A.read_identity(conn, dn)
-            options = odj.NETSETUP_PROVISION(0)
-            if req.reuse:
-                options |= odj.NETSETUP_PROVISION.REUSE_ACCOUNT
-            if req.default_password:
-                options |= odj.NETSETUP_PROVISION.USE_DEFAULT_PASSWORD
-            if req.rootcacerts:
-                options |= odj.NETSETUP_PROVISION.ROOT_CA_CERTS
-            if req.psite:
-                options |= odj.NETSETUP_PROVISION.PERSISTENTSITE
-            machine = odj.MachineFacts(machine_name=host if len(host) <= 15 else nb, password=password, rid=ident.rid,
-                                       object_guid=ident.object_guid, options=int(options))
+            machine = odj.MachineFacts(machine_name=join.blob_machine_name, password=password, rid=ident.rid,
+                                       object_guid=ident.object_guid, options=join.options)
             pd = odj.compose_provision_data(facts, machine, join_provider2=jp2, join_provider4=True,
                                             cert_part=cert_part, policy_part=policy_part)
             blob = odj.encode_provision_data(pd)

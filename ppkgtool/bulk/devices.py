@@ -13,10 +13,6 @@ from dataclasses import dataclass, field
 from ppkgtool.errors import InvalidInputError
 
 MAX_ROWS = 100_000
-MAX_NETBIOS = 15
-# A computer name is a DNS label and a NetBIOS name: letters, digits and hyphens, 1-15 characters,
-# not only digits, not starting or ending with a hyphen (Windows' own rules for new names).
-_NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$")
 _VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -33,15 +29,14 @@ class Device:
 
 
 def check_machine_name(name: str) -> str | None:
-    """The reason ``name`` is not a valid new computer name, or None."""
+    """The reason ``name`` is not a valid new computer name, or None (odj.request's one rule)."""
+    from ppkgtool.odj.request import InvalidMachineNameError, check_machine_name as rule
     if not name:
         return "empty name"
-    if len(name) > MAX_NETBIOS:
-        return f"name {name!r} is longer than {MAX_NETBIOS} characters (NetBIOS limit)"
-    if not _NAME_RE.match(name):
-        return f"name {name!r} may hold only letters, digits and inner hyphens"
-    if name.isdigit():
-        return f"name {name!r} is only digits"
+    try:
+        rule(name)
+    except InvalidMachineNameError as exc:
+        return exc.message
     return None
 
 

@@ -147,8 +147,8 @@ def _u32(value, what: str) -> int:
 
 def build_from_args(args):
     """(ProvisionData, password source) from the parsed options; raises PpkgError subclasses."""
-    from ppkgtool.odj import (DomainFacts, JoinProv2Part, MachineFacts, NETSETUP_PROVISION, CertPart, SstStore,
-                              compose_provision_data, generate_machine_password)
+    from ppkgtool.odj import (DomainFacts, MachineFacts, CertPart, SstStore, compose_provision_data,
+                              generate_machine_password)
     from ppkgtool.odj.certstore import load_certificates
     from ppkgtool.odj.models import PolicyPart
     from ppkgtool.secrets import has_secret_option, source_from_args
@@ -163,11 +163,15 @@ def build_from_args(args):
     sources = sum(bool(x) for x in (has_secret_option(args), args.default_password, args.generate_password))
     if sources > 1:
         raise UsageError("choose one of --password-file/--password-env, --default-password, --generate-password")
-    options = _u32(f.get("options", 0), "options")
+    from ppkgtool.odj.request import JoinRequest
     machine = str(f["machine"])
+    join = JoinRequest(machine=machine, default_password=args.default_password,
+                       root_ca_certs=bool(args.root_ca_file), psite=args.psite, dsite=args.dsite,
+                       primarydns=args.primarydns)
+    # the facts file may carry extra option bits (as odj show reports them); djoin's switches add theirs
+    options = _u32(f.get("options", 0), "options") | join.options
     if args.default_password:
-        password, how = machine.lower(), "default"
-        options |= NETSETUP_PROVISION.USE_DEFAULT_PASSWORD
+        password, how = join.default_password_text, "default"
     elif has_secret_option(args):
         password, how = source_from_args(args, prefix="password", what="machine password").read(), "given"
     else:
@@ -183,13 +187,10 @@ def build_from_args(args):
             **({"client_site": str(f["client_site"])} if f.get("client_site") else {}))
         rid = _u32(f["rid"], "RID") if f.get("rid") is not None else None
         object_guid = _guid(f["object_guid"], "object GUID") if f.get("object_guid") else None
-        mach = MachineFacts(machine, password, rid=rid, object_guid=object_guid, options=options)
+        mach = MachineFacts(join.blob_machine_name, password, rid=rid, object_guid=object_guid, options=options)
     except (ValueError, TypeError) as exc:
         raise InvalidInputError(str(exc)) from None
-    jp2 = None
-    if args.psite or args.dsite or args.primarydns:
-        jp2 = JoinProv2Part(flags=1 if args.psite else 0, netbios_name=machine.upper(),
-                            site_name=args.psite or args.dsite, primary_dns_domain=args.primarydns or domain.dns_domain)
+    jp2 = join.join_provider2()
     cert = None
     if args.root_ca_file:
         ders: list[bytes] = []
@@ -200,8 +201,6 @@ def build_from_args(args):
             except OSError as exc:
                 raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
         cert = CertPart(sst_stores=(SstStore.from_certificates(ders),))
-        mach = MachineFacts(mach.machine_name, mach.password, mach.rid, mach.object_guid,
-                            mach.options | NETSETUP_PROVISION.ROOT_CA_CERTS)
     policy = None
     if args.policypaths:
         files = []

@@ -38,7 +38,6 @@ _COMPACT_ALPHABET = string.ascii_letters + string.digits + _PASSWORD_SYMBOLS
 
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _NETBIOS_BAD = set('\\/:*?"<>|.') | {chr(c) for c in range(32)}
-_MACHINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,14}$")
 
 
 def _dns_name(what: str, value) -> str:
@@ -110,10 +109,10 @@ class MachineFacts:
     options: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.machine_name, str) or not _MACHINE.match(self.machine_name) \
-                or self.machine_name.isdigit():
-            raise ValueError(f"machine_name {self.machine_name!r} is not a computer name (1-15 letters, digits, "
-                             "'-' or '_', not all digits)")
+        from ppkgtool.odj.request import MAX_NETBIOS, check_machine_name
+        check_machine_name(self.machine_name)       # the one rule (odj.request), 1-15 characters here
+        if len(self.machine_name) > MAX_NETBIOS:
+            raise ValueError(f"machine_name {self.machine_name!r} is longer than {MAX_NETBIOS} characters")
         if not isinstance(self.password, str) or not self.password:
             raise ValueError("the machine password must be a non-empty str")
         if "\x00" in self.password or len(self.password) > 256:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from pathlib import Path
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -591,9 +592,8 @@ def _parse_opus(node: asn1.Node) -> tuple[str | None, str | None]:
     return program, url
 
 
-def catalog_path_for(package_path) -> "Path":
+def catalog_path_for(package_path) -> Path:
     """Where a package's detached catalog lives: ``<name>.cat`` beside it, as ICD writes it (the one
     rule build, sign, verify and inspect use)."""
-    from pathlib import Path
     p = Path(package_path)
     return p.with_suffix(".cat") if p.suffix else p.with_name(p.name + ".cat")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import hashlib
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -384,10 +385,9 @@ def verify_package(package, catalog: bytes | None, trusted: Sequence[x509.Certif
 
 # --- a package file on disk: which catalog, which bytes -----------------------------------------
 
-def find_catalog(package) -> "Path | None":
+def find_catalog(package) -> Path | None:
     """The detached catalog of a package file: ``<name>.cat`` beside it (as ICD writes it), else
     ``<name>.ppkg.cat``. The one rule verify, inspect and deploy use."""
-    from pathlib import Path
     pkg = Path(package)
     for candidate in (catalog_path_for(pkg), Path(str(pkg) + ".cat")):
         if candidate != pkg and candidate.is_file():
@@ -407,7 +407,6 @@ def verify_file(package, catalog: bytes | None, trusted: Sequence[x509.Certifica
     """
     import os
     import tempfile
-    from pathlib import Path
 
     from ppkgtool.security.encryption import decrypt_package, looks_encrypted, trim_padding
     pkg = Path(package)
