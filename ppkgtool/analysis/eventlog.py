@@ -156,8 +156,9 @@ class LogExplanation:
 
 # --- reading -------------------------------------------------------------------------------------
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                          remove_comments=True, remove_pis=True)
+def _parser():
+    from ppkgtool import xmlsafe      # the project's one hardened parser set-up (large exports: huge)
+    return xmlsafe.parser(huge=True, strip_comments=True)
 
 
 def _decode(data: bytes) -> str:
@@ -177,7 +178,7 @@ def events_from_xml(data: bytes, where: str = "event log") -> list[Event]:
         raise FormatError("XML with a DOCTYPE or entity declaration is refused", where=where)
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
     try:
-        root = etree.fromstring(("<ppkgtoolEvents>" + text + "</ppkgtoolEvents>").encode("utf-8"), _PARSER)
+        root = etree.fromstring(("<ppkgtoolEvents>" + text + "</ppkgtoolEvents>").encode("utf-8"), _parser())
     except etree.XMLSyntaxError as exc:
         raise FormatError(f"not an event XML export ({exc})", where=where,
                           hint="export with: wevtutil qe Microsoft-Windows-Provisioning-Diagnostics-Provider/Admin "

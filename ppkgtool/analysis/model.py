@@ -36,21 +36,10 @@ PER_PACKAGE_PREFIXES = ("ProvisioningCommands/",)
 # --- XML -----------------------------------------------------------------------------------------
 
 def parse_xml(data: bytes, where: str) -> etree._Element:
-    """Parse untrusted XML: size-limited, no DOCTYPE, no entities, no network, bounded element
-    count. The hardening is the project's one safe parser (ppkgtool.package.customizations)."""
-    from ppkgtool.package.customizations import safe_parse_xml
-
-    if not isinstance(data, (bytes, bytearray)):
-        raise TypeError("parse_xml takes bytes")
-    if len(data) > MAX_XML_BYTES:
-        raise FormatError(f"XML part is {len(data)} bytes, more than the {MAX_XML_BYTES} allowed", where=where)
-    root = safe_parse_xml(bytes(data), source_name=where, max_bytes=MAX_XML_BYTES)
-    count = 0
-    for _ in root.iter():
-        count += 1
-        if count > MAX_ELEMENTS:
-            raise FormatError(f"more than {MAX_ELEMENTS} XML elements", where=where)
-    return root
+    """Parse an untrusted XML part of a package through the project's one hardened parser
+    (ppkgtool.xmlsafe): size-limited, no DOCTYPE, no entities, no network, bounded element count."""
+    from ppkgtool import xmlsafe
+    return xmlsafe.parse(data, where=where, max_bytes=MAX_XML_BYTES, max_elements=MAX_ELEMENTS)
 
 
 def local(tag: Any) -> str:

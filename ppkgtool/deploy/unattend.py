@@ -62,24 +62,11 @@ def _q(tag: str) -> str:
     return f"{{{UNATTEND_NS}}}{tag}"
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                           huge_tree=False, remove_blank_text=False)
-
-
 def parse_unattend(data: bytes, *, where: str = "unattend.xml") -> etree._ElementTree:
     """Parse an answer file safely (no DTD, no entities, no network); the root must be <unattend>."""
-    if len(data) > MAX_UNATTEND_BYTES:
-        raise UnattendError(f"larger than {MAX_UNATTEND_BYTES} bytes", where=where)
-    if b"<!DOCTYPE" in data[:4096].upper() or "<!DOCTYPE".encode("utf-16-le") in data[:8192].upper():
-        raise UnattendError("a DOCTYPE is refused", where=where)
-    try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as exc:
-        raise UnattendError(f"not well-formed XML: {exc.msg}", where=f"{where} line {exc.lineno}") from None
+    from ppkgtool import xmlsafe
+    root = xmlsafe.parse(data, where=where, max_bytes=MAX_UNATTEND_BYTES, error=UnattendError, line_sep=" line ")
     tree = root.getroottree()
-    if tree.docinfo.doctype:
-        raise UnattendError("a DOCTYPE is refused", where=where)
     if root.tag != _q("unattend"):
         raise UnattendError(f"the root element is {root.tag!r}, not <unattend xmlns=\"{UNATTEND_NS}\">",
                             where=f"{where} line {root.sourceline}")

@@ -70,8 +70,8 @@ def unattend_document(blob: bytes, pass_: str = "specialize", arch: str = "amd64
 # -- reading ---------------------------------------------------------------------------------------
 
 def _safe_parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                           huge_tree=False, remove_comments=True)
+    from ppkgtool import xmlsafe
+    return xmlsafe.parser(strip_comments=True)
 
 
 def account_data_from_unattend(xml: bytes) -> str:

@@ -57,38 +57,11 @@ _VARIABLE_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 # --- safe XML ---------------------------------------------------------------------------------
 
 def safe_parse_xml(data: bytes, *, source_name: str, max_bytes: int = MAX_CUSTOMIZATIONS_BYTES) -> etree._Element:
-    """Parse untrusted XML: no DTD, no entities, no network, bounded size. Returns the root."""
-    if not isinstance(data, (bytes, bytearray)):
-        raise TypeError("XML data must be bytes")
-    if len(data) > max_bytes:
-        raise CustomizationsError(f"file is {len(data)} bytes, larger than the {max_bytes}-byte limit",
-                                  where=source_name)
-    head = bytes(data[:4096]).replace(b"\x00", b"")
-    if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in bytes(data).upper().replace(b"\x00", b""):
-        line = _line_of(bytes(data), b"<!")
-        raise CustomizationsError("a DOCTYPE or entity declaration is not allowed in this file",
-                                  where=f"{source_name}:{line}",
-                                  hint="remove the <!DOCTYPE …> / <!ENTITY …> declaration")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_blank_text=False, collect_ids=False)
-    try:
-        root = etree.fromstring(bytes(data), parser)
-    except etree.XMLSyntaxError as exc:
-        line = getattr(exc, "lineno", None) or (exc.position[0] if getattr(exc, "position", None) else "?")
-        msg = str(exc.msg if hasattr(exc, "msg") else exc)
-        raise CustomizationsError(f"not well-formed XML: {msg}", where=f"{source_name}:{line}") from None
-    tree = root.getroottree()
-    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise CustomizationsError("a DOCTYPE is not allowed in this file", where=source_name)
-    for node in root.iter():
-        if isinstance(node, etree._Entity):
-            raise CustomizationsError("entity references are not allowed", where=f"{source_name}:{node.sourceline}")
-    return root
+    """Parse untrusted XML through the project's one hardened parser (ppkgtool.xmlsafe)."""
+    from ppkgtool import xmlsafe
+    return xmlsafe.parse(data, where=source_name, max_bytes=max_bytes, error=CustomizationsError, max_elements=None)
 
 
-def _line_of(data: bytes, needle: bytes) -> int:
-    pos = data.upper().find(needle.upper())
-    return data.count(b"\n", 0, max(pos, 0)) + 1
 
 
 def local_name(el: etree._Element) -> str:

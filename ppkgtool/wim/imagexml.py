@@ -44,8 +44,8 @@ class WimXml:
 
 
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                           huge_tree=False, remove_blank_text=False)
+    from ppkgtool import xmlsafe
+    return xmlsafe.parser()
 
 
 def decode_xml_bytes(data: bytes) -> str:
