@@ -161,11 +161,16 @@ def _parser():
     return xmlsafe.parser(huge=True, strip_comments=True)
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
-        return data.decode("utf-16")
-    if len(data) > 1 and data[1:2] == b"\x00" and data[:1] != b"\x00":
-        return data.decode("utf-16-le")
+def _decode(data: bytes, where: str = "event log") -> str:
+    """The export's text: UTF-16 (with or without BOM) or UTF-8; odd-length or broken UTF-16 is a
+    FormatError naming the byte, never a crash."""
+    try:
+        if data.startswith(b"\xff\xfe") or data.startswith(b"\xfe\xff"):
+            return data.decode("utf-16")
+        if len(data) > 1 and data[1:2] == b"\x00" and data[:1] != b"\x00":
+            return data.decode("utf-16-le")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"not UTF-16 text ({exc.reason} at byte {exc.start})", where=where) from None
     return data.decode("utf-8-sig", errors="replace")
 
 
@@ -173,7 +178,7 @@ def events_from_xml(data: bytes, where: str = "event log") -> list[Event]:
     """Events from wevtutil /f:xml output (no root) or an <Events> document."""
     if len(data) > MAX_LOG_BYTES:
         raise FormatError(f"export is {len(data)} bytes, more than the {MAX_LOG_BYTES} allowed", where=where)
-    text = _decode(data)
+    text = _decode(data, where)
     if re.search(r"<!DOCTYPE|<!ENTITY", text[:1_000_000], re.I):
         raise FormatError("XML with a DOCTYPE or entity declaration is refused", where=where)
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)

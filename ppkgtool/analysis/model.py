@@ -5,7 +5,7 @@ commands, certificates and registry policy values, with its metadata (ppkg-forma
 also parses the package's XML parts (customizations.xml, MasterDatastore.xml, RunTime.xml, *.provxml,
 DataAsset.xml); each parser takes bytes, refuses DOCTYPEs and oversized input, and raises FormatError
 naming the part. customizations.xml and provxml go through the builder's own readers
-(ppkgtool.package.customizations in lenient mode, ppkgtool.package.export.iter_provxml_parms), so
+(ppkgtool.package.customizations in lenient mode, ppkgtool.package.tree), so
 build and inspect read one format one way.
 """
 
@@ -618,90 +618,52 @@ def parse_customizations(data: bytes, where: str = "customizations.xml"):
 
 
 def parse_master_datastore(data: bytes, where: str = "MasterDatastore.xml") -> tuple[tuple[str, str], ...]:
-    """MasterDatastore.xml → ((source name, path as written), ...) (ppkg-format.md, "File tree")."""
-    root = parse_xml(data, where)
-    out = []
-    for el in root.iter():
-        if local(el.tag) == "ConfigurationSource" and el.get("Path"):
-            out.append((el.get("Name") or "", el.get("Path")))
-    return tuple(out)
+    """MasterDatastore.xml → ((source name, path as written), ...): ppkgtool.package.tree.datastore."""
+    from ppkgtool.package.tree.datastore import parse_master_datastore as parse
+    return parse(data, where=where)
 
 
 def resolve_prov_path(text: str, prov_dir: str) -> str | None:
-    """Map '$(_prov)\\RunTime\\0__X.provxml' to an image path under ``prov_dir``; None if unsafe."""
-    t = (text or "").strip().replace("\\", "/")
-    if t.startswith("$(_prov)"):
-        t = prov_dir.rstrip("/") + "/" + t[len("$(_prov)"):].lstrip("/")
-    parts = [p for p in t.split("/") if p]
-    if not parts or any(p in (".", "..") or ":" in p for p in parts):
-        return None
-    return "/".join(parts)
+    """Map '$(_prov)\\RunTime\\0__X.provxml' to an image path under ``prov_dir`` (tree.runtime)."""
+    from ppkgtool.package.tree.runtime import resolve_prov_path as resolve
+    return resolve(text, prov_dir)
 
 
 def parse_configuration_source(data: bytes, where: str) -> list[tuple[dict, Condition | None]]:
-    """RunTime.xml → [(ConfigurationSet attributes, condition)] (ppkg-format.md, "File tree").
+    """RunTime.xml → [(ConfigurationSet attributes, condition)] (ppkgtool.package.tree.runtime).
 
-    ConfigurationSets inside a ``ProfileSet`` carry its attributes as their condition [I: the
-    element is documented, its nesting inferred].
+    A ConfigurationSet inside a ``ProfileSet`` has its attributes as condition (COSA form); a
+    Variant's line carries its target state's conditions itself (ppkg-format.md, Multivariant [C]).
     """
-    root = parse_xml(data, where)
-    if local(root.tag) != "ConfigurationSource":
-        raise FormatError(f"root element is <{local(root.tag)}>, not <ConfigurationSource>", where=where)
+    from ppkgtool.package.tree.runtime import parse_runtime
     out = []
-    for el in root.iter():
-        if local(el.tag) != "ConfigurationSet":
-            continue
+    for entry in parse_runtime(data, where=where):
         cond = None
-        parent = el.getparent()
-        while parent is not None and parent is not root:
-            if local(parent.tag) == "ProfileSet":
-                attrs = tuple((k, v) for k, v in parent.attrib.items())
-                pid = parent.get("ProfileID") or parent.get("uiname") or ";".join(f"{k}={v}" for k, v in attrs)
-                cond = Condition(pid or "ProfileSet", (attrs,) if attrs else ())
-                break
-            parent = parent.getparent()
-        extra = tuple((k, v) for k, v in el.attrib.items() if k not in ("Type", "SettingsGroup", "Data"))
-        if cond is None and extra:
-            # a Variant's set carries its target state's conditions itself (ppkg-format.md, Multivariant [C])
-            cond = Condition(";".join(f"{k}={v}" for k, v in extra), (extra,))
-        out.append((dict(el.attrib), cond))
+        if entry.profile is not None:
+            attrs = entry.profile
+            d = dict(attrs)
+            pid = d.get("ProfileID") or d.get("uiname") or ";".join(f"{k}={v}" for k, v in attrs)
+            cond = Condition(pid or "ProfileSet", (attrs,) if attrs else ())
+        elif entry.conditions:
+            cond = Condition(";".join(f"{k}={v}" for k, v in entry.conditions), (entry.conditions,))
+        out.append((dict(entry.attributes), cond))
     return out
 
 
 def parse_provxml(data: bytes, where: str, default_scope: str = SCOPE_DEVICE) -> tuple[CspParm, ...]:
-    """A wap-provisioningdoc → its parms with their CSP paths (ppkg-format.md, "File tree"); the walk
-    is the builder's own (ppkgtool.package.export.iter_provxml_parms). Absent value/datatype stay None."""
-    from ppkgtool.package.export import iter_provxml_parms
-
-    root = parse_xml(data, where)
-    if local(root.tag) != "wap-provisioningdoc":
-        raise FormatError(f"root element is <{local(root.tag)}>, not <wap-provisioningdoc>", where=where)
-    out: list[CspParm] = []
-    for path, scope, c in iter_provxml_parms(root):
-        sc = SCOPE_USER if scope == "User" or c.get("scope", "").lower() == "user" else default_scope
-        name = c.get("name", "")
-        out.append(CspParm(csp_path="/".join(path + (name,)), name=name, value=c.get("value"),
-                           datatype=c.get("datatype"), settings_path=c.get("SettingsPath"), scope=sc,
-                           characteristic=tuple(path)))
-    return tuple(out)
+    """A provxml → its parms with their CSP paths (ppkgtool.package.tree.provxml). Absent
+    value/datatype stay None."""
+    from ppkgtool.package.tree.provxml import parse_provxml as parse
+    return tuple(CspParm(csp_path="/".join(p.characteristic + (p.name,)), name=p.name, value=p.value,
+                         datatype=p.datatype, settings_path=p.settings_path,
+                         scope=SCOPE_USER if p.scope == "User" else default_scope, characteristic=p.characteristic)
+                 for p in parse(data, where=where, default_scope=default_scope))
 
 
 def parse_data_asset(data: bytes, where: str = "DataAsset.xml") -> tuple[tuple[str, str, str, str], ...]:
-    """DataAsset.xml → ((element index, setting name, '<k>_<hash>\\<file>' key, setting path), ...)."""
-    root = parse_xml(data, where)
-    out = []
-    for el in root:
-        if local(el.tag) != "Element":
-            continue
-        index = el.get("Index", "")
-        name = ""
-        for m in _children(el):
-            if local(m.tag) == "Metadata" and m.get("Key") == "Name":
-                name = m.get("Value", "")
-        for m in _children(el):
-            if local(m.tag) == "Metadata" and m.get("Key") not in (None, "Name"):
-                out.append((index, name, m.get("Key"), m.get("Value", "")))
-    return tuple(out)
+    """DataAsset.xml → ((element index, setting name, key, setting path), ...): tree.dataasset."""
+    from ppkgtool.package.tree.dataasset import parse_data_asset as parse
+    return parse(data, where=where)
 
 
 def csp_to_settings_path(csp_path: str) -> str:

@@ -14,14 +14,13 @@ from typing import Mapping, Sequence
 
 from lxml import etree
 
-from ppkgtool.errors import CustomizationsError, FormatError
+from ppkgtool.errors import FormatError
 from ppkgtool.package import layout
 from ppkgtool.package.catalogue import Catalogue, Entry, load_catalogue
 from ppkgtool.package.customizations import (PROVISIONING_NS, instance_path, leaf_segments, local_name,
-                                             parse_customizations, safe_parse_xml)
+                                             parse_customizations)
 from ppkgtool.package.metadata import PACKAGE_CONFIG_NS, PackageMetadata
 
-MAX_XML = 16 * 1024 * 1024
 _TEMPLATE_VAR = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
 
 
@@ -46,16 +45,7 @@ class SettingValue:
                 "targets": list(self.targets)}
 
 
-@dataclass(frozen=True)
-class ProvParm:
-    characteristic: tuple[str, ...]
-    name: str
-    value: str
-    datatype: str
-    settings_path: str | None
-    scope: str
-    extra: tuple[tuple[str, str], ...]
-    source_file: str
+from ppkgtool.package.tree.provxml import ProvParm  # noqa: E402 - the one parm class
 
 
 def normalize_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
@@ -71,37 +61,20 @@ def _get(files: Mapping[str, bytes], path: str) -> tuple[str, bytes] | None:
     return None
 
 
-def iter_provxml_parms(root):
-    """(characteristic types from the root, scope, parm element) for every ``parm`` of a parsed
-    wap-provisioningdoc, in document order; ``scope="User"`` on a characteristic applies below it
-    (docs/formats/package-layout.md, "provxml" [C]). Shared by export and inspect."""
-    def rec(el, path: tuple[str, ...], scope: str):
-        for c in el:
-            if not isinstance(c.tag, str):
-                continue
-            n = local_name(c)
-            if n == "characteristic":
-                sc = c.get("scope") or scope
-                yield from rec(c, path + (c.get("type") or "",), "User" if sc.lower() == "user" else scope)
-            elif n == "parm":
-                yield path, scope, c
-    yield from rec(root, (), "Device")
+
 
 
 def parse_provxml(data: bytes, *, source_file: str) -> list[ProvParm]:
-    root = safe_parse_xml(data, source_name=source_file, max_bytes=MAX_XML)
-    if local_name(root) != "wap-provisioningdoc":
-        raise FormatError(f"root element is <{local_name(root)}>, expected <wap-provisioningdoc>", where=source_file)
-    out: list[ProvParm] = []
-    for path, scope, c in iter_provxml_parms(root):
-        extra = tuple((k, v) for k, v in c.attrib.items() if k not in ("name", "value", "datatype", "SettingsPath"))
-        out.append(ProvParm(path, c.get("name") or "", c.get("value") or "", c.get("datatype") or "string",
-                            c.get("SettingsPath"), scope, extra, source_file))
-    return out
+    """Every parm of a provxml (ppkgtool.package.tree.provxml), absent value/datatype as ""/string."""
+    from dataclasses import replace
+
+    from ppkgtool.package.tree.provxml import parse_provxml as parse
+    return [replace(p, value=p.value or "", datatype=p.datatype or "string") for p in parse(data, where=source_file)]
 
 
 def provxml_files(files: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
     """The package's provxml files in RunTime.xml / User_RunTime.xml order (then any others)."""
+    from ppkgtool.package.tree.runtime import parse_runtime
     files = normalize_files(files)
     ordered: list[str] = []
     for rt in (layout.RUNTIME_XML, layout.USER_RUNTIME_XML):
@@ -109,13 +82,13 @@ def provxml_files(files: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
         if hit is None:
             continue
         try:
-            root = safe_parse_xml(hit[1], source_name=hit[0], max_bytes=MAX_XML)
-        except CustomizationsError:
+            entries = parse_runtime(hit[1], where=hit[0])
+        except FormatError:
             continue
-        for cs in root.iter():
-            if isinstance(cs.tag, str) and local_name(cs) == "ConfigurationSet" and cs.get("Data"):
-                rel = cs.get("Data").replace("$(_prov)", "Multivariant/0/Prov").replace("\\", "/")
-                found = _get(files, rel)
+        for cs in entries:
+            data = cs.get("Data")
+            if data:
+                found = _get(files, data.replace("$(_prov)", "Multivariant/0/Prov").replace("\\", "/"))
                 if found and found[0] not in ordered:
                     ordered.append(found[0])
     rest = sorted(k for k in files if k.lower().endswith(".provxml") and k not in ordered)

@@ -23,17 +23,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from dataclasses import dataclass
+
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from lxml import etree
 
-BOM = b"\xef\xbb\xbf"
-CRLF = "\r\n"
-XML_DECL = '<?xml version="1.0" encoding="utf-8"?>'
-XML_DECL_STANDALONE = '<?xml version="1.0" encoding="utf-8" standalone="yes"?>'
-XML_DECL_UPPER = '<?xml version="1.0" encoding="UTF-8"?>'
+# The formats of the tree, each in its own module that reads and writes it (ppkgtool.package.tree);
+# this module names the paths and files and writes customizations.xml / AnswerFile.xml.
+from ppkgtool.package.tree.dataasset import AssetEntry, render_data_asset  # noqa: F401
+from ppkgtool.package.tree.datastore import render_master_datastore  # noqa: F401
+from ppkgtool.package.tree.index import render_elements_index  # noqa: F401
+from ppkgtool.package.tree.provxml import Parm, ProvDoc  # noqa: F401
+from ppkgtool.package.tree.runtime import ConfigurationSet, ProfileSet, render_runtime  # noqa: F401
+from ppkgtool.package.tree.xmltext import BOM, CRLF, XML_DECL, document, escape_attr, escape_text  # noqa: F401
 
 COMMON_SETTINGS_XML = "CommonSettings/CommonSettings.xml"
 ANSWER_FILE_XML = "CommonSettings/1/AnswerFile.xml"
@@ -50,24 +53,6 @@ DATA_ASSET_FIRST_INDEX = 2   # 0 = Multivariant, 1 = CommonSettings (ppkg-format
 _FILE_NAME_BAD = set('\\/:*?"<>|\0')
 
 
-# --- escaping as .NET's XmlWriter does ----------------------------------------------------------
-
-def escape_attr(value: str) -> str:
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-            .replace("\r", "&#xD;").replace("\n", "&#xA;").replace("\t", "&#x9;"))
-
-
-def escape_text(value: str) -> str:
-    text = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", CRLF)
-
-
-def _document(lines: Sequence[str], *, bom: bool, decl: str) -> bytes:
-    text = CRLF.join([decl, *lines])
-    data = text.encode("utf-8")
-    return BOM + data if bom else data
-
-
 # --- generic element writer (customizations.xml, AnswerFile.xml) -------------------------------
 
 def serialize_element(el, *, drop_attributes: Iterable[str] = (), bom: bool = True) -> bytes:
@@ -75,7 +60,7 @@ def serialize_element(el, *, drop_attributes: Iterable[str] = (), bom: bool = Tr
     drop = set(drop_attributes)
     lines: list[str] = []
     _write(el, 0, lines, drop, parent_ns=None)
-    return _document(lines, bom=bom, decl=XML_DECL)
+    return document(lines, bom=bom, decl=XML_DECL)
 
 
 def _qname(el_or_name: str, nsmap: dict) -> str:
@@ -134,149 +119,6 @@ def render_answer_file(settings_el) -> bytes:
     """CommonSettings/1/AnswerFile.xml: the ``Settings`` part; WCD drops the display ``Name``
     attributes (seen on ``User`` and ``CommandConfig`` in two real packages [C])."""
     return serialize_element(settings_el, drop_attributes=("Name",))
-
-
-# --- fixed files --------------------------------------------------------------------------------
-
-def render_elements_index(kind: str, index: int) -> bytes:
-    """CommonSettings.xml / Multivariant.xml (no BOM, upper-case UTF-8 in the declaration)."""
-    return _document([f'<Elements Type="{kind}">', f'  <Element Index="{index}">', "  </Element>", "</Elements>"],
-                     bom=False, decl=XML_DECL_UPPER)
-
-
-def render_master_datastore(*, user_runtime: bool) -> bytes:
-    """MasterDatastore.xml: RunTime -> $(_prov)\\RunTime.xml [, User_RunTime] (ppkg-format.md [C])."""
-    lines = ['<ConfigurationSourceList Version="1.0">']
-    sources = ["RunTime"] + (["User_RunTime"] if user_runtime else [])
-    for s in sources:
-        lines += [f'  <ConfigurationSource Name="{s}" Path="$(_prov)\\{s}.xml">', "    <EventList>",
-                  f'      <Event Name="{s}" />', "    </EventList>", "  </ConfigurationSource>"]
-    lines.append("</ConfigurationSourceList>")
-    return _document(lines, bom=True, decl=XML_DECL)
-
-
-# --- RunTime.xml ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ConfigurationSet:
-    """One ``<ConfigurationSet Type="provxml" SettingsGroup=… Data=…/>`` line (ppkg-format.md [C])."""
-
-    settings_group: str          # uuid, with _k suffix for repeats
-    data: str                    # $(_prov)\RunTime\<n>__<Group>.provxml
-    conditions: tuple[tuple[str, str], ...] = ()   # a Variant's target state, as attributes [C]
-
-
-@dataclass(frozen=True)
-class ProfileSet:
-    """Multivariant conditions wrapping configuration sets [I]: attribute pairs in order."""
-
-    attributes: tuple[tuple[str, str], ...]
-    sets: tuple[ConfigurationSet, ...]
-
-
-def render_runtime(sets: Sequence[ConfigurationSet], profile_sets: Sequence[ProfileSet] = ()) -> bytes:
-    lines = ['<ConfigurationSource Version="1.0">']
-    for s in sets:
-        conds = "".join(f' {k}="{escape_attr(v)}"' for k, v in s.conditions)
-        lines.append(f'  <ConfigurationSet Type="provxml" SettingsGroup="{escape_attr(s.settings_group)}" '
-                     f'Data="{escape_attr(s.data)}"{conds} />')
-    for p in profile_sets:
-        attrs = "".join(f' {k}="{escape_attr(v)}"' for k, v in p.attributes)
-        lines.append(f"  <ProfileSet{attrs}>")
-        for s in p.sets:
-            lines.append(f'    <ConfigurationSet Type="provxml" SettingsGroup="{escape_attr(s.settings_group)}" '
-                         f'Data="{escape_attr(s.data)}" />')
-        lines.append("  </ProfileSet>")
-    lines.append("</ConfigurationSource>")
-    return _document(lines, bom=True, decl=XML_DECL)
-
-
-# --- provxml --------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Parm:
-    """``<parm [SettingsPath=…] name=… value=… datatype=… [extra…] />``."""
-
-    name: str
-    value: str
-    datatype: str
-    settings_path: str | None = None
-    extra: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self):
-        if self.datatype not in ("string", "integer", "boolean"):
-            raise ValueError(f"bad provxml datatype {self.datatype!r}")
-
-
-class ProvDoc:
-    """A wap-provisioningdoc built by adding parms under characteristic paths (first-seen order)."""
-
-    def __init__(self):
-        self._root: list = []   # items: [type, attrs(list), children(list)] or Parm
-
-    def add(self, characteristic: Sequence[str], parm: Parm, *, root_attributes: Sequence[tuple[str, str]] = ()):
-        level = self._root
-        for depth, ctype in enumerate(characteristic):
-            for item in level:
-                if isinstance(item, list) and item[0] == ctype:
-                    node = item
-                    break
-            else:
-                node = [ctype, list(root_attributes) if depth == 0 else [], []]
-                level.append(node)
-            level = node[2]
-        level.append(parm)
-
-    def render(self) -> bytes:
-        lines = ["<wap-provisioningdoc>"]
-        self._render(self._root, 1, lines)
-        lines.append("</wap-provisioningdoc>")
-        return _document(lines, bom=True, decl=XML_DECL_STANDALONE)
-
-    def _render(self, items, depth, lines):
-        pad = "  " * depth
-        for item in items:
-            if isinstance(item, Parm):
-                attrs = []
-                if item.settings_path is not None:
-                    attrs.append(("SettingsPath", item.settings_path))
-                attrs += [("name", item.name), ("value", item.value), ("datatype", item.datatype), *item.extra]
-                lines.append(f"{pad}<parm" + "".join(f' {k}="{escape_attr(v)}"' for k, v in attrs) + " />")
-            else:
-                ctype, attrs, children = item
-                a = "".join(f' {k}="{escape_attr(v)}"' for k, v in [("type", ctype), *attrs])
-                lines.append(f"{pad}<characteristic{a}>")
-                self._render(children, depth + 1, lines)
-                lines.append(f"{pad}</characteristic>")
-
-
-# --- DataAsset -------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AssetEntry:
-    """One asset file: ``<k>_<hash>\\<file>`` -> ``/<Setting/Path>`` in element ``index``."""
-
-    index: int
-    asset_name: str          # the setting name, e.g. CommandFile, DeployDesktopImage
-    key: str                 # "<k>_<hash>\<file>"
-    setting_path: str        # "/ProvisioningCommands/PrimaryContext/Command/0/CommandFile"
-    package_path: str        # "DataAsset/<index>/<k>_<hash>/<file>"
-
-
-def render_data_asset(entries: Sequence[AssetEntry]) -> bytes:
-    lines = ['<Elements Type="DataAsset">']
-    by_index: dict[int, list[AssetEntry]] = {}
-    for e in entries:
-        by_index.setdefault(e.index, []).append(e)
-    for index in sorted(by_index):
-        items = by_index[index]
-        lines.append(f'  <Element Index="{index}">')
-        lines.append(f'    <Metadata Key="Name" Value="{escape_attr(items[0].asset_name)}" />')
-        for e in items:
-            lines.append(f'    <Metadata Key="{escape_attr(e.key)}" Value="{escape_attr(e.setting_path)}" />')
-        lines.append("  </Element>")
-    lines.append("</Elements>")
-    return _document(lines, bom=False, decl=XML_DECL_UPPER)
 
 
 def asset_hash_name(k: int, digest_sha256: bytes) -> str:

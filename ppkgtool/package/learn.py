@@ -19,7 +19,7 @@ from ppkgtool.errors import FormatError
 from ppkgtool.package import layout
 from ppkgtool.package.catalogue import (AssetSpec, Catalogue, Conflict, Entry, Output, render_template)
 from ppkgtool.package.compiler import output_value
-from ppkgtool.package.customizations import local_name, parse_customizations, safe_parse_xml
+from ppkgtool.package.customizations import parse_customizations, safe_parse_xml
 from ppkgtool.package.export import (_get, _group_of, _leaf_segments, normalize_files, parse_provxml,
                                      provxml_files)
 
@@ -61,19 +61,18 @@ def _renamed_captures(learned: Entry, existing: Entry, caps: dict) -> dict:
 
 def _runtime_map(files: Mapping[str, bytes]) -> dict[str, tuple[str, str]]:
     """provxml package path -> (SettingsGroup id without _k suffix, scope)."""
+    from ppkgtool.package.tree.runtime import parse_runtime
     out = {}
     for rt, scope in ((layout.RUNTIME_XML, "Device"), (layout.USER_RUNTIME_XML, "User")):
         hit = _get(files, rt)
         if hit is None:
             continue
-        root = safe_parse_xml(hit[1], source_name=hit[0])
-        for cs in root.iter():
-            if isinstance(cs.tag, str) and local_name(cs) == "ConfigurationSet" and cs.get("Data"):
-                rel = cs.get("Data").replace("$(_prov)", "Multivariant/0/Prov").replace("\\", "/")
-                found = _get(files, rel)
+        for cs in parse_runtime(hit[1], where=hit[0]):
+            data = cs.get("Data")
+            if data:
+                found = _get(files, data.replace("$(_prov)", "Multivariant/0/Prov").replace("\\", "/"))
                 if found:
-                    sg = re.sub(r"_\d+$", "", cs.get("SettingsGroup") or "")
-                    out[found[0]] = (sg, scope)
+                    out[found[0]] = (re.sub(r"_\d+$", "", cs.get("SettingsGroup") or ""), scope)
     return out
 
 
