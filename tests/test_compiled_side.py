@@ -173,3 +173,23 @@ def test_every_certificate_kind_shows_in_inspect_after_build_and_build_trust(tmp
     trust = run_json("inspect", tmp_path / "t.ppkg")
     assert [(c["kind"], c["thumbprint"]) for c in trust["certificates"]] == [
         ("TrustedProvisioner", kinds["--trusted-provisioner"][1])]
+
+
+def test_diff_compares_compiled_content_and_says_when_only_the_source_differs(real_ppkg, tmp_path):
+    """diff on the package Windows applies: the edited provxml is a settings change; a package whose
+    customizations.xml alone was edited is 'only the source differs'."""
+    edited, _ = _edited(real_ppkg, tmp_path / "e")
+    doc = run_json("diff", real_ppkg / f"{REAL}.ppkg", edited)
+    assert [(c["path"], c["a"], c["b"]) for c in doc["settings"]["changed"]] == [
+        ("OOBE/Desktop/HideOobe", "True", "False")]
+    assert doc["only_source_differs"] is False
+    tree = wimlib_extract(real_ppkg / f"{REAL}.ppkg", tmp_path / "s")
+    cust = tree / "Multivariant/0/customizations.xml"
+    cust.write_bytes(cust.read_bytes().replace(b"<HideOobe>True</HideOobe>", b"<HideOobe>False</HideOobe>"))
+    src_only = _capture(tree, tmp_path / "src-only.ppkg", real_ppkg / f"{REAL}.ppkg")
+    doc = run_json("diff", real_ppkg / f"{REAL}.ppkg", src_only)
+    assert doc["settings"]["changed"] == [] and doc["only_source_differs"] is True
+    assert [(c["path"], c["a"], c["b"]) for c in doc["source"]["changed"]] == [
+        ("OOBE/Desktop/HideOobe", "True", "False")]
+    code, out, _err = run_cli("diff", real_ppkg / f"{REAL}.ppkg", src_only)
+    assert "only the embedded customizations.xml differs" in out + _err

@@ -1,6 +1,9 @@
 """What changed between two packages: metadata, settings, files, commands, certificates, policies.
 
-Settings are keyed by (customizations path, multivariant condition); files by image path (content by
+Settings are what Windows applies (the compiled side, named by the settings model: PackageView.settings)
+keyed by (setting path, multivariant condition); ``source`` compares the packages' customizations.xml
+settings, so a change that exists only in the source (the compiled content is the same) is reported
+as such; files by image path (content by
 SHA-256); commands by (context, index); certificates by thumbprint; registry policy values by (kind,
 .pol file name or ODJ list source, key, value name). Images are compared pairwise by
 index (merged packages); an image present on one side only is reported as added or removed.
@@ -61,6 +64,12 @@ class ImageDiff:
     certificates: Section
     only_in: str | None = None        # "a" or "b" when the image exists on one side only
     policies: Section = Section((), (), ())
+    source: Section = Section((), (), ())    # customizations.xml settings (the annotation)
+
+    @property
+    def only_source_differs(self) -> bool:
+        """The compiled content is the same; only the embedded customizations.xml differs."""
+        return self.settings.empty and not self.source.empty
 
     @property
     def identical(self) -> bool:
@@ -71,7 +80,8 @@ class ImageDiff:
         return {"image": self.image, "only_in": self.only_in, "identical": self.identical,
                 "metadata": list(self.metadata), "settings": self.settings.to_json(), "files": self.files.to_json(),
                 "commands": self.commands.to_json(), "certificates": self.certificates.to_json(),
-                "policies": self.policies.to_json()}
+                "policies": self.policies.to_json(), "source": self.source.to_json(),
+                "only_source_differs": self.only_source_differs}
 
 
 def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bool = False,
@@ -89,15 +99,20 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
 
     sa = {key(s): s.value for s in va.settings}
     sb = {key(s): s.value for s in vb.settings}
+    srca = {key(s): s.value for s in va.source_settings}
+    srcb = {key(s): s.value for s in vb.source_settings}
+    secret_paths |= {s.path for s in (*va.source_settings, *vb.source_settings) if s.secret}
 
-    def show_setting(k, old, new):
-        hide = k[0] in secret_paths and not show_secrets
-        d = {"path": k[0], "condition": k[1]}
-        if old is not None or k in sa:
-            d["a"] = REDACTED if hide and old else old
-        if new is not None or k in sb:
-            d["b"] = REDACTED if hide and new else new
-        return d
+    def setting_shower(left: dict, right: dict):
+        def show(k, old, new):
+            hide = k[0] in secret_paths and not show_secrets
+            d = {"path": k[0], "condition": k[1]}
+            if old is not None or k in left:
+                d["a"] = REDACTED if hide and old else old
+            if new is not None or k in right:
+                d["b"] = REDACTED if hide and new else new
+            return d
+        return show
 
     fa = {f.path: (f.size, f.sha256) for f in va.files}
     fb = {f.path: (f.size, f.sha256) for f in vb.files}
@@ -150,10 +165,11 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
             d["b"] = new
         return d
 
-    return ImageDiff(image=image, metadata=metadata, settings=_section(sa, sb, show_setting),
+    return ImageDiff(image=image, metadata=metadata, settings=_section(sa, sb, setting_shower(sa, sb)),
                      files=_section(fa, fb, show_file), commands=_section(ca, cb, show_cmd),
                      certificates=_section(ta, tb, show_cert),
                      policies=_section(policy_values(va), policy_values(vb), show_policy),
+                     source=_section(srca, srcb, setting_shower(srca, srcb)),
                      only_in=None if (a is not None and b is not None) else ("a" if a is not None else "b"))
 
 

@@ -40,14 +40,17 @@ def run(args) -> int:
             rep.heading(f"image {image['image']}" + (f" (only in {image['only_in']})" if image["only_in"] else ""))
         if image["metadata"]:
             rep.table(["field", "A", "B"], [(m["field"], m["a"], m["b"]) for m in image["metadata"]], title="Metadata")
+        if image.get("only_source_differs"):
+            rep.warn("the settings Windows applies are the same; only the embedded customizations.xml differs")
         for section, keyname in (("settings", "path"), ("files", "path"), ("commands", "command"),
-                                 ("certificates", "certificate"), ("policies", "policy")):
+                                 ("certificates", "certificate"), ("policies", "policy"), ("source", "path")):
             sec = image[section]
             rows = [("+", x[keyname], "", _fmt(x.get("b"))) for x in sec["added"]]
             rows += [("-", x[keyname], _fmt(x.get("a")), "") for x in sec["removed"]]
             rows += [("~", x[keyname], _fmt(x.get("a")), _fmt(x.get("b"))) for x in sec["changed"]]
             if rows:
-                rep.table(["", section[:-1], "A", "B"], rows, title=section.capitalize())
+                title = "customizations.xml (the source, not applied)" if section == "source" else section.capitalize()
+                rep.table(["", "setting" if section == "source" else section[:-1], "A", "B"], rows, title=title)
     return EXIT_OK
 
 
