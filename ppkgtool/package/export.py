@@ -21,7 +21,6 @@ from ppkgtool.package.customizations import (PROVISIONING_NS, instance_path, lea
                                              parse_customizations)
 from ppkgtool.package.metadata import PACKAGE_CONFIG_NS, PackageMetadata
 
-_TEMPLATE_VAR = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -95,30 +94,9 @@ def provxml_files(files: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
     return [(k, files[k]) for k in ordered + rest]
 
 
-def _template_regex(template: str) -> re.Pattern:
-    parts = []
-    pos = 0
-    for m in _TEMPLATE_VAR.finditer(template):
-        parts.append(re.escape(template[pos:m.start()]))
-        parts.append(f"(?P<{m.group(1)}>.+?)")
-        pos = m.end()
-    parts.append(re.escape(template[pos:]))
-    return re.compile("^" + "".join(parts) + "$", re.S)
-
-
 def _match_templates(templates: Sequence[str], concrete: Sequence[str]) -> dict | None:
-    if len(templates) != len(concrete):
-        return None
-    caps: dict[str, str] = {}
-    for t, c in zip(templates, concrete):
-        m = _template_regex(t).match(c)
-        if not m:
-            return None
-        for k, v in m.groupdict().items():
-            if caps.get(k, v) != v:
-                return None
-            caps[k] = v
-    return caps
+    from ppkgtool.package.settings import match_templates
+    return match_templates(templates, concrete)
 
 
 def _segments_for(entry: Entry, caps: Mapping[str, str]) -> tuple | None:

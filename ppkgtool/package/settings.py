@@ -535,7 +535,7 @@ class Decompiler:
         """The file setting a DataAsset characteristic names (``/ProvisioningCommands/…/0/CommandFile``)."""
         parts = tuple(p for p in asset_path.strip("/").split("/"))
         for d, templates in self._assets.get(len(parts), ()):
-            caps = _match_templates(templates, parts, None)
+            caps = match_templates(templates, parts)
             if caps is not None:
                 caps = d.decompile_keys(caps)
                 return Decompiled(d.path, tuple(sorted(caps.items())), file_name, None, False,
@@ -550,8 +550,7 @@ class Decompiler:
             self._by_shape.get((scope, len(characteristic), None), [])
         found = []
         for d, form in cands:
-            caps = _match_templates(form.characteristic + (form.parm,), tuple(characteristic) + (parm,),
-                                    package_id)
+            caps = match_templates(form.characteristic + (form.parm,), tuple(characteristic) + (parm,))
             if caps is None:
                 continue
             literal = sum(1 for t in (*form.characteristic, form.parm) if "{" not in t)
@@ -574,7 +573,12 @@ def _literal(t: str) -> str | None:
 _TEMPLATE_SPLIT_RE = re.compile(r"(\{[A-Za-z][A-Za-z0-9_]*\})")
 
 
-def _match_templates(templates: Sequence[str], actual: Sequence[str], package_id: str | None) -> dict | None:
+def match_templates(templates: Sequence[str], actual: Sequence[str]) -> dict | None:
+    """Captures of ``{Var}`` templates against compiled names (CSP node names compare without case),
+    or None; a variable seen twice must capture the same text. The one matcher of compiled paths
+    (decompile here, export.reverse_parm)."""
+    if len(templates) != len(actual):
+        return None
     caps: dict[str, str] = {}
     for t, a in zip(templates, actual):
         if not _TEMPLATE_SPLIT_RE.search(t):
