@@ -193,3 +193,51 @@ def test_diff_compares_compiled_content_and_says_when_only_the_source_differs(re
         ("OOBE/Desktop/HideOobe", "True", "False")]
     code, out, _err = run_cli("diff", real_ppkg / f"{REAL}.ppkg", src_only)
     assert "only the embedded customizations.xml differs" in out + _err
+
+
+def test_secret_bearing_outputs_are_private_and_not_printed(real_ppkg, tmp_path):
+    """export, extract, deploy and pack: a written file that holds a password or an ODJ blob is 0600,
+    and nothing secret reaches stdout without --show-secrets (issue 17, secret-output rule)."""
+    import json
+    import os
+    import stat
+    pkg = real_ppkg / "icd-cli-oobe.ppkg"        # a local account password and one in a reg.exe command line
+    import sys
+    secrets = ("Letmein#2024",)
+
+    def export(*args):
+        r = subprocess.run([sys.executable, "-m", "ppkgtool", "export", str(pkg), *map(str, args)],
+                           capture_output=True, text=True)
+        return r.returncode, r.stdout, r.stderr
+    code, out, err = export()
+    assert code == 0 and not any(s in out + err for s in secrets) and "REDACTED" in out
+    code, out, err = export("--json")
+    assert code == 0 and not any(s in out for s in secrets)
+    code, out, _ = export("--show-secrets")
+    assert all(s in out for s in secrets)
+    code, _o, err = run_cli("export", pkg, "-o", tmp_path / "c.xml")
+    assert code == 0, err
+    assert stat.S_IMODE(os.stat(tmp_path / "c.xml").st_mode) == 0o600
+    assert all(s in (tmp_path / "c.xml").read_text(encoding="utf-8-sig") for s in secrets)
+    # extract: the files with secrets are 0600, the others 0644
+    code, out, err = run_cli("extract", pkg, tmp_path / "x", "--json")
+    assert code == 0, err
+    for f in json.loads(out)["files"]:
+        mode = stat.S_IMODE(os.stat(f["written_to"]).st_mode)
+        data = Path(f["written_to"]).read_bytes()
+        holds = any(s.encode() in data for s in secrets) or b"Password" in data and f["path"].endswith(
+            "Accounts_Users_admin.provxml")
+        assert mode == (0o600 if f["private"] else 0o644), f
+        if holds:
+            assert f["private"], f["path"]
+    # pack of that folder keeps the package private
+    code, _o, err = run_cli("pack", tmp_path / "x", "-o", tmp_path / "repacked.ppkg")
+    assert code == 0, err
+    assert stat.S_IMODE(os.stat(tmp_path / "repacked.ppkg").st_mode) == 0o600
+    # deploy of a 0600 package keeps 0600
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    code, _o, err = run_cli("deploy", tmp_path / "repacked.ppkg", "--usb", usb)
+    assert code == 0, err
+    (copied,) = list(usb.glob("*.ppkg"))
+    assert stat.S_IMODE(os.stat(copied).st_mode) == 0o600

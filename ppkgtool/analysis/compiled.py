@@ -140,3 +140,39 @@ def settings_from_compiled(compiled) -> tuple[Setting, ...]:
     return tuple(out)
 
 
+
+
+MAX_SNIFF_BYTES = 256 * 1024        # an ODJ save file is a few kilobytes
+SECRET_FILE_EXTENSIONS = (".pfx", ".p12", ".key", ".pvk")
+
+
+def secret_paths(img: Image) -> set[str]:
+    """The files of a package image that hold a secret (issue 17's one rule for written files):
+    provxml with a secret parm (named by the settings model, or a command line that carries a
+    password), customizations.xml and AnswerFile.xml when any setting is secret, ODJ blobs (they
+    carry the machine password) and private-key files among the assets."""
+    from ppkgtool.analysis.heuristics import redact_command_line
+    out: set[str] = set()
+    sets = read_configuration_sets(img, [])
+    for c in compiled_entries(sets):
+        if (c.secret and c.value) or (c.parm == "CommandLine" and c.value and redact_command_line(c.value) != c.value):
+            if c.provxml:
+                out.add(c.provxml)
+    if out:
+        out |= {p for p in img.entries if p.lower().endswith(("/customizations.xml", "/answerfile.xml"))}
+    for p in img.entries:
+        low = p.lower()
+        if not low.startswith("dataasset/") or low.endswith("dataasset.xml"):
+            continue
+        if low.endswith(SECRET_FILE_EXTENSIONS) or (img.sizes.get(p, 0) <= MAX_SNIFF_BYTES and _is_odj(img.read(p))):
+            out.add(p)
+    return out
+
+
+def _is_odj(data: bytes) -> bool:
+    from ppkgtool.odj import load_blob
+    try:
+        load_blob(data)
+        return True
+    except Exception:  # noqa: BLE001 - any failure: not a blob
+        return False

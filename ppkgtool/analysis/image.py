@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from ppkgtool.errors import FormatError
@@ -72,3 +73,21 @@ class Files:
 
     def read(self, path: str) -> bytes:
         return self._files[path]
+
+
+class Folder:
+    """An extracted package tree (a folder) seen as a WIM image by Image (``pack`` reads it so)."""
+
+    def __init__(self, root):
+        self._root = Path(root)
+
+    def files(self):
+        out = []
+        for f in sorted(self._root.rglob("*")):
+            if f.is_file() and not f.is_symlink():
+                out.append(type("F", (), {"path": f.relative_to(self._root).as_posix(), "size": f.stat().st_size})())
+        return out
+
+    def read(self, path: str) -> bytes:
+        return (self._root / path).read_bytes()
+

@@ -16,6 +16,9 @@ does not know are listed as warnings)."""
 MAX_XML_PART = 16 * 1024 * 1024
 
 
+from ppkgtool.package.export import REDACTED_TEXT  # noqa: E402
+
+
 def register(sub) -> None:
     from ppkgtool.cli import add_common, command_parser
     from ppkgtool.secrets import add_secret_options
@@ -106,13 +109,22 @@ def run(args) -> int:
     for s in settings:
         if not s.known:
             rep.warn(f"not in the catalogue, left out: {s.instance} (from {s.source_file})")
+    from ppkgtool.package.export import redact_customizations, secret_values_of
+    secrets = secret_values_of(parts, catalogue=cat, settings=settings)
     if args.output:
-        write_bytes_atomic(args.output, data, overwrite=args.overwrite)
+        # a file holding passwords, keys or tokens is created 0600 (docs/security.md)
+        write_bytes_atomic(args.output, data, overwrite=args.overwrite, private=bool(secrets))
         if rep.json_mode:
-            rep.json({"package": args.package, "output": args.output, "how": how, "bytes": len(data)})
+            rep.json({"package": args.package, "output": args.output, "how": how, "bytes": len(data),
+                      "private": bool(secrets)})
         else:
-            rep.line(f"{args.output}: {how} customizations.xml ({len(data)} bytes)")
+            rep.line(f"{args.output}: {how} customizations.xml ({len(data)} bytes"
+                     + (", written 0600: it holds secrets)" if secrets else ")"))
     else:
+        if secrets and not args.show_secrets:
+            data = redact_customizations(data, secrets)
+            rep.warn(f"{len(secrets)} secret value(s) replaced by {REDACTED_TEXT}: write the file with -o FILE "
+                     "(created 0600) or print them with --show-secrets")
         if rep.json_mode:
             rep.json({"package": args.package, "how": how, "customizations": data.decode("utf-8-sig")})
         else:

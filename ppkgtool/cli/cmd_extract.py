@@ -62,14 +62,18 @@ def run(args) -> int:
     with wim:
         img = wim.image(args.image)
         sizes = {f.path: f for f in img.files()}
-        written = extract_image(wim, args.dest, args.image, overwrite=args.overwrite)
+        from ppkgtool.analysis.compiled import secret_paths
+        from ppkgtool.analysis.image import Image
+        private = secret_paths(Image(img))
+        written = extract_image(wim, args.dest, args.image, overwrite=args.overwrite, private=private)
         root = Path(args.dest)
         files = []
         for p in written:
             rel = "/" + p.relative_to(os.path.realpath(root)).as_posix()
             f = sizes.get(rel)
             files.append({"path": rel, "size": f.size if f else p.stat().st_size,
-                          "sha1": f.sha1.hex() if f else None, "written_to": str(p)})
+                          "sha1": f.sha1.hex() if f else None, "written_to": str(p),
+                          "private": rel.lstrip("/") in private})
         total = sum(f["size"] for f in files)
         if args.json:
             rep.json({"package": args.package, "image": args.image, "destination": str(root),

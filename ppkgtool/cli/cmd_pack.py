@@ -54,7 +54,10 @@ def run(args) -> int:
     if out_real == folder or out_real.startswith(folder + os.sep):
         raise UsageError(f"the output {args.output} is inside the folder being packed",
                          hint="write the package somewhere else")
-    with atomic_output(args.output, overwrite=args.overwrite) as fh:
+    from ppkgtool.analysis.compiled import secret_paths
+    from ppkgtool.analysis.image import Folder, Image
+    private = bool(secret_paths(Image(Folder(args.folder))))     # credentials inside: the package is 0600
+    with atomic_output(args.output, overwrite=args.overwrite, private=private) as fh:
         result = pack_folder(args.folder, fh, name=args.name, description=args.description,
                              owner_type=args.owner_type, rank=args.rank, package_id=args.package_id,
                              version=args.version, notes=args.notes, reproducible=args.reproducible)

@@ -252,8 +252,10 @@ def _check_room(pkg_size: int, directory: Path, fs: str | None) -> None:
 
 
 def _copy_verified(src: Path, dest: Path, expected_sha256: str, *, overwrite: bool) -> None:
-    """Copy through a temporary file; read it back from the device and compare before renaming."""
-    with atomic_output(dest, overwrite=overwrite) as fh:
+    """Copy through a temporary file; read it back from the device and compare before renaming.
+    A source only its owner can read (a package holding secrets is written 0600) stays so."""
+    private = (src.stat().st_mode & 0o077) == 0
+    with atomic_output(dest, overwrite=overwrite, private=private) as fh:
         h = hashlib.sha256()
         with open(src, "rb") as sfh:
             while chunk := sfh.read(COPY_CHUNK):

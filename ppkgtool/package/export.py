@@ -304,3 +304,44 @@ def export_customizations(files: Mapping[str, bytes], metadata: PackageMetadata 
         raise FormatError("the package has no customizations.xml and no metadata to rebuild one from")
     settings = settings_from_provxml(files, catalogue=catalogue)
     return reconstruct_customizations(settings, metadata), "reconstructed"
+
+
+# --- secrets in exported text ------------------------------------------------------------------
+
+REDACTED_TEXT = "REDACTED"
+
+
+def secret_values_of(files: Mapping[str, bytes], *, catalogue: Catalogue | None = None,
+                     settings: Sequence[SettingValue] | None = None) -> dict[str, str]:
+    """{secret text: its redacted form} for the package's settings: values the settings model and
+    the catalogue call ``secret`` (passwords, keys, tokens) and command lines that carry one (the
+    rules inspect applies: analysis.heuristics.redact_command_line)."""
+    from ppkgtool.analysis.heuristics import redact_command_line
+    cat = catalogue if catalogue is not None else load_catalogue()
+    found = list(settings or ())
+    files = normalize_files(files)
+    for read in (lambda: settings_from_package(files, catalogue=cat), lambda: settings_from_provxml(files, catalogue=cat)):
+        try:
+            found += read()
+        except FormatError:
+            pass
+    out: dict[str, str] = {}
+    for s in found:
+        if not s.value:
+            continue
+        if s.secret:
+            out[s.value] = REDACTED_TEXT
+        elif (s.instance or s.path).endswith("CommandLine"):
+            red = redact_command_line(s.value)
+            if red != s.value:
+                out[s.value] = red
+    return out
+
+
+def redact_customizations(data: bytes, secrets: Mapping[str, str]) -> bytes:
+    """The document with every secret element text replaced by its redacted form (escaped as written)."""
+    from xml.sax.saxutils import escape
+    text = data.decode("utf-8-sig")
+    for v in sorted(secrets, key=len, reverse=True):
+        text = text.replace(f">{escape(v)}<", f">{escape(secrets[v])}<")
+    return (b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b"") + text.encode("utf-8")

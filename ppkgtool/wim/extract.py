@@ -54,11 +54,13 @@ def _unix_ns(ft: int) -> int | None:
 
 
 def extract_image(wim: WimReader, dest_dir: str | os.PathLike, image: int = 1, *,
-                  overwrite: bool = False, progress=None) -> list[Path]:
+                  overwrite: bool = False, progress=None, private=frozenset()) -> list[Path]:
     """Extract every file of ``image`` into ``dest_dir``; return the written file paths.
 
     A non-empty ``dest_dir`` is refused unless ``overwrite`` (then existing files are replaced,
-    never followed if they are links). ``progress(path, size)`` is called after each file.
+    never followed if they are links). ``progress(path, size)`` is called after each file. Files
+    whose package path (``Multivariant/0/…``, no leading slash) is in ``private`` are created 0600
+    (they hold secrets: analysis.compiled.secret_paths), the others 0644.
     """
     img = wim.image(image)
     entries = img.entries()
@@ -98,7 +100,7 @@ def extract_image(wim: WimReader, dest_dir: str | os.PathLike, image: int = 1, *
                 raise OutputExistsError(f"{target} already exists", hint="pass --overwrite")
             os.unlink(target)
         try:
-            fd = os.open(target, _O_FLAGS, 0o644)
+            fd = os.open(target, _O_FLAGS, 0o600 if e.path.lstrip("/") in private else 0o644)
         except OSError as exc:
             raise WimError(f"cannot create {target}: {exc.strerror}") from None
         size = 0
