@@ -241,3 +241,24 @@ def test_secret_bearing_outputs_are_private_and_not_printed(real_ppkg, tmp_path)
     assert code == 0, err
     (copied,) = list(usb.glob("*.ppkg"))
     assert stat.S_IMODE(os.stat(copied).st_mode) == 0o600
+
+
+def test_lone_surrogates_and_control_characters_are_printed_escaped(tmp_path):
+    """Untrusted text: JSON stays one valid document, text output escapes ESC and lone surrogates,
+    and a Registry.pol key the reg.exe script cannot carry is a typed error (exit 3)."""
+    import json
+    import struct
+    from ppkgtool.cli.output import json_text, safe_text
+    assert safe_text("a\x1b[31mb\udc80") == "a\\x1b[31mb\\udc80"
+    assert json.loads(json_text({"k": "x\udc80"}))["k"] == "x\udc80"
+
+    def s(t):
+        return t.encode("utf-16-le", "surrogatepass") + b"\0\0"
+    pol = tmp_path / "bad.pol"
+    pol.write_bytes(b"PReg" + struct.pack("<I", 1) + b"[\0" + s("Software\\P\udc80") + b";\0" + s("V") + b";\0"
+                    + struct.pack("<I", 1) + b";\0" + struct.pack("<I", 4) + b";\0" + "ab".encode("utf-16-le") + b"]\0")
+    cust = tmp_path / "c.xml"
+    cust.write_bytes(customizations_xml(name="p", owner="ITAdmin", rank=1,
+                                        common="<OOBE><Desktop><HideOobe>True</HideOobe></Desktop></OOBE>"))
+    code, _out, err = run_cli("build", cust, "-o", tmp_path / "p.ppkg", "--policy", pol)
+    assert code == 3 and "unpaired UTF-16 surrogate" in err and not (tmp_path / "p.ppkg").exists()

@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(func(args) or 0)
     except PpkgError as exc:
-        sys.stderr.write(f"ppkgtool: error: {exc.one_line()}\n")
+        from ppkgtool.cli.output import safe_text
+        sys.stderr.write(f"ppkgtool: error: {safe_text(exc.one_line())}\n")
         if os.environ.get("PPKGTOOL_DEBUG"):
             raise
         return exc.exit_code
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line unless debugging
         if os.environ.get("PPKGTOOL_DEBUG"):
             raise
-        sys.stderr.write(f"ppkgtool: internal error: {type(exc).__name__}: {exc} "
+        from ppkgtool.cli.output import safe_text
+        sys.stderr.write(f"ppkgtool: internal error: {type(exc).__name__}: {safe_text(str(exc))} "
                          f"(set PPKGTOOL_DEBUG=1 for a traceback and please report it)\n")
         return EXIT_INTERNAL

@@ -11,6 +11,14 @@ import sys
 import time
 from typing import Any, Iterable, Sequence
 
+from ppkgtool.text import SURROGATE_RE as _SURROGATE_RE, safe_text  # noqa: F401 - re-exported
+
+
+def json_text(document: Any) -> str:
+    """One JSON document; lone surrogates as \\udXXX escapes (valid JSON, UTF-8 writable)."""
+    text = json.dumps(document, indent=2, sort_keys=False, default=_json_default, ensure_ascii=False)
+    return _SURROGATE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
 
 def _is_tty(stream) -> bool:
     try:
@@ -36,12 +44,13 @@ class Reporter:
         return self._console
 
     def json(self, document: Any) -> None:
-        json.dump(document, self.stdout, indent=2, sort_keys=False, default=_json_default, ensure_ascii=False)
+        self.stdout.write(json_text(document))
         self.stdout.write("\n")
 
     def line(self, text: str = "") -> None:
         if self.json_mode:
             return
+        text = safe_text(str(text))
         if self.rich:
             self.console.print(text, markup=False)
         else:
@@ -53,13 +62,13 @@ class Reporter:
         if self.rich:
             self.console.rule(text)
         else:
-            self.stdout.write(f"== {text} ==\n")
+            self.stdout.write(f"== {safe_text(text)} ==\n")
 
     def fields(self, pairs: Iterable[tuple[str, Any]]) -> None:
         """Key/value facts, aligned."""
         if self.json_mode:
             return
-        pairs = [(k, "" if v is None else str(v)) for k, v in pairs]
+        pairs = [(k, "" if v is None else safe_text(str(v))) for k, v in pairs]
         if self.rich:
             from rich.table import Table
             t = Table(show_header=False, box=None, pad_edge=False)
@@ -76,7 +85,7 @@ class Reporter:
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None) -> None:
         if self.json_mode:
             return
-        rows = [["" if c is None else str(c) for c in r] for r in rows]
+        rows = [["" if c is None else safe_text(str(c)) for c in r] for r in rows]
         if self.rich:
             from rich.table import Table
             t = Table(title=title)
@@ -94,7 +103,7 @@ class Reporter:
 
     def warn(self, text: str) -> None:
         """A warning to stderr (never on stdout, so JSON stays clean)."""
-        self.stderr.write(f"warning: {text}\n")
+        self.stderr.write(f"warning: {safe_text(str(text))}\n")
 
     def progress(self, total: int | None, description: str):
         """A progress context: rich bar on a terminal, plain periodic lines otherwise."""

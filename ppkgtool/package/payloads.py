@@ -269,6 +269,10 @@ def _batch_quote(text: str, what: str) -> str:
     if any(c in text for c in '"\r\n\x00'):
         raise RegistryPolicyError(f"{what}: {text!r} contains a quote, line break or NUL, which a reg.exe "
                                   "command line cannot carry safely")
+    from ppkgtool.text import has_surrogate, safe_text
+    if has_surrogate(text):
+        raise RegistryPolicyError(f"{what}: '{safe_text(text)}' holds an unpaired UTF-16 surrogate, which the "
+                                  "UTF-8 reg.exe script cannot carry")
     body = text.replace("%", "%%")
     stripped = body.rstrip("\\")
     body = stripped + "\\" * (2 * (len(body) - len(stripped)))
