@@ -29,7 +29,7 @@ from ppkgtool.analysis.model import (SCOPE_USER, EmbeddedFile, PackageView, Poli
 from ppkgtool.analysis.certificates import _load_der_or_pem, read_certificates
 from ppkgtool.analysis.commands import read_commands, registry_policies
 from ppkgtool.analysis.image import Image, norm_path
-from ppkgtool.package.customizations import segment_keys
+from ppkgtool.package.customizations import keyless_path, segment_keys
 from ppkgtool.analysis.compiled import (_named_conditions, compiled_entries, read_configuration_sets,
                                         settings_from_compiled)
 from ppkgtool.analysis.source import check_source
@@ -174,7 +174,7 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
     # settings as Windows applies them: from the compiled side, named by the settings model;
     # customizations.xml is the annotation (checked against it below) ---------------------------
     source_settings = tuple(settings)
-    compiled = compiled_entries(sets, source_paths={_unkeyed(s.path) for s in source_settings})
+    compiled = compiled_entries(sets, source_paths={keyless_path(s.path) for s in source_settings})
     if compiled:
         settings = settings_from_compiled(compiled)
         if not targets:
@@ -230,10 +230,6 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
                        source_settings=source_settings, source_check=source_check)
 
 
-def _unkeyed(path: str) -> str:
-    return re.sub(r"\[[^\]]*\]", "", path)
-
-
 def _file_form(path: str) -> str:
     """'Accounts/Users/User[@UserName=admin]/Password' -> 'Accounts_Users_admin_Password' (provxml names)."""
     segs = []
@@ -261,7 +257,7 @@ def _apply_compiled_scope(settings, sets) -> tuple[Setting, ...]:
     out = []
     for s in settings:
         form = _file_form(s.path)
-        if _unkeyed(s.path) in user_paths or any(form == n or form.startswith(n + "_") for n in user_names):
+        if keyless_path(s.path) in user_paths or any(form == n or form.startswith(n + "_") for n in user_names):
             s = Setting(path=s.path, value=s.value, scope=SCOPE_USER, condition=s.condition, secret=s.secret,
                         origin=s.origin)
         out.append(s)

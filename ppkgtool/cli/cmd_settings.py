@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 
 from ppkgtool.errors import EXIT_OK
 
@@ -17,9 +16,6 @@ The store is read from --store-file, else $PPKGTOOL_STORE_FILE, else the builtin
 --store-build (default $PPKGTOOL_STORE_BUILD, else the newest builtin)."""
 
 DEFAULT_LIMIT = 50
-_KEY_RE = re.compile(r"\[[^\]]*\]")
-
-
 def register(sub) -> None:
     from ppkgtool.cli import Parser, add_common, command_parser
     from ppkgtool.cli.storeargs import add_store_options
@@ -58,11 +54,6 @@ def model_from_args(args):
     from ppkgtool.package.store import load_model
 
     return load_model(args.store_file, build=args.store_build)
-
-
-def strip_keys(path: str) -> str:
-    """``Accounts/Users/User[@UserName=x]/Password`` -> ``Accounts/Users/User/Password``."""
-    return _KEY_RE.sub("", path).strip().strip("/")
 
 
 def _type_name(d) -> str:
@@ -113,10 +104,11 @@ def show_document(d, model) -> dict:
 def run_show(args) -> int:
     from ppkgtool.cli.storeargs import store_text
     from ppkgtool.cli.output import Reporter
+    from ppkgtool.package.customizations import keyless_path
 
     rep = Reporter(json_mode=args.json)
     model = model_from_args(args)
-    d = model.require(strip_keys(args.path))
+    d = model.require(keyless_path(args.path))
     doc = show_document(d, model)
     if args.json:
         rep.json(doc)

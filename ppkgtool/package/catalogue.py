@@ -591,6 +591,7 @@ def learned_name(characteristic, parm: str, value: str | None) -> tuple[str, str
     """(setting, label) the learned layer gives a compiled node no store knows: a constant companion
     (``Provisioning/ForceSettingReload/ComputerName`` belongs to ``Accounts/ComputerAccount/ComputerName``)
     or a setting learned from a newer WCD (``newer_than_store``)."""
+    from ppkgtool.package.customizations import keyless_path
     global _LEARNED_NODES
     if _LEARNED_NODES is None:
         table: dict[tuple, tuple[str, dict]] = {}
@@ -600,7 +601,7 @@ def learned_name(characteristic, parm: str, value: str | None) -> tuple[str, str
                     continue
                 if o.constant is not None or e.newer_than_store:
                     labels = {} if o.constant is not None else {v: k for k, v in o.values}
-                    table.setdefault((tuple(o.characteristic), o.parm), (re.sub(r"\[[^\]]*\]", "", e.path), labels))
+                    table.setdefault((tuple(o.characteristic), o.parm), (keyless_path(e.path), labels))
         _LEARNED_NODES = table
     hit = _LEARNED_NODES.get((tuple(characteristic), parm))
     if hit is None:

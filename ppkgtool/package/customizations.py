@@ -313,6 +313,15 @@ def instance_path(segments) -> str:
     return "/".join(out)
 
 
+_KEYS_RE = re.compile(r"\[[^\]]*\]")
+
+
+def keyless_path(path: str) -> str:
+    """``Accounts/Users/User[@UserName=admin]/Password`` -> ``Accounts/Users/User/Password`` (the
+    setting a keyed path, or a catalogue pattern, is an instance of)."""
+    return _KEYS_RE.sub("", path).strip().strip("/")
+
+
 def segment_keys(segment_text: str) -> dict[str, str]:
     """The keys of one rendered segment: ``User[@UserName=admin]`` -> {'UserName': 'admin'}."""
     return dict(re.findall(r"\[@([^=\]]+)=([^\]]*)\]", segment_text))

@@ -22,7 +22,7 @@ import os
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from ppkgtool.errors import HiveError, PpkgError
 from ppkgtool.package.settings import (ListLevel, ModelSource, SettingDefinition, SettingsError, SettingsModel,
@@ -360,10 +360,6 @@ def _to_disk_cache(digest: str, model: SettingsModel) -> None:
 def models_with(path: str) -> list[str]:
     """The builtin builds that know a setting path (for 'exists in another store' messages)."""
     return [name for name, m in builtin_models()[1].items() if m.get(path) is not None]
-
-
-def iter_store_files(folder: os.PathLike) -> Iterable[Path]:
-    return sorted(Path(folder).glob("*.dat"))
 
 
 __all__ = ["BUILD_ENV", "MODEL_FORMAT", "STORE_ENV", "builtin_builds", "builtin_models", "dumps_models",
