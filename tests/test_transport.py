@@ -53,7 +53,8 @@ def test_password_envelope_opens_with_openssl(package, tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out").read_bytes() == package
     text = openssl("asn1parse", "-inform", "DER", "-in", tmp_path / "p.p7m").stdout.decode()
-    for name in ("pkcs7-envelopedData", "PBKDF2", "hmacWithSHA256", "id-alg-PWRI-KEK", "aes-256-cbc"):
+    for name in ("id-smime-ct-authEnvelopedData", "PBKDF2", "hmacWithSHA256", "id-alg-PWRI-KEK",
+                 "aes-256-cbc", "aes-256-gcm"):   # CBC wraps the key (RFC 3211), GCM the content
         assert name in text
     assert ":0927C0" in text.replace(" ", "")  # 600000 iterations
     r = openssl("cms", "-decrypt", "-inform", "DER", "-binary", "-pwri_password", "wrong", "-in",
@@ -66,13 +67,17 @@ def test_openssl_password_envelope_opens_with_ppkgtool(package, tmp_path):
     r = openssl("cms", "-encrypt", "-binary", "-outform", "DER", "-aes-256-cbc", "-pwri_password", PW,
                 "-in", tmp_path / "in", "-out", tmp_path / "o.p7m")
     assert r.returncode == 0, r.stderr
+    # unauthenticated CBC content: refused unless the caller accepts the risk
+    with pytest.raises(InvalidInputError, match="unauthenticated"):
+        with open(tmp_path / "o.p7m", "rb") as fh:
+            unseal(fh, io.BytesIO(), password=PW)
     out = io.BytesIO()
     with open(tmp_path / "o.p7m", "rb") as fh:
-        info = unseal(fh, out, password=PW)
+        info = unseal(fh, out, password=PW, allow_unauthenticated=True)
     assert out.getvalue() == package and info.content_size == len(package)
     with pytest.raises(WrongPasswordError):
         with open(tmp_path / "o.p7m", "rb") as fh:
-            unseal(fh, io.BytesIO(), password="nope-nope")
+            unseal(fh, io.BytesIO(), password="nope-nope", allow_unauthenticated=True)
 
 
 def test_certificate_envelope_opens_with_openssl(package, recipient, tmp_path):
@@ -115,7 +120,7 @@ def test_openssl_certificate_envelope_opens_with_ppkgtool(package, recipient, tm
     assert r.returncode == 0, r.stderr
     out = io.BytesIO()
     with open(tmp_path / "v15.p7m", "rb") as fh:
-        unseal(fh, out, recipient_key=key, recipient_cert=cert)
+        unseal(fh, out, recipient_key=key, recipient_cert=cert, allow_unauthenticated=True)
     assert out.getvalue() == package
 
 
@@ -170,3 +175,57 @@ def test_cli_transport_round_trips(real_ppkg, recipient, tmp_path):
     assert r.returncode == 4 and not (tmp_path / "r.ppkg").exists()
     r = cli("encrypt", src, "-o", tmp_path / "x.p7m", "--transport", "cert")
     assert r.returncode == 2 and "--recipient" in r.stderr
+
+
+# --- issue 17: every mode is authenticated; a flipped bit anywhere is refused ---------------------
+
+def _sweep(envelope: bytes, open_it) -> list[int]:
+    """Bit positions whose flip still opened to changed output (or raised something untyped)."""
+    from ppkgtool.errors import PpkgError
+    passed = []
+    for bit in range(len(envelope) * 8):
+        data = bytearray(envelope)
+        data[bit // 8] ^= 1 << (bit % 8)
+        try:
+            open_it(io.BytesIO(bytes(data)))
+        except PpkgError:
+            continue
+        passed.append(bit)
+    return passed
+
+
+def test_bit_flip_sweep_password_mode_refuses_every_change():
+    content = os.urandom(200)
+    out = io.BytesIO()
+    seal_with_password(io.BytesIO(content), out, PW, iterations=1000)
+    envelope = out.getvalue()
+    got = io.BytesIO()
+    unseal(io.BytesIO(envelope), got, password=PW)
+    assert got.getvalue() == content
+    assert _sweep(envelope, lambda fh: unseal(fh, io.BytesIO(), password=PW)) == []
+
+
+def test_bit_flip_sweep_certificate_mode_refuses_every_change(recipient):
+    _, _, cert, key = recipient
+    content = os.urandom(200)
+    out = io.BytesIO()
+    seal_for_recipients(io.BytesIO(content), out, [cert])
+    envelope = out.getvalue()
+    assert _sweep(envelope, lambda fh: unseal(fh, io.BytesIO(), recipient_key=key, recipient_cert=cert)) == []
+
+
+def test_cli_refuses_a_flipped_envelope_and_writes_nothing(real_ppkg, tmp_path):
+    env = dict(os.environ, SEAL_PW=PW)
+    r = cli("encrypt", real_ppkg / "wcd-gui-commands-msi.ppkg", "-o", tmp_path / "p.p7m", "--transport", "password",
+            "--password-env", "SEAL_PW",
+            env=env)
+    assert r.returncode == 0, r.stderr
+    data = bytearray((tmp_path / "p.p7m").read_bytes())
+    for where in (len(data) // 2, len(data) - 20, len(data) - 1):  # content, near the end, the GCM tag
+        bad = bytearray(data)
+        bad[where] ^= 0x10
+        (tmp_path / "bad.p7m").write_bytes(bytes(bad))
+        r = cli("decrypt", tmp_path / "bad.p7m", "-o", tmp_path / "out.ppkg", "--password-env", "SEAL_PW", env=env)
+        assert r.returncode == 4 and "changed" in r.stderr, (where, r.stderr)
+        assert not (tmp_path / "out.ppkg").exists()
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []   # no temporaries left

@@ -36,6 +36,9 @@ def register(sub) -> None:
     add_secret_options(p, prefix="key-password", what="key or PFX password")
     p.add_argument("--keep-padding", action="store_true",
                    help="keep the zero bytes after the WIM exactly as Windows writes them")
+    p.add_argument("--allow-unauthenticated", action="store_true",
+                   help="open an EnvelopedData envelope with unauthenticated (CBC) content, as 'openssl cms "
+                        "-encrypt -pwri_password' writes it; a changed bit there goes unnoticed")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_common(p)
     p.set_defaults(func=run)
@@ -80,7 +83,8 @@ def run(args) -> int:
         else:
             raise UsageError("this envelope is sealed for certificates: give --recipient-key (and --recipient-cert)")
         info = transform_file(src, args, lambda fin, fout: unseal(fin, fout, password=password, recipient_key=key,
-                                                                 recipient_cert=cert))
+                                                                 recipient_cert=cert,
+                                                                 allow_unauthenticated=args.allow_unauthenticated))
         with open(args.output, "rb") as fh:
             inner = fh.read(16)
         out_size = Path(args.output).stat().st_size

@@ -83,7 +83,7 @@ def run(args) -> int:
         if sealed:
             check_transport_password(password)
             info = transform_file(src, args, lambda fin, fout: seal_with_password(fin, fout, password))
-            doc.update(format="cms-enveloped-pwri", **info.to_json())
+            doc.update(format="cms-authenveloped-pwri", **info.to_json())
         else:
             check_password(password)
             result = transform_file(src, args, lambda fin, fout: encrypt_package(fin, fout, password))

@@ -4,13 +4,19 @@ The Windows package encryption has no key derivation (the password is the AES ke
 package over e-mail, shares or USB sticks, seal it in a standard CMS envelope that
 ``openssl cms -decrypt`` opens:
 
-- password: EnvelopedData (RFC 5652 6) with a PasswordRecipientInfo (RFC 3211): PBKDF2-HMAC-SHA256
-  (600,000 iterations, 16-byte salt) derives the key-encryption key; the content key is wrapped
-  with id-alg-PWRI-KEK over AES-256-CBC (RFC 3211 2.3); content AES-256-CBC. (AES-GCM is not usable
-  here: OpenSSL implements PWRI only with a CBC key-encryption cipher.)
-- certificate: AuthEnvelopedData (RFC 5083) with one KeyTransRecipientInfo per recipient RSA
-  certificate (RSAES-OAEP with SHA-256, RFC 8017 / RFC 4055); content AES-256-GCM (RFC 5084), which
-  also authenticates the content.
+Both modes write AuthEnvelopedData (RFC 5083) with AES-256-GCM content (RFC 5084): the GCM tag
+authenticates every byte of the content, so a changed bit is refused (TamperedError) and the caller
+keeps nothing of the output.
+
+- password: one PasswordRecipientInfo (RFC 3211): PBKDF2-HMAC-SHA256 (600,000 iterations, 16-byte
+  salt) derives the key-encryption key; the content key is wrapped with id-alg-PWRI-KEK over
+  AES-256-CBC (RFC 3211 2.3), whose check bytes reject a wrong password.
+- certificate: one KeyTransRecipientInfo per recipient RSA certificate (RSAES-OAEP with SHA-256,
+  RFC 8017 / RFC 4055).
+
+Reading also accepts the unauthenticated EnvelopedData (AES-CBC content) that ``openssl cms -encrypt
+-pwri_password`` and ppkgtool before 0.2 wrote, only when the caller allows it
+(``allow_unauthenticated``): a changed bit there goes unnoticed.
 
 Definite-length DER, written as a stream: packages of any size are sealed without loading them.
 """
@@ -53,6 +59,7 @@ OID_SHA256 = "2.16.840.1.101.3.4.2.1"
 OID_SHA1 = "1.3.14.3.2.26"
 
 AES_CBC_KEY = {OID_AES128_CBC: 16, OID_AES192_CBC: 24, OID_AES256_CBC: 32}
+AES_GCM_KEY = {OID_AES128_GCM: 16, OID_AES256_GCM: 32}
 DEFAULT_ITERATIONS = 600_000     # OWASP 2023 figure for PBKDF2-HMAC-SHA256
 MAX_ITERATIONS = 10_000_000
 MIN_TRANSPORT_PASSWORD = 8
@@ -143,42 +150,29 @@ def check_transport_password(password: str) -> bytes:
     return password.encode("utf-8")
 
 
-def _stream_cbc(src: BinaryIO, dst: BinaryIO, key: bytes, iv: bytes) -> None:
-    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    pad = sympadding.PKCS7(128).padder()
-    while block := src.read(CHUNK):
-        dst.write(enc.update(pad.update(block)))
-    dst.write(enc.update(pad.finalize()) + enc.finalize())
-
-
-def seal_with_password(src: BinaryIO, dst: BinaryIO, password: str, *,
-                       iterations: int = DEFAULT_ITERATIONS) -> SealInfo:
-    """Write EnvelopedData with a password recipient (opens with ``openssl cms -decrypt -pwri_password``)."""
+def _password_recipient(password: str, iterations: int, cek: bytes) -> bytes:
+    """PasswordRecipientInfo (RFC 3211 2.2): PBKDF2-HMAC-SHA256 key derivation, PWRI-KEK over AES-256-CBC."""
     pw = check_transport_password(password)
     if not 1000 <= iterations <= MAX_ITERATIONS:
-        raise ValueError("iterations out of range")
-    size = _size_of(src)
-    salt, kek_iv, content_iv = os.urandom(16), os.urandom(16), os.urandom(16)
-    cek = os.urandom(32)
+        raise InvalidInputError(f"PBKDF2 iteration count {iterations} is out of range (1000..{MAX_ITERATIONS})")
+    salt, kek_iv = os.urandom(16), os.urandom(16)
     kek = PBKDF2HMAC(hashes.SHA256(), 32, salt, iterations).derive(pw)
     pbkdf2 = asn1.seq(asn1.octets(salt), asn1.integer(iterations), asn1.algorithm(OID_HMAC_SHA256))
-    pwri = asn1.tlv(asn1.context(3), b"".join([
+    return asn1.tlv(asn1.context(3), b"".join([
         asn1.integer(0),
         asn1.tlv(asn1.context(0), asn1.oid(OID_PBKDF2) + pbkdf2),   # keyDerivationAlgorithm [0] IMPLICIT
         asn1.seq(asn1.oid(OID_PWRI_KEK), asn1.algorithm(OID_AES256_CBC, asn1.octets(kek_iv))),
         asn1.octets(pwri_wrap(kek, kek_iv, cek)),
     ]))
-    cipher_len = (size // 16 + 1) * 16
-    content_lead = asn1.oid(OID_DATA) + asn1.algorithm(OID_AES256_CBC, asn1.octets(content_iv))
-    content_hdr = asn1.header(asn1.context(0, constructed=False), cipher_len)  # [0] IMPLICIT OCTET STRING
-    prefix = _wrap_lengths(
-        [(asn1.SEQUENCE, asn1.oid(OID_ENVELOPED_DATA)),            # ContentInfo
-         (asn1.context(0), b""),                                  # [0] EXPLICIT
-         (asn1.SEQUENCE, asn1.integer(3) + asn1.set_of([pwri])),  # EnvelopedData v3 (pwri present)
-         (asn1.SEQUENCE, content_lead)],                          # EncryptedContentInfo
-        content_hdr, cipher_len, [b"", b"", b"", b""])
-    dst.write(prefix)
-    _stream_cbc(src, dst, cek, content_iv)
+
+
+def seal_with_password(src: BinaryIO, dst: BinaryIO, password: str, *,
+                       iterations: int = DEFAULT_ITERATIONS) -> SealInfo:
+    """Write AuthEnvelopedData (AES-256-GCM content) with a password recipient: every bit of the
+    content is authenticated by the GCM tag, and the content key by the PWRI check bytes."""
+    size = _size_of(src)
+    cek = os.urandom(32)
+    _seal_gcm(src, dst, size, cek, [_password_recipient(password, iterations, cek)])
     return SealInfo("password", size)
 
 
@@ -204,8 +198,14 @@ def seal_for_recipients(src: BinaryIO, dst: BinaryIO, recipients: Sequence[x509.
     if not recipients:
         raise InvalidInputError("certificate sealing needs at least one --recipient certificate")
     size = _size_of(src)
-    cek, nonce = os.urandom(32), os.urandom(12)
-    infos = [_recipient_info(c, cek) for c in recipients]
+    cek = os.urandom(32)
+    _seal_gcm(src, dst, size, cek, [_recipient_info(c, cek) for c in recipients])
+    return SealInfo("certificate", size, tuple(c.subject.rfc4514_string() for c in recipients))
+
+
+def _seal_gcm(src: BinaryIO, dst: BinaryIO, size: int, cek: bytes, infos: list[bytes]) -> None:
+    """AuthEnvelopedData v0 (RFC 5083 2.1) with AES-256-GCM content (RFC 5084 3.2), streamed."""
+    nonce = os.urandom(12)
     gcm_params = asn1.seq(asn1.octets(nonce), asn1.integer(GCM_TAG))
     content_lead = asn1.oid(OID_DATA) + asn1.algorithm(OID_AES256_GCM, gcm_params)
     content_hdr = asn1.header(asn1.context(0, constructed=False), size)
@@ -218,11 +218,14 @@ def seal_for_recipients(src: BinaryIO, dst: BinaryIO, recipients: Sequence[x509.
         content_hdr, size, [b"", mac_hdr + b"\x00" * GCM_TAG, b"", b""])
     dst.write(prefix)
     enc = Cipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
-    while block := src.read(CHUNK):
+    left = size
+    while left and (block := src.read(min(CHUNK, left))):
         dst.write(enc.update(block))
+        left -= len(block)
+    if left:
+        raise InvalidInputError("the input shrank while it was being sealed")
     enc.finalize()
     dst.write(mac_hdr + enc.tag)
-    return SealInfo("certificate", size, tuple(c.subject.rfc4514_string() for c in recipients))
 
 
 # --- unsealing ----------------------------------------------------------------------------------
@@ -269,35 +272,57 @@ class _Reader:
 
 
 def looks_sealed(head: bytes) -> str | None:
-    """'password' / 'certificate' when ``head`` starts a CMS envelope this module writes or reads."""
+    """'password' / 'certificate' when ``head`` (the first 256 bytes suffice) starts a CMS envelope this
+    module writes or reads: the kind of its first recipient (RFC 5652 6.2: [3] pwri, SEQUENCE ktri)."""
     try:
         r = _Reader(io.BytesIO(head))
         r.header("ContentInfo", asn1.SEQUENCE)
         oid = r.element("contentType", asn1.OID).as_oid()
+        if oid not in (OID_ENVELOPED_DATA, OID_AUTH_ENVELOPED_DATA):
+            return None
+        r.header("content", asn1.context(0))
+        r.header("EnvelopedData", asn1.SEQUENCE)
+        r.element("version", asn1.INTEGER)
+        tag, _, _ = r.header("recipientInfos", asn1.SET)
+        first = r.read(1)[0]
     except (FormatError, IndexError):
         return None
-    return {OID_ENVELOPED_DATA: "password", OID_AUTH_ENVELOPED_DATA: "certificate"}.get(oid)
+    return "password" if first == asn1.context(3) else "certificate"
 
 
 def unseal(src: BinaryIO, dst: BinaryIO, *, password: str | None = None, recipient_key=None,
-           recipient_cert: x509.Certificate | None = None) -> SealInfo:
-    """Open an envelope written by ``seal_*`` or by ``openssl cms -encrypt`` (DER, AES content)."""
+           recipient_cert: x509.Certificate | None = None, allow_unauthenticated: bool = False) -> SealInfo:
+    """Open an envelope written by ``seal_*`` or by ``openssl cms -encrypt`` (DER, AES content).
+
+    An unauthenticated EnvelopedData (CBC content) is refused unless ``allow_unauthenticated``."""
     r = _Reader(src)
-    r.header("ContentInfo", asn1.SEQUENCE)
+    ends = []                                    # where each enclosing DER value must end (DER is exact)
+
+    def enclosing(what: str, tag: int) -> None:
+        _, length, _ = r.header(what, tag)
+        ends.append((what, r.pos + length))
+
+    enclosing("ContentInfo", asn1.SEQUENCE)
     ctype = r.element("contentType", asn1.OID).as_oid()
     if ctype not in (OID_ENVELOPED_DATA, OID_AUTH_ENVELOPED_DATA):
         raise InvalidInputError(f"not a CMS envelope (content type {ctype})")
     auth = ctype == OID_AUTH_ENVELOPED_DATA
-    r.header("content", asn1.context(0))
-    r.header("EnvelopedData", asn1.SEQUENCE)
-    r.element("version", asn1.INTEGER).as_int()
+    if not auth and not allow_unauthenticated:
+        raise InvalidInputError("this envelope is EnvelopedData with unauthenticated (CBC) content: a changed "
+                                "bit would go unnoticed", hint="re-seal it with 'ppkgtool encrypt --transport', "
+                                "or accept the risk with --allow-unauthenticated")
+    enclosing("content", asn1.context(0))
+    enclosing("EnvelopedData", asn1.SEQUENCE)
+    version = r.element("version", asn1.INTEGER).as_int()
+    if version != 0 if auth else not 0 <= version <= 4:     # RFC 5083 2.1 / RFC 5652 6.1
+        raise FormatError(f"unexpected {'AuthEnvelopedData' if auth else 'EnvelopedData'} version {version}")
     t, length, raw = r.header("recipientInfos")
     if t == asn1.context(0):
         raise InvalidInputError("envelopes with originatorInfo are not supported")
     if t != asn1.SET or length > MAX_HEADER:
         raise FormatError("bad recipientInfos", where=f"offset {r.pos - len(raw)}")
     infos = asn1.decode(raw + r.read(length), error=FormatError).children()
-    r.header("EncryptedContentInfo", asn1.SEQUENCE)
+    enclosing("EncryptedContentInfo", asn1.SEQUENCE)
     if r.element("contentType", asn1.OID).as_oid() != OID_DATA:
         raise InvalidInputError("the envelope does not hold plain data")
     alg = asn1.read_algorithm(r.element("contentEncryptionAlgorithm", asn1.SEQUENCE))
@@ -306,13 +331,18 @@ def unseal(src: BinaryIO, dst: BinaryIO, *, password: str | None = None, recipie
     if t != asn1.context(0, constructed=False):
         raise InvalidInputError("the envelope's content is detached or constructed; not supported")
     if auth:
-        if alg.oid not in (OID_AES256_GCM, OID_AES128_GCM) or alg.params is None:
+        if alg.oid not in AES_GCM_KEY or alg.params is None:
             raise InvalidInputError(f"unsupported content encryption {alg.oid}")
-        p = alg.params.children()
+        if len(cek) != AES_GCM_KEY[alg.oid]:
+            raise TamperedError(f"the content key has {len(cek)} bytes; {alg.oid} needs {AES_GCM_KEY[alg.oid]}")
+        p = alg.params.expect(asn1.SEQUENCE, "GCMParameters").children()
         nonce = p[0].as_octets()
         tag_len = p[1].as_int() if len(p) > 1 else 12
-        dec = Cipher(algorithms.AES(cek), modes.GCM(nonce, min_tag_length=min(tag_len, 16))).decryptor()
+        if not 12 <= tag_len <= 16 or not 12 <= len(nonce) <= 64:    # RFC 5084 3.2
+            raise FormatError(f"GCM parameters out of range (nonce {len(nonce)} bytes, tag {tag_len})")
+        dec = Cipher(algorithms.AES(cek), modes.GCM(nonce, min_tag_length=tag_len)).decryptor()
         _copy(r, length, dst, dec.update)
+        _close(r, ends, "EncryptedContentInfo")
         nxt, mlen, mraw = r.header("mac")
         if nxt == asn1.context(1, constructed=True):
             raise InvalidInputError("authenticated attributes in the envelope are not supported")
@@ -322,6 +352,7 @@ def unseal(src: BinaryIO, dst: BinaryIO, *, password: str | None = None, recipie
             dec.finalize_with_tag(r.read(mlen))
         except InvalidTag:
             raise TamperedError("the sealed package was changed: its GCM tag does not match") from None
+        _close(r, ends, "ContentInfo")
     else:
         key_len = AES_CBC_KEY.get(alg.oid)
         if key_len is None or alg.params is None or len(cek) != key_len:
@@ -332,6 +363,7 @@ def unseal(src: BinaryIO, dst: BinaryIO, *, password: str | None = None, recipie
         if length % 16 or not length:
             raise FormatError("encrypted content is not whole AES blocks", where=f"offset {r.pos}")
         written = _copy(r, length, dst, lambda b: unpad.update(dec.update(b)))
+        _close(r, ends, "ContentInfo")
         try:
             last = unpad.update(dec.finalize()) + unpad.finalize()
         except ValueError:
@@ -339,6 +371,19 @@ def unseal(src: BinaryIO, dst: BinaryIO, *, password: str | None = None, recipie
         dst.write(last)
         return SealInfo(mode, written + len(last))
     return SealInfo(mode, length)
+
+
+def _close(r: _Reader, ends: list[tuple[str, int]], upto: str) -> None:
+    """Check that the enclosing values end here, innermost first, up to ``upto``; after the
+    ContentInfo nothing may follow (an extended or shortened length is a changed envelope)."""
+    while ends:
+        what, end = ends.pop()
+        if r.pos != end:
+            raise TamperedError(f"offset {r.pos}: the envelope's {what} length does not match its content")
+        if what == upto:
+            break
+    if upto == "ContentInfo" and r.src.read(1):
+        raise TamperedError(f"offset {r.pos}: data follows the envelope")
 
 
 def _copy(r: _Reader, length: int, dst: BinaryIO, fn) -> int:
@@ -382,7 +427,7 @@ def _pwri(info: asn1.Node, password: str) -> bytes | None:
     kdf = kids[1].expect(asn1.context(0), "keyDerivationAlgorithm").children()
     if kdf[0].as_oid() != OID_PBKDF2:
         raise InvalidInputError(f"unsupported key derivation {kdf[0].as_oid()}")
-    params = kdf[1].children()
+    params = kdf[1].expect(asn1.SEQUENCE, "PBKDF2-params").children()
     salt = params[0].as_octets()
     iterations = params[1].as_int()
     if not 1 <= iterations <= MAX_ITERATIONS:
@@ -390,7 +435,10 @@ def _pwri(info: asn1.Node, password: str) -> bytes | None:
     prf = hashes.SHA1()
     for p in params[2:]:
         if p.tag == asn1.SEQUENCE:
-            prf_oid = asn1.read_algorithm(p).oid
+            prf_alg = asn1.read_algorithm(p)
+            prf_oid = prf_alg.oid
+            if prf_alg.params is not None and prf_alg.params.tag != asn1.NULL:
+                raise InvalidInputError("PBKDF2 PRF parameters must be NULL (RFC 8018 B.1)")
             if prf_oid == OID_HMAC_SHA256:
                 prf = hashes.SHA256()
             elif prf_oid != OID_HMAC_SHA1:
@@ -409,12 +457,25 @@ def _pwri(info: asn1.Node, password: str) -> bytes | None:
 def _ktri(info: asn1.Node, key, cert: x509.Certificate | None) -> bytes | None:
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
     kids = info.children()
-    if len(kids) != 4 or kids[0].as_int() not in (0, 2):
+    if len(kids) != 4:
         return None
-    if cert is not None and kids[1].tag == asn1.SEQUENCE:
-        from ppkgtool.security.signing import issuer_and_serial
-        if kids[1].der != issuer_and_serial(cert):
-            return None
+    version, rid = kids[0].as_int(), kids[1]
+    # RFC 5652 6.2.1: version 0 with issuerAndSerialNumber, version 2 with [0] subjectKeyIdentifier
+    if (version, rid.tag) not in ((0, asn1.SEQUENCE), (2, asn1.context(0, constructed=False))):
+        raise FormatError(f"KeyTransRecipientInfo version {version} does not fit its recipient identifier")
+    if cert is not None:
+        if rid.tag == asn1.SEQUENCE:
+            from ppkgtool.security.signing import issuer_and_serial
+            if rid.der != issuer_and_serial(cert):
+                return None
+        else:
+            from cryptography import x509 as _x509
+            try:
+                ski = cert.extensions.get_extension_for_class(_x509.SubjectKeyIdentifier).value.digest
+            except _x509.ExtensionNotFound:
+                return None
+            if rid.value != ski:
+                return None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise InvalidInputError("the recipient key must be an RSA private key")
     alg = asn1.read_algorithm(kids[2])
@@ -422,7 +483,7 @@ def _ktri(info: asn1.Node, key, cert: x509.Certificate | None) -> bytes | None:
         md = hashes.SHA1()
         mgf_md = hashes.SHA1()
         if alg.params is not None:
-            for p in alg.params.children():
+            for p in alg.params.expect(asn1.SEQUENCE, "RSAES-OAEP-params").children():
                 inner = p.only_child("OAEP parameter")
                 if p.tag == asn1.context(0):
                     md = _hash(asn1.read_algorithm(inner).oid)
