@@ -12,6 +12,8 @@ import subprocess
 
 import pytest
 
+from ppkgtool.limits import Budget, BudgetError
+
 from ppkgtool.errors import OutputExistsError, UnsafePathError, WimError
 from ppkgtool.wim import extract_image, open_wim, write_wim
 from ppkgtool.wim.dentry import DENTRY_DISK_SIZE, Dentry
@@ -273,7 +275,10 @@ def test_declared_size_absurd(real_ppkg):
     data = bytearray(_real_small(real_ppkg))
     bt_off = struct.unpack_from("<Q", data, 56)[0]
     struct.pack_into("<Q", data, bt_off + 2 * 50 + 16, 1 << 50)
-    with open_wim(io.BytesIO(bytes(data)), verify_hashes=False) as wim:
+    with open_wim(io.BytesIO(bytes(data)), verify_hashes=False) as wim:   # the bytes budget refuses it first
+        with pytest.raises(BudgetError, match="bytes limit"):
+            wim.image(1).read("/Multivariant/0/customizations.xml")
+    with open_wim(io.BytesIO(bytes(data)), verify_hashes=False, budget=Budget(ratio=1e30, bytes=1 << 62)) as wim:
         with pytest.raises(WimError, match="impossible"):
             wim.image(1).read("/Multivariant/0/customizations.xml")
 

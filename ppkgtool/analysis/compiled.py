@@ -19,6 +19,7 @@ def read_configuration_sets(img: "Image", problems: list[str]) -> list[Configura
     """Every ConfigurationSet of every Multivariant/<n> source (MasterDatastore.xml -> RunTime.xml /
     User_RunTime.xml -> provxml), with its parms and condition; broken parts become ``problems``."""
     sets: list[ConfigurationSet] = []
+    total_parms = 0
     mv_dirs = sorted({p.split("/")[1] for p in img.entries if re.fullmatch(r"(?i)Multivariant/\d+/.+", p)},
                      key=lambda s: int(s) if s.isdigit() else 0)
     if not mv_dirs:
@@ -32,7 +33,7 @@ def read_configuration_sets(img: "Image", problems: list[str]) -> list[Configura
             problems.append(f"{base}/MasterDatastore.xml is missing: looking for Prov/RunTime.xml directly")
         else:
             try:
-                sources = parse_master_datastore(img.read(md), md)
+                sources = img.parsed(md, parse_master_datastore)
             except FormatError as exc:
                 problems.append(exc.one_line())
         if not sources:
@@ -47,7 +48,7 @@ def read_configuration_sets(img: "Image", problems: list[str]) -> list[Configura
                 problems.append(f"{rp or spath}: configuration source {name!r} is missing")
                 continue
             try:
-                entries = parse_configuration_source(img.read(found), found)
+                entries = img.parsed(found, parse_configuration_source)
             except FormatError as exc:
                 problems.append(exc.one_line())
                 continue
@@ -61,9 +62,11 @@ def read_configuration_sets(img: "Image", problems: list[str]) -> list[Configura
                     problem = f"{data}: file named by {found} is missing" if fp else f"{data}: unsafe path"
                 elif attrs.get("Type", "provxml").lower() == "provxml":
                     try:
-                        parms = parse_provxml(img.read(fpath), fpath, default_scope)
+                        parms = img.parsed(fpath, parse_provxml, default_scope)
                     except FormatError as exc:
                         problem = exc.one_line()
+                    total_parms += len(parms)
+                    img.budget.check_settings(total_parms, fpath)
                 if problem:
                     problems.append(problem)
                 scope = SCOPE_USER if any(pp.scope == SCOPE_USER for pp in parms) else default_scope

@@ -68,8 +68,12 @@ def add_common(parser: argparse.ArgumentParser, *, json: bool = True) -> None:
 
 
 def command_parser(sub, name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, description=description or help, epilog=EPILOG,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(name, help=help, description=description or help, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--budget", action="append", default=[], metavar="NAME=VALUE",
+                   help="raise or lower a budget on untrusted packages: entries, bytes, ratio, part "
+                        "(repeatable; e.g. --budget entries=500000 --budget bytes=200G; docs/security.md)")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         target.print_help(sys.stderr)
         return EXIT_USAGE
     try:
+        from ppkgtool.limits import configure
+        configure(getattr(args, "budget", None))
         return int(func(args) or 0)
     except PpkgError as exc:
         from ppkgtool.cli.output import safe_text

@@ -13,9 +13,6 @@ The package's own Multivariant/0/customizations.xml is exported as it is; a pack
 gets one reconstructed from its provxml through the settings catalogue (settings the catalogue
 does not know are listed as warnings)."""
 
-MAX_XML_PART = 16 * 1024 * 1024
-
-
 from ppkgtool.package.export import REDACTED_TEXT  # noqa: E402
 
 
@@ -52,11 +49,14 @@ def read_package_parts(path: Path, password: str | None = None) -> tuple[dict[st
             raise EncryptedPackageError(f"{path} is encrypted", hint="give its password with --password-file "
                                                                      "or --password-env")
         img = wim.image(1)
-        parts = {}
+        parts: dict[str, bytes] = {}
+        blobs: dict[bytes, bytes] = {}      # entries sharing a blob share one bytes object (read once)
         for f in img.files():
             low = f.path.lower()
-            if (low.endswith(".xml") or low.endswith(".provxml")) and f.size <= MAX_XML_PART:
-                parts[f.path.lstrip("/")] = img.read(f.path)
+            if (low.endswith(".xml") or low.endswith(".provxml")) and f.size <= wim.budget.part:
+                if f.sha1 not in blobs:
+                    blobs[f.sha1] = img.read(f.path)
+                parts[f.path.lstrip("/")] = blobs[f.sha1]
         return parts, dict(img.properties)
     finally:
         close = getattr(wim, "close", None)

@@ -63,12 +63,27 @@ def _get(files: Mapping[str, bytes], path: str) -> tuple[str, bytes] | None:
 
 
 
+_PARSED: dict[int, tuple[bytes, str, list[ProvParm]]] = {}   # id(data) -> (data, first file, parms)
+_PARSED_MAX = 64
+
+
 def parse_provxml(data: bytes, *, source_file: str) -> list[ProvParm]:
-    """Every parm of a provxml (ppkgtool.package.tree.provxml), absent value/datatype as ""/string."""
+    """Every parm of a provxml (ppkgtool.package.tree.provxml), absent value/datatype as ""/string.
+
+    Entries of a package that share one blob share one bytes object (cli export reads each blob
+    once): it is parsed once, however many entries name it (ppkgtool.limits)."""
     from dataclasses import replace
 
     from ppkgtool.package.tree.provxml import parse_provxml as parse
-    return [replace(p, value=p.value or "", datatype=p.datatype or "string") for p in parse(data, where=source_file)]
+    hit = _PARSED.get(id(data))
+    if hit is None or hit[0] is not data:
+        parms = [replace(p, value=p.value or "", datatype=p.datatype or "string") for p in parse(data, where=source_file)]
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.pop(next(iter(_PARSED)))
+        hit = _PARSED[id(data)] = (data, source_file, parms)
+    if hit[1] == source_file:
+        return list(hit[2])
+    return [replace(p, source_file=source_file) for p in hit[2]]
 
 
 def provxml_files(files: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
@@ -233,11 +248,25 @@ def settings_from_customizations(cust, *, catalogue: Catalogue | None = None,
 
 def settings_from_provxml(files: Mapping[str, bytes], *, catalogue: Catalogue | None = None) -> list[SettingValue]:
     cat = catalogue if catalogue is not None else load_catalogue()
+    from ppkgtool.limits import current as current_budget
+    budget = current_budget()
     out: list[SettingValue] = []
     seen: set[str] = set()
-    for path, data in provxml_files(files):
-        for parm in parse_provxml(data, source_file=path):
-            hit = reverse_parm(parm, cat)
+    total = 0
+    parsed = []
+    for path, data in provxml_files(files):           # the whole budget before any reversing
+        parms = parse_provxml(data, source_file=path)
+        total += len(parms)
+        budget.check_settings(total, path)
+        parsed.append((path, parms))
+    reversed_: dict[tuple, object] = {}                # a shared provxml's parms are reversed once
+    for path, parms in parsed:
+        for parm in parms:
+            key = (parm.characteristic, parm.name, parm.value, parm.datatype, parm.scope, parm.settings_path,
+                   parm.extra, _group_of(parm.source_file))
+            if key not in reversed_:
+                reversed_[key] = reverse_parm(parm, cat)
+            hit = reversed_[key]
             if hit is None:
                 csp = "/".join(parm.characteristic + (parm.name,))
                 out.append(SettingValue(path=parm.settings_path or csp, value=parm.value, scope=parm.scope,

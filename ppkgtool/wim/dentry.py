@@ -176,9 +176,9 @@ def _parse_one(data: bytes | memoryview, pos: int) -> tuple[_Record, int]:
     return _Record(fields, subdir, pos), end
 
 
-def parse_dentry_tree(data: bytes | memoryview, root_offset: int) -> Dentry:
+def parse_dentry_tree(data: bytes | memoryview, root_offset: int, *, max_entries: int = MAX_DENTRIES) -> Dentry:
     """The root dentry (with all descendants) of a metadata resource whose dentries start at
-    ``root_offset``. Raises WimError on any inconsistency."""
+    ``root_offset``. Raises WimError on any inconsistency, BudgetError past ``max_entries``."""
     root, _ = _parse_one(data, root_offset)
     if not root.fields["attributes"] & FILE_ATTRIBUTE_DIRECTORY:
         raise WimError("the root entry is not a directory", where=f"metadata offset {root_offset}")
@@ -206,8 +206,9 @@ def parse_dentry_tree(data: bytes | memoryview, root_offset: int) -> Dentry:
                 break
             child, pos = _parse_one(data, pos)
             records.append(child)
-            if len(records) > MAX_DENTRIES:
-                raise WimError(f"more than {MAX_DENTRIES} directory entries", where=where)
+            if len(records) > min(max_entries, MAX_DENTRIES):
+                from ppkgtool.limits import Budget
+                Budget(entries=min(max_entries, MAX_DENTRIES)).check_entries(len(records), where)
             rec.children.append(len(records) - 1)
             stack.append((len(records) - 1, depth + 1))
     built: list[Dentry | None] = [None] * len(records)

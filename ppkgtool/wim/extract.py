@@ -65,6 +65,13 @@ def extract_image(wim: WimReader, dest_dir: str | os.PathLike, image: int = 1, *
     img = wim.image(image)
     entries = img.entries()
     check_image_paths(entries)
+    # the whole budget is checked before the first byte is written (ppkgtool.limits)
+    total = 0
+    for e in entries:
+        h = e.dentry.data_hash
+        if not e.dentry.is_directory and h != ZERO_HASH:
+            total += wim.blob_for(h, f"{wim.name}:{e.path}").size
+    wim.budget.check_expansion(total, wim.file_size, f"{wim.name} image {image}")
     dest = Path(dest_dir)
     if dest.exists() or dest.is_symlink():
         if not _is_real_dir(str(dest)):

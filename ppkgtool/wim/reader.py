@@ -18,6 +18,7 @@ from ppkgtool.errors import WimError
 from ppkgtool.wim.blobtable import BLOB_ENTRY_SIZE, BlobEntry, parse_blob_table
 from ppkgtool.wim.dentry import ZERO_HASH, Dentry, parse_dentry_tree
 from ppkgtool.wim.header import HDR_FLAG_SPANNED, HEADER_SIZE, ResourceHeader, WimHeader
+from ppkgtool.limits import Budget, current as current_budget
 from ppkgtool.wim.imagexml import MAX_XML_BYTES, WimXml, parse_filetime, parse_wim_xml
 from ppkgtool.wim.resource import HashMismatchError, iter_resource, read_resource
 from ppkgtool.wim.security import SecurityData
@@ -54,13 +55,15 @@ class Entry:
 class WimReader:
     """An open WIM. Use ``open_wim``; close it (or use ``with``) when done."""
 
-    def __init__(self, fh: BinaryIO, *, owns: bool, verify_hashes: bool = True, codec=None, name: str = "WIM"):
+    def __init__(self, fh: BinaryIO, *, owns: bool, verify_hashes: bool = True, codec=None, name: str = "WIM",
+                 budget: Budget | None = None):
         self._fh = fh
         self._owns = owns
         self._lock = threading.Lock()
         self.verify_hashes = verify_hashes
         self.name = name
         self._codec = codec
+        self.budget = budget or current_budget()
         try:
             fh.seek(0, io.SEEK_END)
             self.file_size = fh.tell()
@@ -191,6 +194,7 @@ class WimReader:
             return
         e = self.blob_for(sha1, where)
         self._check_range(e.reshdr, where)
+        self.budget.check_expansion(e.size, self.file_size, where)
         h = hashlib.sha1() if self.verify_hashes else None
         got = 0
         for piece in iter_resource(e.reshdr, self.chunk_size, self.pread, self.codec, where=where):
@@ -241,10 +245,11 @@ class Image:
         if self._root is None:
             e = self.wim.metadata_entries[self.index - 1]
             where = f"{self.wim.name} image {self.index} metadata"
+            self.wim.budget.check_expansion(e.reshdr.uncompressed_size, self.wim.file_size, where)
             data = self.wim._read(e.reshdr, where, limit=MAX_METADATA_BYTES, sha1=e.sha1)
             self.security = SecurityData.parse(data)
             try:
-                self._root = parse_dentry_tree(data, self.security.length)
+                self._root = parse_dentry_tree(data, self.security.length, max_entries=self.wim.budget.entries)
             except WimError as exc:
                 raise WimError(exc.message, where=where) from None
         return self._root
@@ -334,7 +339,8 @@ class _StreamRaw(io.RawIOBase):
         return n
 
 
-def open_wim(source: str | os.PathLike | BinaryIO, *, verify_hashes: bool = True, codec=None) -> WimReader:
+def open_wim(source: str | os.PathLike | BinaryIO, *, verify_hashes: bool = True, codec=None,
+             budget: Budget | None = None) -> WimReader:
     """Open a WIM (.ppkg) for reading: a path or a seekable binary file object.
 
     Raises WimError on bad input (with ``where`` naming the place). Trailing bytes after the XML
@@ -346,8 +352,8 @@ def open_wim(source: str | os.PathLike | BinaryIO, *, verify_hashes: bool = True
             fh = open(source, "rb")
         except OSError as exc:
             raise WimError(f"cannot open: {exc.strerror}", where=str(source)) from None
-        return WimReader(fh, owns=True, verify_hashes=verify_hashes, codec=codec, name=str(source))
+        return WimReader(fh, owns=True, verify_hashes=verify_hashes, codec=codec, name=str(source), budget=budget)
     if not hasattr(source, "read") or not hasattr(source, "seek"):
         raise TypeError("open_wim() needs a path or a seekable binary file object")
     return WimReader(source, owns=False, verify_hashes=verify_hashes, codec=codec,
-                     name=str(getattr(source, "name", "WIM")))
+                     name=str(getattr(source, "name", "WIM")), budget=budget)
