@@ -89,3 +89,78 @@ def file_digests(path: str | os.PathLike, algorithms: Sequence[str]) -> list[byt
                 _cache[ident + (a,)] = d
                 found[a] = d
     return [found[a] for a in algorithms]
+
+
+#: Bytes per write of HashingWriter: on the 2-core VM of bench/, 1 MiB writes into the page cache
+#: were ten times faster than 8 MiB ones (the data stays in the CPU caches on the way).
+WRITE_BLOCK = 1 << 20
+
+
+class HashingWriter:
+    """Writes a file front to back in WRITE_BLOCK blocks and computes its digests on the way, so
+    that the digests of an output cost no second pass over it (nothing is read back).
+
+    Small pieces are gathered into one block; each block is written on the calling thread while
+    every algorithm hashes it on a thread of its own (hashlib and os.write release the GIL), so on
+    two cores SHA-1 + SHA-256 + the write take about the time of one of them.
+    """
+
+    def __init__(self, out: BinaryIO, algorithms: Sequence[str] = ()):
+        self._write = out.write
+        self.hashers = [hashlib.new(a) for a in algorithms]
+        self.algorithms = tuple(algorithms)
+        self._stage = memoryview(bytearray(WRITE_BLOCK))     # reused: no fresh pages per block
+        self._fill = 0
+        self.size = 0
+
+    def write(self, piece) -> None:
+        """Append ``piece`` (bytes-like); the caller may reuse it once this returns."""
+        n = len(piece)
+        if not n:
+            return
+        if self._fill + n <= WRITE_BLOCK:
+            self._stage[self._fill:self._fill + n] = piece
+            self._fill += n
+            if self._fill == WRITE_BLOCK:
+                self._flush_stage()
+            return
+        if n < WRITE_BLOCK // 4:            # top up the block, start the next one
+            room = WRITE_BLOCK - self._fill
+            view = memoryview(piece).cast("B")
+            self._stage[self._fill:] = view[:room]
+            self._fill = WRITE_BLOCK
+            self._flush_stage()
+            self._stage[:n - room] = view[room:]
+            self._fill = n - room
+            return
+        self._flush_stage()
+        view = memoryview(piece).cast("B")
+        for i in range(0, n, WRITE_BLOCK):
+            self._out(view[i:i + WRITE_BLOCK])
+
+    def _flush_stage(self) -> None:
+        if self._fill:
+            self._out(self._stage[:self._fill])
+            self._fill = 0
+
+    def _out(self, block) -> None:
+        self.size += len(block)
+        hashers = self.hashers
+        if not hashers:
+            self._write(block)
+            return
+        if len(block) < 65536:
+            for h in hashers:
+                h.update(block)
+            self._write(block)
+            return
+        pool = _executor()
+        futures = [pool.submit(h.update, block) for h in hashers]
+        self._write(block)
+        for f in futures:       # the block may be reused once every hasher has seen it
+            f.result()
+
+    def finish(self) -> dict[str, bytes]:
+        """Write what is gathered; {algorithm: digest} of everything written."""
+        self._flush_stage()
+        return {a: h.digest() for a, h in zip(self.algorithms, self.hashers)}

@@ -3,7 +3,6 @@ container parameters (docs/commands/extract-pack.md)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from ppkgtool.cli import add_common, command_parser
@@ -63,12 +62,9 @@ def run(args) -> int:
                              version=args.version, notes=args.notes, reproducible=args.reproducible)
     for w in result.warnings:
         rep.warn(w)
-    sha256 = hashlib.sha256()
-    with open(args.output, "rb") as fh:
-        for piece in iter(lambda: fh.read(1 << 20), b""):
-            sha256.update(piece)
+    sha256 = result.stats.digests["sha256"].hex()     # computed while the package was written
     if args.json:
-        doc = {"output": args.output, "size": result.stats.size, "sha256": sha256.hexdigest()}
+        doc = {"output": args.output, "size": result.stats.size, "sha256": sha256}
         doc.update(result.to_json())
         rep.json(doc)
     else:
@@ -81,6 +77,6 @@ def run(args) -> int:
             ("owner type / rank", f"{md.owner_type.name} / {md.rank} (ALTITUDE {md.altitude})"),
             ("files", f"{result.stats.files} in {result.stats.directories} folders, {result.stats.total_bytes} bytes"),
             ("size", f"{result.stats.size} bytes ({result.stats.codec} XPRESS)"),
-            ("sha256", sha256.hexdigest()),
+            ("sha256", sha256),
         ])
     return 0

@@ -202,6 +202,20 @@ class ResourceCache:
             self._spool_end = start + total
             self._entries[sha1] = (flags, total, usize, start)
 
+    def pieces(self, sha1: bytes) -> list:
+        """The cached stored bytes of ``sha1`` as pieces for a planned resource: the bytes kept
+        in memory, or a SpoolRange of the spool (read when the package is written)."""
+        with self._lock:
+            if self._spool.closed:
+                raise WimError("resource cache is closed")
+            _flags, stored, _usize, start = self._entries[sha1]
+            kept = self._memory.get(sha1)
+            if kept is not None:
+                return [kept]
+            if start < 0:
+                raise KeyError(sha1)
+            return [SpoolRange(self._spool.fileno(), start, stored)]
+
     def copy_to(self, sha1: bytes, out: BinaryIO, piece: int = 8 << 20) -> int:
         """Append the cached stored bytes of ``sha1`` to ``out`` (seekable); returns the byte count.
 
@@ -422,3 +436,224 @@ def _read_back(fh) -> Iterator[bytes]:
         if not data:
             return
         yield data
+
+
+# --- planning: compress first, write later (one sequential pass that the caller can hash) ---------
+
+#: Uncompressed bytes read and handed to the workers per batch while planning.
+PLAN_BATCH_BYTES = 2 * 1024 * 1024
+
+
+class SourceRange:
+    """``length`` bytes at ``offset`` of a file on disk, read again when the package is written.
+
+    Large files are not held in memory between planning (compression) and writing: their raw
+    chunks are read a second time from the file, which must still be the same file (device, inode,
+    size, modification and change times), else WimError.
+    """
+
+    __slots__ = ("path", "identity", "offset", "length")
+
+    def __init__(self, path, identity: tuple, offset: int, length: int):
+        self.path, self.identity, self.offset, self.length = path, identity, offset, length
+
+    def extend(self, length: int) -> None:
+        self.length += length
+
+    def follows(self, other) -> bool:
+        return isinstance(other, SourceRange) and other.path == self.path and \
+            other.offset + other.length == self.offset
+
+    def iter_into(self, buf: memoryview, opened: dict) -> Iterator[memoryview]:
+        """The range's bytes in pieces of at most len(buf), each valid until the next one."""
+        fd = opened.get(self.path)
+        if fd is None:
+            for old in opened.values():
+                os.close(old)
+            opened.clear()
+            try:
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except OSError as exc:
+                raise WimError(f"cannot read {self.path} again: {exc.strerror}") from None
+            opened[self.path] = fd
+            if file_identity(os.fstat(fd)) != self.identity:
+                raise WimError(f"{self.path} changed while the package was written")
+        pos, left = self.offset, self.length
+        while left:
+            n = os.preadv(fd, [buf[:min(left, len(buf))]], pos)
+            if n <= 0:
+                raise WimError(f"{self.path} changed while the package was written (it is shorter)")
+            yield buf[:n]
+            pos += n
+            left -= n
+
+
+class SpoolRange:
+    """``length`` bytes at ``offset`` of an open private file (a ResourceCache spool)."""
+
+    __slots__ = ("fd", "offset", "length")
+
+    def __init__(self, fd: int, offset: int, length: int):
+        self.fd, self.offset, self.length = fd, offset, length
+
+    def iter_into(self, buf: memoryview, opened: dict) -> Iterator[memoryview]:
+        pos, left = self.offset, self.length
+        while left:
+            n = os.preadv(self.fd, [buf[:min(left, len(buf))]], pos)
+            if n <= 0:
+                raise WimError("resource cache spool is truncated")
+            yield buf[:n]
+            pos += n
+            left -= n
+
+
+def file_identity(st: os.stat_result) -> tuple:
+    """What must stay the same for a file read twice to be the same content."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def piece_size(piece) -> int:
+    return piece.length if isinstance(piece, (SourceRange, SpoolRange)) else len(piece)
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """A resource whose stored form is decided: ``pieces`` (bytes, memoryviews, SourceRange or
+    SpoolRange, in order) are its ``stored`` bytes; nothing is written yet."""
+
+    flags: int
+    stored: int
+    usize: int
+    sha1: bytes
+    pieces: tuple
+    reused: bool = False
+
+
+def _add_piece(pieces: list, piece) -> None:
+    if isinstance(piece, SourceRange) and pieces and piece.follows(pieces[-1]):
+        pieces[-1].extend(piece.length)
+    else:
+        pieces.append(piece)
+
+
+def _chunk_table(stored_sizes: list[int], usize: int) -> bytes:
+    offsets, acc = [], 0
+    for s in stored_sizes[:-1]:
+        acc += s
+        offsets.append(acc)
+    return struct.pack(f"<{len(offsets)}{'Q' if usize > 0xFFFFFFFF else 'I'}", *offsets)
+
+
+def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, identity: tuple | None = None,
+                  compress: bool = True, extra_flags: int = 0, workers: int | None = None,
+                  cache: ResourceCache | None = None, known_sha1: bytes | None = None) -> PlannedResource:
+    """Decide the stored form of one stream without writing it.
+
+    The stream is ``data`` (in memory: bytes or a memoryview the caller keeps alive) or the file
+    ``path`` (read now in PLAN_BATCH_BYTES batches, whose raw chunks are read again when written;
+    ``identity`` is file_identity of the file as opened). Chunks are judged and compressed on
+    worker threads while the SHA-1 is computed on another (compression.compress_chunks_async).
+    A resource that compression would not make smaller is stored uncompressed whole, as WIMGAPI
+    does. With a ResourceCache, a stream compressed before is reused and a new one is kept.
+    """
+    from ppkgtool.wim.compression import Done, compress_chunks_async, hash_async
+
+    if cache is not None and known_sha1 is not None:
+        hit = cache.lookup(known_sha1)
+        if hit is not None:
+            flags, stored, cusize = hit
+            if cusize == usize:
+                if flags & RESHDR_FLAG_COMPRESSED:
+                    return PlannedResource(flags | extra_flags, stored, usize, known_sha1,
+                                           tuple(cache.pieces(known_sha1)), reused=True)
+                compress = False
+    whole = (memoryview(data),) if data is not None else (SourceRange(path, identity, 0, usize),) if usize else ()
+    if data is not None and len(data) != usize:
+        raise WimError(f"stream changed while being written ({len(data)} bytes instead of {usize})")
+    n = (usize + chunk_size - 1) // chunk_size
+    table_size = max(0, n - 1) * (8 if usize > 0xFFFFFFFF else 4)
+    sha = hashlib.sha1()
+    fd = None
+    if path is not None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise WimError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if fd is not None and identity is not None and file_identity(os.fstat(fd)) != identity:
+            raise WimError(f"{path} changed while the package was written")
+        stored_sizes: list[int] = []
+        pieces: list = []
+        per_batch = max(1, PLAN_BATCH_BYTES // chunk_size) * chunk_size
+        buffers = [bytearray(per_batch) for _ in range(2)] if fd is not None else []
+        pending = None           # (batch offset, chunks, hash future, result futures) of the previous batch
+
+        def collect(item) -> None:
+            start, chunks, hashed, results = item
+            hashed.result()
+            offset = start
+            for chunk, comp in zip(chunks, (r for f in results for r in f.result())):
+                size = len(chunk)
+                if comp is not None and len(comp) < size:
+                    pieces.append(comp)
+                    stored_sizes.append(len(comp))
+                else:
+                    _add_piece(pieces, SourceRange(path, identity, offset, size) if fd is not None
+                               else memoryview(data)[offset:offset + size])
+                    stored_sizes.append(size)
+                offset += size
+
+        for k, start in enumerate(range(0, usize, per_batch)):
+            want = min(per_batch, usize - start)
+            if fd is not None:
+                view = memoryview(buffers[k % 2])[:want]
+                got = os.preadv(fd, [view], start)
+                while got < want:
+                    more = os.preadv(fd, [view[got:]], start + got)
+                    if more <= 0:
+                        raise WimError(f"{path} changed while the package was written (it is shorter)")
+                    got += more
+            else:
+                view = memoryview(data)[start:start + want]
+            chunks = [view[i:i + chunk_size] for i in range(0, want, chunk_size)]
+            hashed = hash_async(sha, view)
+            results = compress_chunks_async(chunks, codec, workers=workers) if compress \
+                else [Done([None] * len(chunks))]
+            if pending is not None:
+                collect(pending)        # frees the other buffer for the next batch
+            pending = (start, chunks, hashed, results)
+        if pending is not None:
+            collect(pending)
+        if fd is not None and file_identity(os.fstat(fd)) != identity:
+            raise WimError(f"{path} changed while the package was written")
+    finally:
+        if fd is not None:
+            os.close(fd)
+    digest = sha.digest()
+    if known_sha1 is not None and digest != known_sha1:
+        raise WimError(f"{path or 'a stream'} changed while the package was written")
+    stored_total = table_size + sum(stored_sizes)
+    cacheable = cache is not None and usize >= cache.min_size
+    if not compress or usize == 0 or stored_total >= usize:
+        if cacheable:
+            cache.store_raw(digest, usize)
+        return PlannedResource(extra_flags, usize, usize, digest, whole)
+    pieces.insert(0, _chunk_table(stored_sizes, usize))
+    if cacheable:
+        cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, _materialize(pieces), stored_total)
+    return PlannedResource(RESHDR_FLAG_COMPRESSED | extra_flags, stored_total, usize, digest, tuple(pieces))
+
+
+def _materialize(pieces) -> Iterator[bytes]:
+    buf = memoryview(bytearray(1 << 20))
+    opened: dict = {}
+    try:
+        for p in pieces:
+            if isinstance(p, (SourceRange, SpoolRange)):
+                for part in p.iter_into(buf, opened):
+                    yield bytes(part)
+            else:
+                yield bytes(p)
+    finally:
+        for fd in opened.values():
+            os.close(fd)
