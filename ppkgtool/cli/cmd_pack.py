@@ -8,7 +8,7 @@ import os
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import UsageError
-from ppkgtool.fsutil import atomic_output
+from ppkgtool.fsutil import large_output
 from ppkgtool.package.metadata import OwnerType
 
 DESCRIPTION = """\
@@ -56,7 +56,7 @@ def run(args) -> int:
     from ppkgtool.analysis.compiled import secret_paths
     from ppkgtool.analysis.image import Folder, Image
     private = bool(secret_paths(Image(Folder(args.folder))))     # credentials inside: the package is 0600
-    with atomic_output(args.output, overwrite=args.overwrite, private=private) as fh:
+    with large_output(args.output, overwrite=args.overwrite, private=private) as fh:
         result = pack_folder(args.folder, fh, name=args.name, description=args.description,
                              owner_type=args.owner_type, rank=args.rank, package_id=args.package_id,
                              version=args.version, notes=args.notes, reproducible=args.reproducible)
