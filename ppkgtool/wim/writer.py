@@ -17,6 +17,7 @@ Deterministic: with ``wim_guid`` and ``timestamp`` fixed, the same input gives t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
@@ -259,7 +260,8 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
               resource_cache: ResourceCache | None = None, workers: int | None = None,
               store_uncompressed: Iterable[str] | None = None, order: str = "package",
               digests: Iterable[str] = ()) -> WriteStats:
-    """Write a one-image WIM (.ppkg container) to ``dest`` (a seekable binary file at offset 0).
+    """Write a one-image WIM (.ppkg container) to ``dest`` (a binary file at offset 0, or any
+    object with ``write``: the file is written front to back, never seeked or read).
 
     ``files``: package path -> bytes or a path to a file streamed from disk; directories are
     implied. ``properties``: the image XML properties in order (NAME, DESCRIPTION, NOTES, AUTHOR,
@@ -280,10 +282,12 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     when = filetime(timestamp) if timestamp is not None else time.time_ns() // 100 + FILETIME_EPOCH_OFFSET
     if order not in ("package", "given"):
         raise WimError(f"unknown stream order {order!r}")
+    if not callable(getattr(dest, "write", None)):
+        raise WimError("the output must be a binary file opened for writing")
     try:
         start = dest.tell()
     except (OSError, AttributeError, ValueError):
-        raise WimError("the output must be a seekable binary file") from None
+        start = 0           # a pipe or a write-only stream: the file is written front to back
     if start != 0:
         raise WimError(f"the output must be positioned at offset 0 (it is at {start})")
     if store_uncompressed is None:
@@ -422,11 +426,15 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     if out.size != end:
         raise WimError(f"the output is {out.size} bytes, not {end}: a source changed while it was written?")
     try:
-        if dest.tell() != end:
-            raise WimError(f"the output is at offset {dest.tell()}, not {end}: a short write?")
-        dest.truncate()
-    except (OSError, ValueError):
-        pass
-    dest.flush()
+        at = dest.tell()
+    except (OSError, AttributeError, ValueError):
+        at = end
+    if at != end:
+        raise WimError(f"the output is at offset {at}, not {end}: a short write?")
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        dest.truncate()         # an existing file opened for update: drop what followed
+    flush = getattr(dest, "flush", None)
+    if flush is not None:
+        flush()
     return WriteStats(end, len(sources), ndirs, len(rows), duplicates, total_bytes, stream_bytes, reused,
                       getattr(codec, "name", None) or type(codec).__name__, wim_guid, file_digests)
