@@ -6,6 +6,8 @@
 - ``stream_digests``: several digests of one stream in a single pass, each algorithm on its own
   thread (hashlib releases the GIL on large updates), so SHA-1 + SHA-256 of a package cost about
   one hash's time on two cores.
+- ``HashingWriter``: the digests of an output computed while it is written front to back (the WIM
+  writer's second pass), so that no command reads back what it wrote.
 """
 
 from __future__ import annotations

@@ -165,3 +165,34 @@ def test_large_output_is_atomic_and_complete(tmp_path):
     assert out.read_bytes() == data
     assert out.stat().st_mode & 0o777 == 0o600
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("size", [208, 160 * 1000, 3 * 1024 * 1024 + 7])
+def test_encrypting_writer_matches_encrypt_package(size):
+    """build --encrypt encrypts the WIM as it is written: the same bytes as encrypt_package, and the
+    digests of the plain, zero-padded and encrypted forms are those of the bytes."""
+    from ppkgtool.security.encryption import EncryptingWriter, UNIT, decrypt_bytes, encrypt_bytes
+    data = b"MSWIM\0\0\0" + random.Random(size).randbytes(size - 8)
+    iv, password = bytes(range(16)), "0123456789abcdef"
+    sink = WriteOnly()
+    w = EncryptingWriter(sink, password, iv=iv, digests=("sha1", "sha256"))
+    for i in range(0, size, 100_003):           # pieces that are not whole AES blocks
+        w.write(memoryview(data)[i:i + 100_003])
+    sealed = w.finish()
+    enc = bytes(sink.buf)
+    assert enc == encrypt_bytes(data, password, iv=iv)
+    padded = data + bytes(-size % UNIT)
+    assert decrypt_bytes(enc, password, require_wim=False) == padded
+    for algo in ("sha1", "sha256"):
+        assert sealed.plain[algo] == hashlib.new(algo, data).digest()
+        assert sealed.padded[algo] == hashlib.new(algo, padded).digest()
+        assert sealed.encrypted[algo] == hashlib.new(algo, enc).digest()
+    assert (sealed.plain_size, sealed.padded_size, sealed.encrypted_size) == (size, len(padded), len(enc))
+
+
+def test_encrypting_writer_refuses_what_is_not_a_package():
+    from ppkgtool.errors import InvalidInputError
+    from ppkgtool.security.encryption import EncryptingWriter
+    w = EncryptingWriter(WriteOnly(), "0123456789abcdef")
+    with pytest.raises(InvalidInputError, match="not a plain package"):
+        w.write(b"not a wim" * 100)
