@@ -11,22 +11,18 @@ uncompressed when compressing would not make it smaller (docs/formats/wim.md, "R
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from ppkgtool.errors import WimError
 from ppkgtool.wim.header import RESHDR_FLAG_COMPRESSED, ResourceHeader
 
 #: Uncompressed bytes decompressed per batch while streaming (spread over worker threads).
 READ_BATCH_BYTES = 2 * 1024 * 1024
-#: Uncompressed bytes handed to the compressor per batch while writing.
-WRITE_BATCH_BYTES = 4 * 1024 * 1024
 
 
 class HashMismatchError(WimError):
@@ -215,227 +211,6 @@ class ResourceCache:
             if start < 0:
                 raise KeyError(sha1)
             return [SpoolRange(self._spool.fileno(), start, stored)]
-
-    def copy_to(self, sha1: bytes, out: BinaryIO, piece: int = 8 << 20) -> int:
-        """Append the cached stored bytes of ``sha1`` to ``out`` (seekable); returns the byte count.
-
-        Thread-safe without holding the lock during the copy (positional reads of the spool), so
-        parallel bulk builds copy a shared asset at the same time. (copy_file_range was measured
-        slower than this on ext4/overlayfs.)
-        """
-        with self._lock:
-            if self._spool.closed:
-                raise WimError("resource cache is closed")
-            _flags, stored, _usize, start = self._entries[sha1]
-            spool_fd = self._spool.fileno()
-            kept = self._memory.get(sha1)
-        if kept is not None:
-            out.write(kept)
-            return stored
-        if start < 0:
-            raise KeyError(sha1)
-        copied = 0
-        while copied < stored:
-            data = os.pread(spool_fd, min(piece, stored - copied), start + copied)
-            if not data:
-                raise WimError("resource cache spool is truncated")
-            out.write(data)
-            copied += len(data)
-        return stored
-
-
-@dataclass(frozen=True)
-class WrittenResource:
-    reshdr: ResourceHeader
-    sha1: bytes
-    reused: bool = False      # copied from a ResourceCache
-
-
-def _chunks_of(pieces: Iterable[bytes], chunk_size: int) -> Iterator[bytes]:
-    buf = bytearray()
-    for p in pieces:
-        if not buf and len(p) % chunk_size == 0:
-            mv = memoryview(p)
-            for i in range(0, len(p), chunk_size):
-                yield bytes(mv[i:i + chunk_size])
-            continue
-        buf += p
-        if len(buf) >= chunk_size:
-            whole = len(buf) - len(buf) % chunk_size
-            mv = memoryview(buf)
-            for i in range(0, whole, chunk_size):
-                yield bytes(mv[i:i + chunk_size])
-            del mv
-            del buf[:whole]
-    if buf:
-        yield bytes(buf)
-
-
-def write_resource(out: BinaryIO, source: Callable[[], Iterable[bytes]], usize: int, chunk_size: int,
-                   codec, *, extra_flags: int = 0, compress: bool = True, workers: int | None = None,
-                   cache: ResourceCache | None = None, known_sha1: bytes | None = None,
-                   batch_bytes: int = WRITE_BATCH_BYTES, data: bytes | None = None) -> WrittenResource:
-    """Write one stream as a resource at the current position of ``out`` (seekable).
-
-    ``source()`` yields the stream's bytes (it is called a second time when the compressed form
-    turns out not to be smaller and the resource is rewritten uncompressed, as WIMGAPI does).
-    Chunks are compressed in batches and written as they are produced; the chunk table is
-    written last, in place. Returns the resource header and the SHA-1 of the data.
-    ``data``: the whole stream when the caller has it in memory; a stream of at most one batch is
-    then compressed in memory and written with a single write (no seek back).
-    """
-    from ppkgtool.wim.compression import compress_chunks
-
-    start = out.tell()
-    if cache is not None and known_sha1 is not None:
-        hit = cache.lookup(known_sha1)
-        if hit is not None:
-            flags, stored, cusize = hit
-            if cusize == usize:
-                if flags & RESHDR_FLAG_COMPRESSED:
-                    cache.copy_to(known_sha1, out)
-                    return WrittenResource(ResourceHeader(stored, flags | extra_flags, start, usize),
-                                           known_sha1, reused=True)
-                compress = False
-
-    n = (usize + chunk_size - 1) // chunk_size
-    entry = 8 if usize > 0xFFFFFFFF else 4
-    table_size = max(0, n - 1) * entry
-    if data is not None and usize <= batch_bytes:
-        return _write_small(out, data, usize, chunk_size, codec, n, table_size, extra_flags=extra_flags,
-                            compress=compress, workers=workers, cache=cache, known_sha1=known_sha1)
-
-    sha = hashlib.sha1()
-
-    def write_raw(hash_it: bool) -> int:
-        written = 0
-        for p in source():
-            if hash_it:
-                sha.update(p)
-            out.write(p)
-            written += len(p)
-        return written
-
-    if not compress or usize == 0:
-        written = write_raw(True)
-        if written != usize:
-            raise WimError(f"stream changed while being written ({written} bytes instead of {usize})")
-        digest = sha.digest()
-        if cache is not None and usize >= cache.min_size:
-            cache.store_raw(digest, usize)
-        return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
-
-    out.write(bytes(table_size))
-    stored_sizes: list[int] = []
-    total_in = 0
-    batch: list[bytes] = []
-    batch_size = 0
-    # when caching, the stored chunks are also spooled privately until the outcome is known
-    tee = tempfile.TemporaryFile(prefix="ppkgtool-res-") if (cache is not None and usize >= cache.min_size) else None
-
-    def flush() -> None:
-        nonlocal batch, batch_size
-        results = compress_chunks(batch, codec, workers=workers)
-        for raw, comp in zip(batch, results):
-            data = raw if comp is None or len(comp) >= len(raw) else comp
-            out.write(data)
-            if tee is not None:
-                tee.write(data)
-            stored_sizes.append(len(data))
-        batch, batch_size = [], 0
-
-    try:
-        for chunk in _chunks_of(source(), chunk_size):
-            sha.update(chunk)
-            total_in += len(chunk)
-            batch.append(chunk)
-            batch_size += len(chunk)
-            if batch_size >= batch_bytes:
-                flush()
-        if batch:
-            flush()
-    except BaseException:
-        if tee is not None:
-            tee.close()
-        raise
-    if total_in != usize or len(stored_sizes) != n:
-        raise WimError(f"stream changed while being written ({total_in} bytes instead of {usize})")
-    digest = sha.digest()
-    stored_total = table_size + sum(stored_sizes)
-    end = out.tell()
-    if stored_total >= usize:
-        # not smaller: rewrite the whole resource uncompressed
-        out.seek(start)
-        written = write_raw(False)
-        if written != usize:
-            raise WimError(f"stream changed while being written ({written} bytes instead of {usize})")
-        out.truncate()
-        if tee is not None:
-            tee.close()
-            cache.store_raw(digest, usize)
-        return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
-    offsets = []
-    acc = 0
-    for s in stored_sizes[:-1]:
-        acc += s
-        offsets.append(acc)
-    table = struct.pack(f"<{len(offsets)}{'Q' if entry == 8 else 'I'}", *offsets)
-    out.seek(start)
-    out.write(table)
-    out.seek(end)
-    flags = RESHDR_FLAG_COMPRESSED | extra_flags
-    if tee is not None:
-        with tee:
-            cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, itertools.chain([table], _read_back(tee)),
-                        stored_total)
-    return WrittenResource(ResourceHeader(stored_total, flags, start, usize), digest)
-
-
-def _write_small(out: BinaryIO, data: bytes, usize: int, chunk_size: int, codec, n: int, table_size: int, *,
-                 extra_flags: int, compress: bool, workers, cache: ResourceCache | None,
-                 known_sha1: bytes | None) -> WrittenResource:
-    """write_resource for a stream held in memory and no larger than one batch."""
-    from ppkgtool.wim.compression import compress_chunks
-
-    if len(data) != usize:
-        raise WimError(f"stream changed while being written ({len(data)} bytes instead of {usize})")
-    start = out.tell()
-    digest = known_sha1 or hashlib.sha1(data).digest()
-    cacheable = cache is not None and usize >= cache.min_size
-    if compress and usize:
-        if n == 1:
-            comp = codec.compress(data)
-            stored = [data if comp is None or len(comp) >= usize else comp]
-        else:
-            mv = memoryview(data)
-            chunks = [bytes(mv[i:i + chunk_size]) for i in range(0, usize, chunk_size)]
-            stored = [c if r is None or len(r) >= len(c) else r
-                      for c, r in zip(chunks, compress_chunks(chunks, codec, workers=workers))]
-        total = table_size + sum(len(x) for x in stored)
-        if total < usize:
-            offsets, acc = [], 0
-            for x in stored[:-1]:
-                acc += len(x)
-                offsets.append(acc)
-            table = struct.pack(f"<{len(offsets)}{'Q' if usize > 0xFFFFFFFF else 'I'}", *offsets)
-            body = table + b"".join(stored)
-            out.write(body)
-            if cacheable:
-                cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, [body], len(body))
-            return WrittenResource(ResourceHeader(total, RESHDR_FLAG_COMPRESSED | extra_flags, start, usize), digest)
-    out.write(data)
-    if cacheable:
-        cache.store_raw(digest, usize)
-    return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
-
-
-def _read_back(fh) -> Iterator[bytes]:
-    fh.seek(0)
-    while True:
-        data = fh.read(1 << 20)
-        if not data:
-            return
-        yield data
 
 
 # --- planning: compress first, write later (one sequential pass that the caller can hash) ---------

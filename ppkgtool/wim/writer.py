@@ -26,7 +26,7 @@ import stat
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import BinaryIO, NamedTuple
 
 from ppkgtool.errors import UnsafePathError, WimError
