@@ -281,6 +281,10 @@ def compress_chunks(chunks: Sequence[bytes], codec: ChunkCodec | None = None, *,
     return _run_threads(lambda part: _compress_serial(codec, part, False), chunks, workers)
 
 
+#: Chunks per work item of compress_chunks_async (256 KiB).
+ASYNC_SLICE_CHUNKS = 8
+
+
 class Done:
     """A future that is already done."""
 
@@ -296,12 +300,15 @@ class Done:
 def compress_chunks_async(chunks: Sequence, codec: ChunkCodec | None = None, *,
                           workers: int | None = None) -> list:
     """compress_chunks started on the worker threads: futures whose results, concatenated in
-    order, are compress_chunks' list. The chunks must stay unchanged until they are done."""
+    order, are compress_chunks' list. The chunks must stay unchanged until they are done. The
+    batch is cut into slices of ASYNC_SLICE_CHUNKS chunks, so that the workers share it evenly
+    even when one part compresses and another does not."""
     codec = codec or get_codec()
     workers = _default_workers() if workers is None else max(1, int(workers))
     if codec.name == "python" or workers == 1 or len(chunks) < 2:
         return [Done(compress_chunks(chunks, codec, workers=workers))]
-    return _submit_slices(lambda part: _compress_serial(codec, part, False), chunks, workers)
+    parts = max(workers, len(chunks) // ASYNC_SLICE_CHUNKS)
+    return _submit_slices(lambda part: _compress_serial(codec, part, False), chunks, parts)
 
 
 def decompress_chunks(items: Sequence[tuple[bytes, int]], codec: ChunkCodec | None = None, *,

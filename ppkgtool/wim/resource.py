@@ -10,6 +10,7 @@ uncompressed when compressing would not make it smaller (docs/formats/wim.md, "R
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import struct
@@ -215,8 +216,11 @@ class ResourceCache:
 
 # --- planning: compress first, write later (one sequential pass that the caller can hash) ---------
 
-#: Uncompressed bytes read and handed to the workers per batch while planning.
+#: Uncompressed bytes read and handed to the workers per batch while planning, and how many
+#: batches are in flight at once (read, being compressed and hashed): the workers never wait
+#: for the reader, and a batch of slow (compressible) chunks overlaps fast (raw) ones.
 PLAN_BATCH_BYTES = 2 * 1024 * 1024
+PLAN_IN_FLIGHT = 3
 
 
 class SourceRange:
@@ -360,8 +364,8 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
         stored_sizes: list[int] = []
         pieces: list = []
         per_batch = max(1, PLAN_BATCH_BYTES // chunk_size) * chunk_size
-        buffers = [bytearray(per_batch) for _ in range(2)] if fd is not None else []
-        pending = None           # (batch offset, chunks, hash future, result futures) of the previous batch
+        buffers = [bytearray(per_batch) for _ in range(PLAN_IN_FLIGHT)] if fd is not None else []
+        pending: collections.deque = collections.deque()   # (offset, chunks, hash future, result futures)
 
         def collect(item) -> None:
             start, chunks, hashed, results = item
@@ -380,8 +384,10 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
 
         for k, start in enumerate(range(0, usize, per_batch)):
             want = min(per_batch, usize - start)
+            if len(pending) == PLAN_IN_FLIGHT:
+                collect(pending.popleft())      # frees the buffer this batch is read into
             if fd is not None:
-                view = memoryview(buffers[k % 2])[:want]
+                view = memoryview(buffers[k % PLAN_IN_FLIGHT])[:want]
                 got = os.preadv(fd, [view], start)
                 while got < want:
                     more = os.preadv(fd, [view[got:]], start + got)
@@ -394,11 +400,9 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
             hashed = hash_async(sha, view)
             results = compress_chunks_async(chunks, codec, workers=workers) if compress \
                 else [Done([None] * len(chunks))]
-            if pending is not None:
-                collect(pending)        # frees the other buffer for the next batch
-            pending = (start, chunks, hashed, results)
-        if pending is not None:
-            collect(pending)
+            pending.append((start, chunks, hashed, results))
+        while pending:
+            collect(pending.popleft())
         if fd is not None and file_identity(os.fstat(fd)) != identity:
             raise WimError(f"{path} changed while the package was written")
     finally:
