@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 from ppkgtool.errors import WimError, XpressError
 
 __all__ = ["CHUNK_SIZE", "ChunkCodec", "native_available", "get_codec", "looks_incompressible",
-           "compress_chunks", "compress_chunks_async", "decompress_chunks", "hash_async", "CODEC_ENV"]
+           "compress_chunks", "compress_chunks_async", "decompress_chunks", "decompress_chunks_async", "hash_async", "CODEC_ENV"]
 
 CHUNK_SIZE = 32768
 CODEC_ENV = "PPKGTOOL_CODEC"
@@ -309,6 +309,18 @@ def compress_chunks_async(chunks: Sequence, codec: ChunkCodec | None = None, *,
         return [Done(compress_chunks(chunks, codec, workers=workers))]
     parts = max(workers, len(chunks) // ASYNC_SLICE_CHUNKS)
     return _submit_slices(lambda part: _compress_serial(codec, part, False), chunks, parts)
+
+
+def decompress_chunks_async(items: Sequence[tuple[bytes, int]], codec: ChunkCodec | None = None, *,
+                            workers: int | None = None) -> list:
+    """decompress_chunks started on the worker threads (slices of ASYNC_SLICE_CHUNKS chunks):
+    futures whose results, concatenated in order, are decompress_chunks' list."""
+    codec = codec or get_codec()
+    workers = _default_workers() if workers is None else max(1, int(workers))
+    if codec.name == "python" or workers == 1 or len(items) < 2:
+        return [Done(decompress_chunks(items, codec, workers=workers))]
+    parts = max(workers, len(items) // ASYNC_SLICE_CHUNKS)
+    return _submit_slices(lambda part: _decompress_serial(codec, part), items, parts)
 
 
 def decompress_chunks(items: Sequence[tuple[bytes, int]], codec: ChunkCodec | None = None, *,

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from ppkgtool.errors import WimError
 from ppkgtool.wim.header import RESHDR_FLAG_COMPRESSED, ResourceHeader
 
-#: Uncompressed bytes decompressed per batch while streaming (spread over worker threads).
+#: Uncompressed bytes decompressed per batch while streaming (spread over worker threads), and
+#: how many batches are being decompressed ahead of the one handed out.
 READ_BATCH_BYTES = 2 * 1024 * 1024
+READ_IN_FLIGHT = 2
 
 
 class HashMismatchError(WimError):
@@ -72,7 +74,7 @@ def chunk_spans(reshdr: ResourceHeader, chunk_size: int, pread: Pread, where: st
 def iter_resource(reshdr: ResourceHeader, chunk_size: int, pread: Pread, codec, *, where: str,
                   batch_bytes: int = READ_BATCH_BYTES) -> Iterator[bytes]:
     """Yield the uncompressed bytes of a resource in pieces (whole chunks, batched)."""
-    from ppkgtool.wim.compression import decompress_chunks
+    from ppkgtool.wim.compression import decompress_chunks_async
 
     if not reshdr.compressed:
         if reshdr.size_in_wim != reshdr.uncompressed_size:
@@ -87,20 +89,32 @@ def iter_resource(reshdr: ResourceHeader, chunk_size: int, pread: Pread, codec, 
         return
     spans = chunk_spans(reshdr, chunk_size, pread, where)
     per_batch = max(1, batch_bytes // chunk_size)
+    # READ_IN_FLIGHT batches are decompressed on the worker threads while the consumer handles
+    # the one before them
+    pending: collections.deque = collections.deque()
+
+    def finish(item) -> bytes:
+        b, group, futures = item
+        try:
+            out = [piece for f in futures for piece in f.result()]
+        except WimError as exc:
+            raise type(exc)(f"{where}: chunks {b}..{b + len(group) - 1}: {exc.message}") from None
+        for piece, s in zip(out, group):
+            if len(piece) != s.size:
+                raise WimError(f"a chunk decompressed to {len(piece)} bytes instead of {s.size}", where=where)
+        return b"".join(out)
+
     for b in range(0, len(spans), per_batch):
         group = spans[b:b + per_batch]
         first = group[0].offset
         blob = pread(first, group[-1].offset + group[-1].stored_size - first)
         mv = memoryview(blob)
         items = [(mv[s.offset - first:s.offset - first + s.stored_size], s.size) for s in group]
-        try:
-            out = decompress_chunks(items, codec)
-        except WimError as exc:
-            raise type(exc)(f"{where}: chunks {b}..{b + len(group) - 1}: {exc.message}") from None
-        for piece, s in zip(out, group):
-            if len(piece) != s.size:
-                raise WimError(f"a chunk decompressed to {len(piece)} bytes instead of {s.size}", where=where)
-        yield b"".join(out)
+        pending.append((b, group, decompress_chunks_async(items, codec)))
+        if len(pending) > READ_IN_FLIGHT:
+            yield finish(pending.popleft())
+    while pending:
+        yield finish(pending.popleft())
 
 
 def read_resource(reshdr: ResourceHeader, chunk_size: int, pread: Pread, codec, *, where: str,
