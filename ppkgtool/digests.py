@@ -107,11 +107,14 @@ class HashingWriter:
     two cores SHA-1 + SHA-256 + the write take about the time of one of them.
     """
 
-    def __init__(self, out: BinaryIO, algorithms: Sequence[str] = ()):
+    def __init__(self, out: BinaryIO, algorithms: Sequence[str] = (), *, size_hint: int | None = None):
+        """``size_hint``: the expected total, when known (a small package then needs no 1 MiB buffer)."""
         self._write = out.write
         self.hashers = [hashlib.new(a) for a in algorithms]
         self.algorithms = tuple(algorithms)
-        self._stage = memoryview(bytearray(WRITE_BLOCK))     # reused: no fresh pages per block
+        block = WRITE_BLOCK if size_hint is None else max(1, min(WRITE_BLOCK, size_hint))
+        self._block = block
+        self._stage = memoryview(bytearray(block))     # reused: no fresh pages per block
         self._fill = 0
         self.size = 0
 
@@ -120,17 +123,18 @@ class HashingWriter:
         n = len(piece)
         if not n:
             return
-        if self._fill + n <= WRITE_BLOCK:
+        block = self._block
+        if self._fill + n <= block:
             self._stage[self._fill:self._fill + n] = piece
             self._fill += n
-            if self._fill == WRITE_BLOCK:
+            if self._fill == block:
                 self._flush_stage()
             return
-        if n < WRITE_BLOCK // 4:            # top up the block, start the next one
-            room = WRITE_BLOCK - self._fill
+        if n < block // 4:            # top up the block, start the next one
+            room = block - self._fill
             view = memoryview(piece).cast("B")
             self._stage[self._fill:] = view[:room]
-            self._fill = WRITE_BLOCK
+            self._fill = block
             self._flush_stage()
             self._stage[:n - room] = view[room:]
             self._fill = n - room

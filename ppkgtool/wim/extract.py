@@ -78,6 +78,10 @@ def extract_image(wim: WimReader, dest_dir: str | os.PathLike, image: int = 1, *
                                 private=private)
 
 
+#: Pieces smaller than this are written on the calling thread (most package files are one small piece).
+INLINE_WRITE_BYTES = 256 * 1024
+
+
 class _OverlappedWriter:
     """Writes a file's pieces on a thread of its own while the next pieces are read, hashed and
     decompressed (reader.iter_stream), at most a few pieces behind; each piece is written whole
@@ -107,6 +111,10 @@ class _OverlappedWriter:
         size = 0
         try:
             for piece in pieces:
+                if not pending and len(piece) < INLINE_WRITE_BYTES:   # small files: no hand-over
+                    self._write_all(fd, piece)
+                    size += len(piece)
+                    continue
                 pending.append(self._pool.submit(self._write_all, fd, piece))
                 size += len(piece)
                 if len(pending) > self.AHEAD:

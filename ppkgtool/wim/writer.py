@@ -408,13 +408,15 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
                          xml_data=(len(xml), RESHDR_FLAG_METADATA, xml_off, len(xml)))
 
     # pass 2
-    out = HashingWriter(dest, digests)
+    out = HashingWriter(dest, digests, size_hint=end)
     out.write(header)
-    buf = memoryview(bytearray(READ_PIECE))
+    buf = None
     opened: dict = {}
     try:
         for piece in pieces:
             if isinstance(piece, (SourceRange, SpoolRange)):
+                if buf is None:
+                    buf = memoryview(bytearray(READ_PIECE))
                 for part in piece.iter_into(buf, opened):
                     out.write(part)
             else:
