@@ -23,7 +23,7 @@ atomically and fsync'd (file and folder), the peers' outputs are not. Checks: wi
 of the packages, identical extraction, the printed digests against sha1sum/sha256sum, the catalog
 against them, and encrypt -> decrypt giving the input back.
 
-Usage: .venv/bin/python bench/bench_commands.py [--runs 5] [--mib 256] [--asset-mib 64]
+Usage: .venv/bin/python bench/bench_commands.py [--runs 7] [--mib 256] [--asset-mib 64]
 Writes bench/results/commands.md (bench/run_all.py puts it first in bench/RESULTS.md).
 """
 
@@ -132,7 +132,7 @@ def fmt(ts: list[float]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--mib", type=int, default=256, help="size of the pack tree and of the encrypted package")
     ap.add_argument("--asset-mib", type=int, default=64, help="size of the build asset")
     ap.add_argument("--only", nargs="*", choices=["pack", "extract", "build", "encrypt", "decrypt"])
