@@ -196,3 +196,15 @@ def test_encrypting_writer_refuses_what_is_not_a_package():
     w = EncryptingWriter(WriteOnly(), "0123456789abcdef")
     with pytest.raises(InvalidInputError, match="not a plain package"):
         w.write(b"not a wim" * 100)
+
+
+def test_console_script_imports_only_the_command_it_runs():
+    """`ppkgtool pack ...` registers only the pack command (start-up); --help still lists every command."""
+    code = ("import sys\nfrom ppkgtool.cli import main\n"
+            "try:\n    main(['pack', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('ppkgtool.cli.cmd_')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip().splitlines()[-1] == "['ppkgtool.cli.cmd_pack']"
+    top = subprocess.run([*PPKGTOOL, "--help"], capture_output=True, text=True, check=True).stdout
+    for name in ("build", "pack", "extract", "encrypt", "decrypt", "bulk", "odj"):
+        assert f"    {name}" in top
