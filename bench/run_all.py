@@ -17,13 +17,19 @@ from pathlib import Path
 from _common import BENCH, RESULTS, machine
 
 
+#: Sections shown first: the commands as users run them (the headline); the others break them down.
+HEADLINE = ("commands.md",)
+
+
 def assemble() -> Path:
-    parts = sorted(RESULTS.glob("*.md"))
+    parts = sorted(RESULTS.glob("*.md"), key=lambda p: (p.name not in HEADLINE, p.name))
     out = ["# Benchmark results", "",
            f"Assembled {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} by `python bench/run_all.py`.",
            f"Machine: {machine()}.", "",
            "Each section is written by its own script (named in the section), which runs ppkgtool and the",
-           "peer its issue names in the same run and reports medians and ratios.", ""]
+           "peer its issue names in the same run and reports medians and ratios. The first section is the",
+           "headline: the commands as whole processes (bench/bench_commands.py); the library rows of the",
+           "others break them down.", ""]
     for p in parts:
         out.append(p.read_text().rstrip())
         out.append("")

@@ -6,6 +6,8 @@
 - ``stream_digests``: several digests of one stream in a single pass, each algorithm on its own
   thread (hashlib releases the GIL on large updates), so SHA-1 + SHA-256 of a package cost about
   one hash's time on two cores.
+- ``HashingWriter``: the digests of an output computed while it is written front to back (the WIM
+  writer's second pass), so that no command reads back what it wrote.
 """
 
 from __future__ import annotations
@@ -89,3 +91,82 @@ def file_digests(path: str | os.PathLike, algorithms: Sequence[str]) -> list[byt
                 _cache[ident + (a,)] = d
                 found[a] = d
     return [found[a] for a in algorithms]
+
+
+#: Bytes per write of HashingWriter: on the 2-core VM of bench/, 1 MiB writes into the page cache
+#: were ten times faster than 8 MiB ones (the data stays in the CPU caches on the way).
+WRITE_BLOCK = 1 << 20
+
+
+class HashingWriter:
+    """Writes a file front to back in WRITE_BLOCK blocks and computes its digests on the way, so
+    that the digests of an output cost no second pass over it (nothing is read back).
+
+    Small pieces are gathered into one block; each block is written on the calling thread while
+    every algorithm hashes it on a thread of its own (hashlib and os.write release the GIL), so on
+    two cores SHA-1 + SHA-256 + the write take about the time of one of them.
+    """
+
+    def __init__(self, out: BinaryIO, algorithms: Sequence[str] = (), *, size_hint: int | None = None):
+        """``size_hint``: the expected total, when known (a small package then needs no 1 MiB buffer)."""
+        self._write = out.write
+        self.hashers = [hashlib.new(a) for a in algorithms]
+        self.algorithms = tuple(algorithms)
+        block = WRITE_BLOCK if size_hint is None else max(1, min(WRITE_BLOCK, size_hint))
+        self._block = block
+        self._stage = memoryview(bytearray(block))     # reused: no fresh pages per block
+        self._fill = 0
+        self.size = 0
+
+    def write(self, piece) -> None:
+        """Append ``piece`` (bytes-like); the caller may reuse it once this returns."""
+        n = len(piece)
+        if not n:
+            return
+        block = self._block
+        if self._fill + n <= block:
+            self._stage[self._fill:self._fill + n] = piece
+            self._fill += n
+            if self._fill == block:
+                self._flush_stage()
+            return
+        if n < block // 4:            # top up the block, start the next one
+            room = block - self._fill
+            view = memoryview(piece).cast("B")
+            self._stage[self._fill:] = view[:room]
+            self._fill = block
+            self._flush_stage()
+            self._stage[:n - room] = view[room:]
+            self._fill = n - room
+            return
+        self._flush_stage()
+        view = memoryview(piece).cast("B")
+        for i in range(0, n, WRITE_BLOCK):
+            self._out(view[i:i + WRITE_BLOCK])
+
+    def _flush_stage(self) -> None:
+        if self._fill:
+            self._out(self._stage[:self._fill])
+            self._fill = 0
+
+    def _out(self, block) -> None:
+        self.size += len(block)
+        hashers = self.hashers
+        if not hashers:
+            self._write(block)
+            return
+        if len(block) < 65536:
+            for h in hashers:
+                h.update(block)
+            self._write(block)
+            return
+        pool = _executor()
+        futures = [pool.submit(h.update, block) for h in hashers]
+        self._write(block)
+        for f in futures:       # the block may be reused once every hasher has seen it
+            f.result()
+
+    def finish(self) -> dict[str, bytes]:
+        """Write what is gathered; {algorithm: digest} of everything written."""
+        self._flush_stage()
+        return {a: h.digest() for a, h in zip(self.algorithms, self.hashers)}

@@ -111,3 +111,53 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+#: EarlyWriteback starts the disk writes of every this many bytes written.
+WRITEBACK_STEP = 8 << 20
+
+
+class EarlyWriteback:
+    """A file being written front to back (a package, an encrypted package) whose written data
+    starts going to disk while the rest is still being produced, so that the fsync at the end
+    (atomic_output) finds little left to write: on the 2-core VM of bench/ writing 256 MiB and
+    fsyncing it took 0.07 s this way instead of 0.11 s.
+
+    Every WRITEBACK_STEP bytes, POSIX_FADV_DONTNEED is advised on the step just written: Linux
+    starts its writeback without waiting for it, and drops nothing (the pages are still dirty, so
+    they stay cached until atomic_output decides, after the fsync). The data's digests are
+    computed before it is written (digests.HashingWriter), so nothing is read back. Best effort;
+    other calls go to the file.
+    """
+
+    def __init__(self, fh: BinaryIO, step: int = WRITEBACK_STEP):
+        self._fh = fh
+        self._step = step
+        self._pos = 0
+        self._mark = 0
+        self._advise = getattr(os, "posix_fadvise", None)
+        try:
+            self._fd = fh.fileno()
+        except (OSError, AttributeError, ValueError):
+            self._advise = None
+
+    def write(self, data) -> int:
+        n = self._fh.write(data)
+        self._pos += len(data)
+        if self._advise is not None and self._pos - self._mark >= self._step:
+            self._fh.flush()
+            with contextlib.suppress(OSError):
+                self._advise(self._fd, self._mark, self._pos - self._mark, os.POSIX_FADV_DONTNEED)
+            self._mark = self._pos
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
+@contextlib.contextmanager
+def large_output(path: str | os.PathLike[str], *, overwrite: bool = False,
+                 private: bool = False) -> Iterator[EarlyWriteback]:
+    """atomic_output for an output written front to back in large pieces (EarlyWriteback)."""
+    with atomic_output(path, overwrite=overwrite, private=private) as fh:
+        yield EarlyWriteback(fh)

@@ -538,3 +538,24 @@ def test_python_codec_uses_worker_processes(monkeypatch):
 def test_decompress_chunks_rejects_oversized_chunk():
     with pytest.raises(XpressError, match="larger than its uncompressed size"):
         decompress_chunks([(b"x" * 10, 5)], PY)
+
+
+def test_group_incompressible_and_runs_keep_real_compression():
+    """The cheap tests of a work item (group test, then run rules) store raw only what does not
+    compress: random chunks are skipped without an attempt, and a compressible chunk among
+    random ones, or text after random data, is still compressed."""
+    from ppkgtool.wim.compression import _compress_serial, group_incompressible
+    rnd = random.Random(19)
+    codec = get_codec()
+    noise = [rnd.randbytes(32768) for _ in range(8)]
+    assert group_incompressible(noise)
+    assert _compress_serial(codec, noise, False) == [None] * 8
+    mixed = noise[:3] + [_text(32768)] + noise[4:]
+    assert not group_incompressible(mixed)
+    out = _compress_serial(codec, mixed, False)
+    assert out[3] is not None and len(out[3]) < 32768 // 2
+    assert all(o is None for i, o in enumerate(out) if i != 3)
+    tail = noise[:4] + [_text(32768), _text(32768), bytes(32768), _structured(32768)]
+    out = _compress_serial(codec, tail, False)
+    assert all(o is not None for o in out[4:])
+    assert not group_incompressible([rnd.randbytes(32768), rnd.randbytes(4000)])   # short chunk: tried

@@ -8,7 +8,7 @@ from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.fileargs import source_file, transform_file
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import InvalidInputError, UsageError
-from ppkgtool.fsutil import atomic_output
+from ppkgtool.fsutil import large_output
 from ppkgtool.secrets import add_secret_options, source_from_args
 
 DESCRIPTION = """\
@@ -98,7 +98,7 @@ def run(args) -> int:
         raise InvalidInputError(f"{src} is not encrypted (it is a plain package)")
     elif looks_encrypted(size, head):
         password = source_from_args(args, prefix="password", what="package password").read()
-        with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
+        with open(src, "rb") as fin, large_output(args.output, overwrite=args.overwrite, private=True) as fout:
             result = decrypt_package(fin, fout, password)
             final = result.plain_size
             if not args.keep_padding:

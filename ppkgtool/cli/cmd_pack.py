@@ -3,13 +3,12 @@ container parameters (docs/commands/extract-pack.md)."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import UsageError
-from ppkgtool.fsutil import atomic_output
+from ppkgtool.fsutil import large_output
 from ppkgtool.package.metadata import OwnerType
 
 DESCRIPTION = """\
@@ -57,18 +56,15 @@ def run(args) -> int:
     from ppkgtool.analysis.compiled import secret_paths
     from ppkgtool.analysis.image import Folder, Image
     private = bool(secret_paths(Image(Folder(args.folder))))     # credentials inside: the package is 0600
-    with atomic_output(args.output, overwrite=args.overwrite, private=private) as fh:
+    with large_output(args.output, overwrite=args.overwrite, private=private) as fh:
         result = pack_folder(args.folder, fh, name=args.name, description=args.description,
                              owner_type=args.owner_type, rank=args.rank, package_id=args.package_id,
                              version=args.version, notes=args.notes, reproducible=args.reproducible)
     for w in result.warnings:
         rep.warn(w)
-    sha256 = hashlib.sha256()
-    with open(args.output, "rb") as fh:
-        for piece in iter(lambda: fh.read(1 << 20), b""):
-            sha256.update(piece)
+    sha256 = result.stats.digests["sha256"].hex()     # computed while the package was written
     if args.json:
-        doc = {"output": args.output, "size": result.stats.size, "sha256": sha256.hexdigest()}
+        doc = {"output": args.output, "size": result.stats.size, "sha256": sha256}
         doc.update(result.to_json())
         rep.json(doc)
     else:
@@ -81,6 +77,6 @@ def run(args) -> int:
             ("owner type / rank", f"{md.owner_type.name} / {md.rank} (ALTITUDE {md.altitude})"),
             ("files", f"{result.stats.files} in {result.stats.directories} folders, {result.stats.total_bytes} bytes"),
             ("size", f"{result.stats.size} bytes ({result.stats.codec} XPRESS)"),
-            ("sha256", sha256.hexdigest()),
+            ("sha256", sha256),
         ])
     return 0

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ppkgtool.errors import InvalidInputError, UsageError
-from ppkgtool.fsutil import atomic_output
+from ppkgtool.fsutil import large_output
 
 
 def read_bounded(path: str, limit: int, *, stdin: bool = False, name: str | None = None,
@@ -45,5 +45,5 @@ def source_file(args) -> Path:
 
 def transform_file(src: Path, args, transform):
     """``transform(fin, fout)`` from ``src`` into ``args.output`` (atomic, 0600); its result."""
-    with open(src, "rb") as fin, atomic_output(args.output, overwrite=args.overwrite, private=True) as fout:
+    with open(src, "rb") as fin, large_output(args.output, overwrite=args.overwrite, private=True) as fout:
         return transform(fin, fout)

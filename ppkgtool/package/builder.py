@@ -19,14 +19,14 @@ from typing import Mapping
 
 from ppkgtool import __version__
 from ppkgtool.errors import InvalidInputError, PpkgError
-from ppkgtool.fsutil import atomic_output, check_writable, write_bytes_atomic
+from ppkgtool.fsutil import check_writable, large_output, write_bytes_atomic
 from ppkgtool.package.catalogue import PROJECT_NAMESPACE, Catalogue, load_catalogue
 from ppkgtool.package.compiler import CompiledSetting, PackageTree, compile_package
 from ppkgtool.package.customizations import parse_customizations
 from ppkgtool.package.layout import files_in
 from ppkgtool.package.metadata import Notes, OwnerType, PackageMetadata, check_rank
 from ppkgtool.package.payloads import PayloadOptions, build_payloads
-from ppkgtool.security.catalog import catalog_path_for, hash_package
+from ppkgtool.security.catalog import PackageHashes, catalog_path_for
 
 REPRODUCIBLE_EPOCH = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc)
 BUILDER_VERSION = f"ppkgtool-{__version__}"
@@ -132,11 +132,16 @@ def prepare_tree(customizations: bytes | os.PathLike, options: BuildOptions) -> 
 
 def write_package_wim(dest, tree: PackageTree, *, wim_guid: bytes | None = None,
                       timestamp: _dt.datetime | None = None, codec: str | None = None,
-                      resource_cache=None) -> None:
-    """The one place the WIM container is written (ppkgtool.wim.write_wim)."""
+                      resource_cache=None, hashes: bool = False) -> PackageHashes | None:
+    """The one place the WIM container is written (ppkgtool.wim.write_wim). With ``hashes``, the
+    package's SHA-1 and SHA-256 (what its catalog lists), computed while it is written."""
     from ppkgtool.wim import write_wim
-    write_wim(dest, {"/" + p: src for p, src in tree.files.items()}, tree.metadata.image_properties(),
-              wim_guid=wim_guid, timestamp=timestamp, codec=codec, resource_cache=resource_cache)
+    stats = write_wim(dest, {"/" + p: src for p, src in tree.files.items()}, tree.metadata.image_properties(),
+                      wim_guid=wim_guid, timestamp=timestamp, codec=codec, resource_cache=resource_cache,
+                      digests=("sha1", "sha256") if hashes else ())
+    if not hashes:
+        return None
+    return PackageHashes(stats.digests["sha1"], stats.digests["sha256"], stats.size)
 
 
 def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, options: BuildOptions | None = None
@@ -164,48 +169,31 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
 
     encrypted = options.encrypt_password is not None
     if encrypted:
-        # plain WIM and its encrypted form go to private temp files beside the output; the
-        # catalog lists the plain package (Windows decrypts before it validates [I]); the
-        # encrypted bytes are then copied into place atomically.
-        import shutil
-        import tempfile
+        # the WIM is encrypted as it is written (encryption.EncryptingWriter), straight into the
+        # atomic output: no plain copy on disk. The catalog lists the plain package (Windows
+        # decrypts before it validates [I]); which bytes Windows hashes after decrypting is not
+        # known [U], so it also lists the decrypted form (zero-padded to whole 160-byte units) and
+        # the encrypted file, as `ppkgtool sign` does for an encrypted package. All their digests
+        # are computed on the way.
         from ppkgtool.security import encryption
-        parent = out.parent if str(out.parent) else Path(".")
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=parent) as tmp:
-            os.chmod(tmp, 0o700)
-            plain_path, enc_path = Path(tmp) / "plain.ppkg", Path(tmp) / "encrypted.ppkg"
-            with open(plain_path, "wb") as plain:
-                write_package_wim(plain, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
-                                  resource_cache=options.resource_cache)
-            hashes = hash_package(plain_path)
-            encryption.encrypt_package(plain_path, enc_path, options.encrypt_password)
-            extra = ()
-            if cat_path:
-                # which bytes Windows hashes after decrypting is not known [U]: list the plain
-                # package, the decrypted form (zero-padded to whole 160-byte units) and the
-                # encrypted file, as `ppkgtool sign` does for an encrypted package
-                pad = -hashes.size % encryption.UNIT
-                if pad:
-                    with open(plain_path, "ab") as fh:
-                        fh.write(bytes(pad))
-                    extra = (hash_package(plain_path),)
-                extra += (hash_package(enc_path),)
-            catalog = _catalog_bytes(hashes, tree, options, when, extra) if cat_path else None
-            with atomic_output(out, overwrite=options.overwrite, private=True) as fh, open(enc_path, "rb") as src:
-                shutil.copyfileobj(src, fh, 1 << 20)
+        with large_output(out, overwrite=options.overwrite, private=True) as fh:
+            sink = encryption.EncryptingWriter(fh, options.encrypt_password, digests=("sha1", "sha256"))
+            write_package_wim(sink, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
+                              resource_cache=options.resource_cache)
+            sealed = sink.finish()
+        hashes = PackageHashes(sealed.plain["sha1"], sealed.plain["sha256"], sealed.plain_size)
+        extra = ()
+        if sealed.padded_size != sealed.plain_size:
+            extra = (PackageHashes(sealed.padded["sha1"], sealed.padded["sha256"], sealed.padded_size),)
+        extra += (PackageHashes(sealed.encrypted["sha1"], sealed.encrypted["sha256"], sealed.encrypted_size),)
+        catalog = _catalog_bytes(hashes, tree, options, when, extra) if cat_path else None
     else:
-        with atomic_output(out, overwrite=options.overwrite, private=secrets) as fh:
-            write_package_wim(fh, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
-                                  resource_cache=options.resource_cache)
-            fh.flush()
-            # the temporary file is open read-write underneath: read it back through a duplicate
-            hashes = catalog = None
-            if cat_path is not None or options.hashes:   # bulk without catalogs skips reading 48 MiB back
-                with os.fdopen(os.dup(fh.fileno()), "rb") as back:
-                    back.seek(0)
-                    hashes = hash_package(back)
-                    catalog = _catalog_bytes(hashes, tree, options, when) if cat_path else None
+        with large_output(out, overwrite=options.overwrite, private=secrets) as fh:
+            # the digests are computed while the package is written (bulk without catalogs skips them)
+            hashes = write_package_wim(fh, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
+                                       resource_cache=options.resource_cache,
+                                       hashes=cat_path is not None or options.hashes)
+            catalog = _catalog_bytes(hashes, tree, options, when) if cat_path and hashes else None
     if cat_path is not None and catalog is not None:
         write_bytes_atomic(cat_path, catalog, overwrite=options.overwrite)
     return BuildResult(package_path=out, catalog_path=cat_path, metadata=tree.metadata,

@@ -19,6 +19,7 @@ passes here gives the same key on the Windows device [I for Windows' exact conve
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import hmac
 import io
 import os
@@ -218,6 +219,85 @@ def _encrypt(src: BinaryIO, dst: BinaryIO, password: str, iv: bytes | None, requ
         raise AssertionError("CBC left a partial block")
     dst.write(mac.digest())
     return CryptResult(plain, plain)
+
+
+@dataclass(frozen=True)
+class SealedDigests:
+    """What EncryptingWriter.finish() reports: {algorithm: digest} and size of the plain package,
+    of its decrypted form (zero bytes up to a whole 160-byte unit, what Windows' decryption yields)
+    and of the encrypted file."""
+
+    plain: dict
+    plain_size: int
+    padded: dict
+    padded_size: int
+    encrypted: dict
+    encrypted_size: int
+
+
+class EncryptingWriter:
+    """The Windows encryption of a package that is written to it front to back (a sink for
+    wim.write_wim): the same bytes as encrypt_package, without a plain copy on disk. The digests
+    ``digests`` (hashlib names) of the plain, padded and encrypted forms are computed on the way,
+    on helper threads while AES runs (digests.HashingWriter writes and hashes the ciphertext).
+    Each ``write`` has finished with its data when it returns. Call finish() once at the end."""
+
+    def __init__(self, dst: BinaryIO, password: str, *, iv: bytes | None = None, digests=(),
+                 require_wim: bool = True):
+        from ppkgtool.digests import HashingWriter
+        key = check_password(password)
+        iv = os.urandom(IV_SIZE) if iv is None else iv
+        if not isinstance(iv, (bytes, bytearray)) or len(iv) != IV_SIZE:
+            raise ValueError("iv must be 16 bytes")
+        self._encryptor = Cipher(algorithms.AES(key), modes.CBC(bytes(iv))).encryptor()
+        self._mac = hmac.new(key, digestmod="sha256")
+        self._algorithms = tuple(digests)
+        self._plain = [hashlib.new(a) for a in self._algorithms]
+        self._out = HashingWriter(dst, self._algorithms)
+        self._out.write(iv)
+        self._size = 0
+        self._require_wim = require_wim
+
+    def write(self, data) -> int:
+        from ppkgtool.digests import _executor
+        n = len(data)
+        if not n:
+            return 0
+        if self._size == 0 and self._require_wim and bytes(data[:len(WIM_MAGIC)]) != WIM_MAGIC:
+            raise InvalidInputError("the input is not a plain package (no WIM header)",
+                                    hint="Windows encrypts only unencrypted .ppkg files")
+        self._size += n
+        pool = _executor() if n >= 65536 else None
+        pending = [pool.submit(h.update, data) for h in self._plain] if pool else []
+        if not pool:
+            for h in self._plain:
+                h.update(data)
+        cipher = self._encryptor.update(data)
+        if cipher:
+            if pool:
+                pending.append(pool.submit(self._mac.update, cipher))
+            else:
+                self._mac.update(cipher)
+            self._out.write(cipher)
+        for f in pending:
+            f.result()
+        return n
+
+    def finish(self) -> SealedDigests:
+        """Pad, encrypt the rest, write the HMAC; the digests of the three forms."""
+        if not self._size:
+            raise InvalidInputError("the input is empty")
+        plain = {a: h.digest() for a, h in zip(self._algorithms, self._plain)}
+        pad = bytes(-self._size % UNIT)
+        for h in self._plain:
+            h.update(pad)
+        tail = self._encryptor.update(pad) + self._encryptor.finalize()
+        self._mac.update(tail)
+        self._out.write(tail)
+        self._out.write(self._mac.digest())
+        encrypted = self._out.finish()
+        padded = {a: h.digest() for a, h in zip(self._algorithms, self._plain)}
+        return SealedDigests(plain, self._size, padded, self._size + len(pad), encrypted, self._out.size)
 
 
 def decrypt_package(src: BinaryIO | os.PathLike | str, dst: BinaryIO | os.PathLike | str,

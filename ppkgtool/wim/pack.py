@@ -158,12 +158,13 @@ def pack_folder(folder: str | os.PathLike, dest: BinaryIO, *, name: str | None =
                 description: str | None = None, owner_type: str | None = None, rank: int | str | None = None,
                 package_id: str | None = None, version: str | None = None, notes: str | None = None,
                 reproducible: bool = False, codec=None, resource_cache: ResourceCache | None = None,
-                exclude: tuple[str, ...] = ()) -> PackResult:
+                exclude: tuple[str, ...] = (), digests: tuple[str, ...] = ("sha256",)) -> PackResult:
     """Write the .ppkg of ``folder`` to ``dest`` (seekable, at offset 0).
 
     ``notes`` replaces the generated NOTES property verbatim (e.g. to keep an original package's
     builder record). ``reproducible``: fixed timestamp (SOURCE_DATE_EPOCH or 2000-01-01) and a WIM
     GUID derived from the properties and content, so the same folder gives the same bytes.
+    ``digests``: digests of the package computed while it is written (PackResult.stats.digests).
     """
     files = collect_folder(folder, exclude=exclude)
     md, warnings = resolve_metadata(folder, files, name=name, description=description, owner_type=owner_type,
@@ -186,7 +187,7 @@ def pack_folder(folder: str | os.PathLike, dest: BinaryIO, *, name: str | None =
         guid = h.digest()[:16]
     try:
         stats = write_wim(dest, files, props, wim_guid=guid, timestamp=when, codec=codec,
-                          resource_cache=resource_cache)
+                          resource_cache=resource_cache, digests=digests)
     except OSError as exc:
         raise WimError(f"cannot write the package: {exc.strerror or exc}") from None
     return PackResult(md, props, stats, len(files), tuple(warnings))

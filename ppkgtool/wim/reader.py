@@ -20,6 +20,7 @@ from ppkgtool.wim.dentry import ZERO_HASH, Dentry, parse_dentry_tree
 from ppkgtool.wim.header import HDR_FLAG_SPANNED, HEADER_SIZE, ResourceHeader, WimHeader
 from ppkgtool.limits import Budget, current as current_budget
 from ppkgtool.wim.imagexml import MAX_XML_BYTES, WimXml, parse_filetime, parse_wim_xml
+from ppkgtool.wim.compression import hash_async
 from ppkgtool.wim.resource import HashMismatchError, iter_resource, read_resource
 from ppkgtool.wim.security import SecurityData
 
@@ -64,6 +65,12 @@ class WimReader:
         self.name = name
         self._codec = codec
         self.budget = budget or current_budget()
+        self._fd: int | None = None       # positional reads without the lock for a file we opened
+        if owns:
+            try:
+                self._fd = fh.fileno()
+            except (OSError, AttributeError, ValueError):
+                self._fd = None
         try:
             fh.seek(0, io.SEEK_END)
             self.file_size = fh.tell()
@@ -91,9 +98,17 @@ class WimReader:
                            f"({self.file_size} bytes)", where=self.name, hint="the file is truncated or damaged")
         if size == 0:
             return b""
-        with self._lock:
-            self._fh.seek(offset)
-            data = self._fh.read(size)
+        if self._fd is not None:
+            data = os.pread(self._fd, size, offset)
+            while 0 < len(data) < size:
+                more = os.pread(self._fd, size - len(data), offset + len(data))
+                if not more:
+                    break
+                data += more
+        else:
+            with self._lock:
+                self._fh.seek(offset)
+                data = self._fh.read(size)
         if len(data) != size:
             raise WimError(f"short read at offset {offset}", where=self.name)
         return data
@@ -189,20 +204,33 @@ class WimReader:
         return e
 
     def iter_stream(self, sha1: bytes, where: str) -> Iterator[bytes]:
-        """The bytes of the stream with this SHA-1, in pieces; hash checked at the end."""
+        """The bytes of the stream with this SHA-1, in pieces; hash checked before the last piece
+        is yielded (so a consumer never receives the whole of a damaged stream).
+
+        The SHA-1 runs on the hashing thread (compression.hash_async) while the consumer writes a
+        piece and the next one is read and decompressed on the worker threads."""
         if sha1 == ZERO_HASH:
             return
         e = self.blob_for(sha1, where)
         self._check_range(e.reshdr, where)
         self.budget.check_expansion(e.size, self.file_size, where)
         h = hashlib.sha1() if self.verify_hashes else None
+        pending = []
         got = 0
         for piece in iter_resource(e.reshdr, self.chunk_size, self.pread, self.codec, where=where):
             got += len(piece)
             if h is not None:
-                h.update(piece)
-            if got == e.size and h is not None and h.digest() != sha1:
-                raise HashMismatchError("SHA-1 of the data does not match the blob table", where=where)
+                if len(piece) < 65536 and not pending:
+                    h.update(piece)
+                else:
+                    pending.append(hash_async(h, piece))    # pieces are immutable bytes
+                    if len(pending) > 4:
+                        pending.pop(0).result()
+                if got == e.size:
+                    for f in pending:
+                        f.result()
+                    if h.digest() != sha1:
+                        raise HashMismatchError("SHA-1 of the data does not match the blob table", where=where)
             yield piece
         if got != e.size:
             raise WimError(f"stream gave {got} bytes instead of {e.size}", where=where)

@@ -10,23 +10,22 @@ uncompressed when compressing would not make it smaller (docs/formats/wim.md, "R
 
 from __future__ import annotations
 
+import collections
 import hashlib
-import itertools
 import os
 import struct
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from ppkgtool.errors import WimError
 from ppkgtool.wim.header import RESHDR_FLAG_COMPRESSED, ResourceHeader
 
-#: Uncompressed bytes decompressed per batch while streaming (spread over worker threads).
+#: Uncompressed bytes decompressed per batch while streaming (spread over worker threads), and
+#: how many batches are being decompressed ahead of the one handed out.
 READ_BATCH_BYTES = 2 * 1024 * 1024
-#: Uncompressed bytes handed to the compressor per batch while writing.
-WRITE_BATCH_BYTES = 4 * 1024 * 1024
+READ_IN_FLIGHT = 2
 
 
 class HashMismatchError(WimError):
@@ -75,7 +74,7 @@ def chunk_spans(reshdr: ResourceHeader, chunk_size: int, pread: Pread, where: st
 def iter_resource(reshdr: ResourceHeader, chunk_size: int, pread: Pread, codec, *, where: str,
                   batch_bytes: int = READ_BATCH_BYTES) -> Iterator[bytes]:
     """Yield the uncompressed bytes of a resource in pieces (whole chunks, batched)."""
-    from ppkgtool.wim.compression import decompress_chunks
+    from ppkgtool.wim.compression import decompress_chunks_async
 
     if not reshdr.compressed:
         if reshdr.size_in_wim != reshdr.uncompressed_size:
@@ -90,20 +89,32 @@ def iter_resource(reshdr: ResourceHeader, chunk_size: int, pread: Pread, codec, 
         return
     spans = chunk_spans(reshdr, chunk_size, pread, where)
     per_batch = max(1, batch_bytes // chunk_size)
+    # READ_IN_FLIGHT batches are decompressed on the worker threads while the consumer handles
+    # the one before them
+    pending: collections.deque = collections.deque()
+
+    def finish(item) -> bytes:
+        b, group, futures = item
+        try:
+            out = [piece for f in futures for piece in f.result()]
+        except WimError as exc:
+            raise type(exc)(f"{where}: chunks {b}..{b + len(group) - 1}: {exc.message}") from None
+        for piece, s in zip(out, group):
+            if len(piece) != s.size:
+                raise WimError(f"a chunk decompressed to {len(piece)} bytes instead of {s.size}", where=where)
+        return b"".join(out)
+
     for b in range(0, len(spans), per_batch):
         group = spans[b:b + per_batch]
         first = group[0].offset
         blob = pread(first, group[-1].offset + group[-1].stored_size - first)
         mv = memoryview(blob)
         items = [(mv[s.offset - first:s.offset - first + s.stored_size], s.size) for s in group]
-        try:
-            out = decompress_chunks(items, codec)
-        except WimError as exc:
-            raise type(exc)(f"{where}: chunks {b}..{b + len(group) - 1}: {exc.message}") from None
-        for piece, s in zip(out, group):
-            if len(piece) != s.size:
-                raise WimError(f"a chunk decompressed to {len(piece)} bytes instead of {s.size}", where=where)
-        yield b"".join(out)
+        pending.append((b, group, decompress_chunks_async(items, codec)))
+        if len(pending) > READ_IN_FLIGHT:
+            yield finish(pending.popleft())
+    while pending:
+        yield finish(pending.popleft())
 
 
 def read_resource(reshdr: ResourceHeader, chunk_size: int, pread: Pread, codec, *, where: str,
@@ -202,223 +213,240 @@ class ResourceCache:
             self._spool_end = start + total
             self._entries[sha1] = (flags, total, usize, start)
 
-    def copy_to(self, sha1: bytes, out: BinaryIO, piece: int = 8 << 20) -> int:
-        """Append the cached stored bytes of ``sha1`` to ``out`` (seekable); returns the byte count.
-
-        Thread-safe without holding the lock during the copy (positional reads of the spool), so
-        parallel bulk builds copy a shared asset at the same time. (copy_file_range was measured
-        slower than this on ext4/overlayfs.)
-        """
+    def pieces(self, sha1: bytes) -> list:
+        """The cached stored bytes of ``sha1`` as pieces for a planned resource: the bytes kept
+        in memory, or a SpoolRange of the spool (read when the package is written)."""
         with self._lock:
             if self._spool.closed:
                 raise WimError("resource cache is closed")
             _flags, stored, _usize, start = self._entries[sha1]
-            spool_fd = self._spool.fileno()
             kept = self._memory.get(sha1)
-        if kept is not None:
-            out.write(kept)
-            return stored
-        if start < 0:
-            raise KeyError(sha1)
-        copied = 0
-        while copied < stored:
-            data = os.pread(spool_fd, min(piece, stored - copied), start + copied)
-            if not data:
+            if kept is not None:
+                return [kept]
+            if start < 0:
+                raise KeyError(sha1)
+            return [SpoolRange(self._spool.fileno(), start, stored)]
+
+
+# --- planning: compress first, write later (one sequential pass that the caller can hash) ---------
+
+#: Uncompressed bytes read and handed to the workers per batch while planning, and how many
+#: batches are in flight at once (read, being compressed and hashed): the workers never wait
+#: for the reader, and a batch of slow (compressible) chunks overlaps fast (raw) ones.
+PLAN_BATCH_BYTES = 2 * 1024 * 1024
+PLAN_IN_FLIGHT = 3
+
+
+class SourceRange:
+    """``length`` bytes at ``offset`` of a file on disk, read again when the package is written.
+
+    Large files are not held in memory between planning (compression) and writing: their raw
+    chunks are read a second time from the file, which must still be the same file (device, inode,
+    size, modification and change times), else WimError.
+    """
+
+    __slots__ = ("path", "identity", "offset", "length")
+
+    def __init__(self, path, identity: tuple, offset: int, length: int):
+        self.path, self.identity, self.offset, self.length = path, identity, offset, length
+
+    def extend(self, length: int) -> None:
+        self.length += length
+
+    def follows(self, other) -> bool:
+        return isinstance(other, SourceRange) and other.path == self.path and \
+            other.offset + other.length == self.offset
+
+    def iter_into(self, buf: memoryview, opened: dict) -> Iterator[memoryview]:
+        """The range's bytes in pieces of at most len(buf), each valid until the next one."""
+        fd = opened.get(self.path)
+        if fd is None:
+            for old in opened.values():
+                os.close(old)
+            opened.clear()
+            try:
+                fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            except OSError as exc:
+                raise WimError(f"cannot read {self.path} again: {exc.strerror}") from None
+            opened[self.path] = fd
+            if file_identity(os.fstat(fd)) != self.identity:
+                raise WimError(f"{self.path} changed while the package was written")
+        pos, left = self.offset, self.length
+        while left:
+            n = os.preadv(fd, [buf[:min(left, len(buf))]], pos)
+            if n <= 0:
+                raise WimError(f"{self.path} changed while the package was written (it is shorter)")
+            yield buf[:n]
+            pos += n
+            left -= n
+
+
+class SpoolRange:
+    """``length`` bytes at ``offset`` of an open private file (a ResourceCache spool)."""
+
+    __slots__ = ("fd", "offset", "length")
+
+    def __init__(self, fd: int, offset: int, length: int):
+        self.fd, self.offset, self.length = fd, offset, length
+
+    def iter_into(self, buf: memoryview, opened: dict) -> Iterator[memoryview]:
+        pos, left = self.offset, self.length
+        while left:
+            n = os.preadv(self.fd, [buf[:min(left, len(buf))]], pos)
+            if n <= 0:
                 raise WimError("resource cache spool is truncated")
-            out.write(data)
-            copied += len(data)
-        return stored
+            yield buf[:n]
+            pos += n
+            left -= n
+
+
+def file_identity(st: os.stat_result) -> tuple:
+    """What must stay the same for a file read twice to be the same content."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def piece_size(piece) -> int:
+    return piece.length if isinstance(piece, (SourceRange, SpoolRange)) else len(piece)
 
 
 @dataclass(frozen=True)
-class WrittenResource:
-    reshdr: ResourceHeader
+class PlannedResource:
+    """A resource whose stored form is decided: ``pieces`` (bytes, memoryviews, SourceRange or
+    SpoolRange, in order) are its ``stored`` bytes; nothing is written yet."""
+
+    flags: int
+    stored: int
+    usize: int
     sha1: bytes
-    reused: bool = False      # copied from a ResourceCache
+    pieces: tuple
+    reused: bool = False
 
 
-def _chunks_of(pieces: Iterable[bytes], chunk_size: int) -> Iterator[bytes]:
-    buf = bytearray()
-    for p in pieces:
-        if not buf and len(p) % chunk_size == 0:
-            mv = memoryview(p)
-            for i in range(0, len(p), chunk_size):
-                yield bytes(mv[i:i + chunk_size])
-            continue
-        buf += p
-        if len(buf) >= chunk_size:
-            whole = len(buf) - len(buf) % chunk_size
-            mv = memoryview(buf)
-            for i in range(0, whole, chunk_size):
-                yield bytes(mv[i:i + chunk_size])
-            del mv
-            del buf[:whole]
-    if buf:
-        yield bytes(buf)
+def _add_piece(pieces: list, piece) -> None:
+    if isinstance(piece, SourceRange) and pieces and piece.follows(pieces[-1]):
+        pieces[-1].extend(piece.length)
+    else:
+        pieces.append(piece)
 
 
-def write_resource(out: BinaryIO, source: Callable[[], Iterable[bytes]], usize: int, chunk_size: int,
-                   codec, *, extra_flags: int = 0, compress: bool = True, workers: int | None = None,
-                   cache: ResourceCache | None = None, known_sha1: bytes | None = None,
-                   batch_bytes: int = WRITE_BATCH_BYTES, data: bytes | None = None) -> WrittenResource:
-    """Write one stream as a resource at the current position of ``out`` (seekable).
+def _chunk_table(stored_sizes: list[int], usize: int) -> bytes:
+    offsets, acc = [], 0
+    for s in stored_sizes[:-1]:
+        acc += s
+        offsets.append(acc)
+    return struct.pack(f"<{len(offsets)}{'Q' if usize > 0xFFFFFFFF else 'I'}", *offsets)
 
-    ``source()`` yields the stream's bytes (it is called a second time when the compressed form
-    turns out not to be smaller and the resource is rewritten uncompressed, as WIMGAPI does).
-    Chunks are compressed in batches and written as they are produced; the chunk table is
-    written last, in place. Returns the resource header and the SHA-1 of the data.
-    ``data``: the whole stream when the caller has it in memory; a stream of at most one batch is
-    then compressed in memory and written with a single write (no seek back).
+
+def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, identity: tuple | None = None,
+                  compress: bool = True, extra_flags: int = 0, workers: int | None = None,
+                  cache: ResourceCache | None = None, known_sha1: bytes | None = None) -> PlannedResource:
+    """Decide the stored form of one stream without writing it.
+
+    The stream is ``data`` (in memory: bytes or a memoryview the caller keeps alive) or the file
+    ``path`` (read now in PLAN_BATCH_BYTES batches, whose raw chunks are read again when written;
+    ``identity`` is file_identity of the file as opened). Chunks are judged and compressed on
+    worker threads while the SHA-1 is computed on another (compression.compress_chunks_async).
+    A resource that compression would not make smaller is stored uncompressed whole, as WIMGAPI
+    does. With a ResourceCache, a stream compressed before is reused and a new one is kept.
     """
-    from ppkgtool.wim.compression import compress_chunks
+    from ppkgtool.wim.compression import Done, compress_chunks_async, hash_async
 
-    start = out.tell()
     if cache is not None and known_sha1 is not None:
         hit = cache.lookup(known_sha1)
         if hit is not None:
             flags, stored, cusize = hit
             if cusize == usize:
                 if flags & RESHDR_FLAG_COMPRESSED:
-                    cache.copy_to(known_sha1, out)
-                    return WrittenResource(ResourceHeader(stored, flags | extra_flags, start, usize),
-                                           known_sha1, reused=True)
+                    return PlannedResource(flags | extra_flags, stored, usize, known_sha1,
+                                           tuple(cache.pieces(known_sha1)), reused=True)
                 compress = False
-
-    n = (usize + chunk_size - 1) // chunk_size
-    entry = 8 if usize > 0xFFFFFFFF else 4
-    table_size = max(0, n - 1) * entry
-    if data is not None and usize <= batch_bytes:
-        return _write_small(out, data, usize, chunk_size, codec, n, table_size, extra_flags=extra_flags,
-                            compress=compress, workers=workers, cache=cache, known_sha1=known_sha1)
-
-    sha = hashlib.sha1()
-
-    def write_raw(hash_it: bool) -> int:
-        written = 0
-        for p in source():
-            if hash_it:
-                sha.update(p)
-            out.write(p)
-            written += len(p)
-        return written
-
-    if not compress or usize == 0:
-        written = write_raw(True)
-        if written != usize:
-            raise WimError(f"stream changed while being written ({written} bytes instead of {usize})")
-        digest = sha.digest()
-        if cache is not None and usize >= cache.min_size:
-            cache.store_raw(digest, usize)
-        return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
-
-    out.write(bytes(table_size))
-    stored_sizes: list[int] = []
-    total_in = 0
-    batch: list[bytes] = []
-    batch_size = 0
-    # when caching, the stored chunks are also spooled privately until the outcome is known
-    tee = tempfile.TemporaryFile(prefix="ppkgtool-res-") if (cache is not None and usize >= cache.min_size) else None
-
-    def flush() -> None:
-        nonlocal batch, batch_size
-        results = compress_chunks(batch, codec, workers=workers)
-        for raw, comp in zip(batch, results):
-            data = raw if comp is None or len(comp) >= len(raw) else comp
-            out.write(data)
-            if tee is not None:
-                tee.write(data)
-            stored_sizes.append(len(data))
-        batch, batch_size = [], 0
-
-    try:
-        for chunk in _chunks_of(source(), chunk_size):
-            sha.update(chunk)
-            total_in += len(chunk)
-            batch.append(chunk)
-            batch_size += len(chunk)
-            if batch_size >= batch_bytes:
-                flush()
-        if batch:
-            flush()
-    except BaseException:
-        if tee is not None:
-            tee.close()
-        raise
-    if total_in != usize or len(stored_sizes) != n:
-        raise WimError(f"stream changed while being written ({total_in} bytes instead of {usize})")
-    digest = sha.digest()
-    stored_total = table_size + sum(stored_sizes)
-    end = out.tell()
-    if stored_total >= usize:
-        # not smaller: rewrite the whole resource uncompressed
-        out.seek(start)
-        written = write_raw(False)
-        if written != usize:
-            raise WimError(f"stream changed while being written ({written} bytes instead of {usize})")
-        out.truncate()
-        if tee is not None:
-            tee.close()
-            cache.store_raw(digest, usize)
-        return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
-    offsets = []
-    acc = 0
-    for s in stored_sizes[:-1]:
-        acc += s
-        offsets.append(acc)
-    table = struct.pack(f"<{len(offsets)}{'Q' if entry == 8 else 'I'}", *offsets)
-    out.seek(start)
-    out.write(table)
-    out.seek(end)
-    flags = RESHDR_FLAG_COMPRESSED | extra_flags
-    if tee is not None:
-        with tee:
-            cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, itertools.chain([table], _read_back(tee)),
-                        stored_total)
-    return WrittenResource(ResourceHeader(stored_total, flags, start, usize), digest)
-
-
-def _write_small(out: BinaryIO, data: bytes, usize: int, chunk_size: int, codec, n: int, table_size: int, *,
-                 extra_flags: int, compress: bool, workers, cache: ResourceCache | None,
-                 known_sha1: bytes | None) -> WrittenResource:
-    """write_resource for a stream held in memory and no larger than one batch."""
-    from ppkgtool.wim.compression import compress_chunks
-
-    if len(data) != usize:
+    whole = (memoryview(data),) if data is not None else (SourceRange(path, identity, 0, usize),) if usize else ()
+    if data is not None and len(data) != usize:
         raise WimError(f"stream changed while being written ({len(data)} bytes instead of {usize})")
-    start = out.tell()
-    digest = known_sha1 or hashlib.sha1(data).digest()
+    n = (usize + chunk_size - 1) // chunk_size
+    table_size = max(0, n - 1) * (8 if usize > 0xFFFFFFFF else 4)
+    sha = hashlib.sha1()
+    fd = None
+    if path is not None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise WimError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        if fd is not None and identity is not None and file_identity(os.fstat(fd)) != identity:
+            raise WimError(f"{path} changed while the package was written")
+        stored_sizes: list[int] = []
+        pieces: list = []
+        per_batch = max(1, PLAN_BATCH_BYTES // chunk_size) * chunk_size
+        buffers = [bytearray(per_batch) for _ in range(PLAN_IN_FLIGHT)] if fd is not None else []
+        pending: collections.deque = collections.deque()   # (offset, chunks, hash future, result futures)
+
+        def collect(item) -> None:
+            start, chunks, hashed, results = item
+            hashed.result()
+            offset = start
+            for chunk, comp in zip(chunks, (r for f in results for r in f.result())):
+                size = len(chunk)
+                if comp is not None and len(comp) < size:
+                    pieces.append(comp)
+                    stored_sizes.append(len(comp))
+                else:
+                    _add_piece(pieces, SourceRange(path, identity, offset, size) if fd is not None
+                               else memoryview(data)[offset:offset + size])
+                    stored_sizes.append(size)
+                offset += size
+
+        for k, start in enumerate(range(0, usize, per_batch)):
+            want = min(per_batch, usize - start)
+            if len(pending) == PLAN_IN_FLIGHT:
+                collect(pending.popleft())      # frees the buffer this batch is read into
+            if fd is not None:
+                view = memoryview(buffers[k % PLAN_IN_FLIGHT])[:want]
+                got = os.preadv(fd, [view], start)
+                while got < want:
+                    more = os.preadv(fd, [view[got:]], start + got)
+                    if more <= 0:
+                        raise WimError(f"{path} changed while the package was written (it is shorter)")
+                    got += more
+            else:
+                view = memoryview(data)[start:start + want]
+            chunks = [view[i:i + chunk_size] for i in range(0, want, chunk_size)]
+            hashed = hash_async(sha, view)
+            results = compress_chunks_async(chunks, codec, workers=workers) if compress \
+                else [Done([None] * len(chunks))]
+            pending.append((start, chunks, hashed, results))
+        while pending:
+            collect(pending.popleft())
+        if fd is not None and file_identity(os.fstat(fd)) != identity:
+            raise WimError(f"{path} changed while the package was written")
+    finally:
+        if fd is not None:
+            os.close(fd)
+    digest = sha.digest()
+    if known_sha1 is not None and digest != known_sha1:
+        raise WimError(f"{path or 'a stream'} changed while the package was written")
+    stored_total = table_size + sum(stored_sizes)
     cacheable = cache is not None and usize >= cache.min_size
-    if compress and usize:
-        if n == 1:
-            comp = codec.compress(data)
-            stored = [data if comp is None or len(comp) >= usize else comp]
-        else:
-            mv = memoryview(data)
-            chunks = [bytes(mv[i:i + chunk_size]) for i in range(0, usize, chunk_size)]
-            stored = [c if r is None or len(r) >= len(c) else r
-                      for c, r in zip(chunks, compress_chunks(chunks, codec, workers=workers))]
-        total = table_size + sum(len(x) for x in stored)
-        if total < usize:
-            offsets, acc = [], 0
-            for x in stored[:-1]:
-                acc += len(x)
-                offsets.append(acc)
-            table = struct.pack(f"<{len(offsets)}{'Q' if usize > 0xFFFFFFFF else 'I'}", *offsets)
-            body = table + b"".join(stored)
-            out.write(body)
-            if cacheable:
-                cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, [body], len(body))
-            return WrittenResource(ResourceHeader(total, RESHDR_FLAG_COMPRESSED | extra_flags, start, usize), digest)
-    out.write(data)
+    if not compress or usize == 0 or stored_total >= usize:
+        if cacheable:
+            cache.store_raw(digest, usize)
+        return PlannedResource(extra_flags, usize, usize, digest, whole)
+    pieces.insert(0, _chunk_table(stored_sizes, usize))
     if cacheable:
-        cache.store_raw(digest, usize)
-    return WrittenResource(ResourceHeader(usize, extra_flags, start, usize), digest)
+        cache.store(digest, RESHDR_FLAG_COMPRESSED, usize, _materialize(pieces), stored_total)
+    return PlannedResource(RESHDR_FLAG_COMPRESSED | extra_flags, stored_total, usize, digest, tuple(pieces))
 
 
-def _read_back(fh) -> Iterator[bytes]:
-    fh.seek(0)
-    while True:
-        data = fh.read(1 << 20)
-        if not data:
-            return
-        yield data
+def _materialize(pieces) -> Iterator[bytes]:
+    buf = memoryview(bytearray(1 << 20))
+    opened: dict = {}
+    try:
+        for p in pieces:
+            if isinstance(p, (SourceRange, SpoolRange)):
+                for part in p.iter_into(buf, opened):
+                    yield bytes(part)
+            else:
+                yield bytes(p)
+    finally:
+        for fd in opened.values():
+            os.close(fd)

@@ -3,14 +3,21 @@
 Header version 0x10d00, flags COMPRESSION | RP_FIX | COMPRESS_XPRESS, 32 KiB XPRESS chunks, one
 image, part 1/1, no integrity table (ppkg-format.md, "Container" [C]). Layout as WIMGAPI writes a
 package: header, file streams, the image metadata resource, the blob table (metadata entry first),
-the XML data; nothing after it [C]. Identical streams are stored once. Streams are compressed and
-written chunk batch by chunk batch, never held whole in memory when they come from files.
+the XML data; nothing after it [C]. Identical streams are stored once.
+
+Two passes: the first decides every resource's stored form (resource.plan_resource: chunks judged
+and compressed on all cores, SHA-1 on another thread), which fixes every offset and so the
+header; the second writes the file front to back, header first, computing the digests the caller
+asks for on the way (digests.HashingWriter), so no byte of the output is read back. Between the
+two only the compressed chunks are held in memory; the raw chunks of files on disk are read from
+the file again (checked to be the same file), so a large asset is never held whole in memory.
 
 Deterministic: with ``wim_guid`` and ``timestamp`` fixed, the same input gives the same bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
@@ -19,7 +26,7 @@ import stat
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import BinaryIO, NamedTuple
 
 from ppkgtool.errors import UnsafePathError, WimError
@@ -29,15 +36,14 @@ from ppkgtool.wim.dentry import ZERO_HASH, PlainTreeLayout, plain_name
 from ppkgtool.wim.header import (HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS, RESHDR_FLAG_COMPRESSED,
                                  RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, pack_header)
 from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
-from ppkgtool.wim.resource import ResourceCache, write_resource
+from ppkgtool.digests import HashingWriter
+from ppkgtool.wim.resource import ResourceCache, SourceRange, SpoolRange, file_identity, plan_resource
 from ppkgtool.wim.safepath import split_package_path
 from ppkgtool.wim.security import DEFAULT_DESCRIPTORS, FILE_SECURITY_ID, ROOT_SECURITY_ID, SecurityData
 
 FILETIME_EPOCH_OFFSET = 116444736000000000   # 100 ns intervals from 1601-01-01 to 1970-01-01
 READ_PIECE = 1024 * 1024
 _O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-#: Files up to this size are read whole and compressed in memory (one write, no seek back).
-SMALL_FILE_BYTES = 4 * 1024 * 1024
 #: Files up to this size are read when the tree is built (saves system calls on small packages),
 #: up to EAGER_TOTAL_BYTES in all; larger ones are read when written.
 EAGER_FILE_BYTES = 64 * 1024
@@ -63,12 +69,14 @@ class WriteStats(NamedTuple):
     reused_resources: int     # copied already compressed from a ResourceCache
     codec: str
     guid: bytes
+    digests: dict = {}        # {algorithm: digest} of the whole file, computed while it was written
 
     def to_json(self) -> dict:
         return {"size": self.size, "files": self.files, "directories": self.directories,
                 "streams": self.streams, "duplicate_files": self.duplicate_files,
                 "total_bytes": self.total_bytes, "stream_bytes": self.stream_bytes,
-                "reused_resources": self.reused_resources, "codec": self.codec, "guid": self.guid.hex()}
+                "reused_resources": self.reused_resources, "codec": self.codec, "guid": self.guid.hex(),
+                **{a: d.hex() for a, d in self.digests.items()}}
 
 
 def filetime(when: _dt.datetime) -> int:
@@ -80,36 +88,19 @@ def filetime(when: _dt.datetime) -> int:
 
 
 class _Source:
-    """One file's data: in-memory bytes, or a file on disk (``path``) read in pieces when written."""
+    """One file's data: in-memory bytes, or a file on disk (``path``, with its file_identity when
+    opened) read when its resource is planned and, for its raw chunks, again when written."""
 
-    __slots__ = ("path", "data", "size", "sha1", "parts")
+    __slots__ = ("path", "data", "size", "sha1", "parts", "identity")
 
-    def __init__(self, parts: tuple[str, ...], data: bytes | None, size: int, path: str | None):
+    def __init__(self, parts: tuple[str, ...], data: bytes | None, size: int, path: str | None,
+                 identity: tuple | None = None):
         self.parts = parts
         self.data = data
         self.size = size
         self.path = path
+        self.identity = identity
         self.sha1: bytes | None = None
-
-    def pieces(self) -> Iterator[bytes]:
-        if self.data is not None:
-            mv = memoryview(self.data)
-            for i in range(0, len(mv), 4 * READ_PIECE):
-                yield mv[i:i + 4 * READ_PIECE]
-            return
-        with open(self.path, "rb") as fh:
-            while True:
-                piece = fh.read(4 * READ_PIECE)
-                if not piece:
-                    return
-                yield piece
-
-    def read_all(self) -> bytes:
-        with open(self.path, "rb") as fh:
-            data = fh.read(self.size + 1)
-        if len(data) != self.size:
-            raise WimError(f"{self.path} changed while the package was written")
-        return data
 
     def hash(self) -> bytes:
         if self.sha1 is None and self.data is not None:
@@ -162,7 +153,7 @@ def _open_sources(all_parts: tuple[tuple[str, ...], ...], values: Iterable) -> l
                     raise WimError(f"{path} changed while the package was written")
         finally:
             os.close(fd)
-        append(_Source(parts, data, size, path))
+        append(_Source(parts, data, size, path, file_identity(st)))
     return out
 
 
@@ -267,14 +258,18 @@ def _make_folders(folders: dict, exact: dict, parts: tuple[str, ...], folded: tu
 def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properties: Mapping[str, str], *,
               wim_guid: bytes | None = None, timestamp: _dt.datetime | None = None, codec=None,
               resource_cache: ResourceCache | None = None, workers: int | None = None,
-              store_uncompressed: Iterable[str] | None = None, order: str = "package") -> WriteStats:
-    """Write a one-image WIM (.ppkg container) to ``dest`` (a seekable binary file at offset 0).
+              store_uncompressed: Iterable[str] | None = None, order: str = "package",
+              digests: Iterable[str] = ()) -> WriteStats:
+    """Write a one-image WIM (.ppkg container) to ``dest`` (a binary file at offset 0, or any
+    object with ``write``: the file is written front to back, never seeked or read).
 
     ``files``: package path -> bytes or a path to a file streamed from disk; directories are
     implied. ``properties``: the image XML properties in order (NAME, DESCRIPTION, NOTES, AUTHOR,
     VERSION, ALTITUDE, RESETCLEAR, PACKAGEID, ...); the writer adds DIRCOUNT ... WIMBOOT.
     ``wim_guid`` (16 bytes) and ``timestamp`` (aware datetime) fixed: byte-identical output.
     ``order``: "package" (WIMGAPI-like stream order, see package_order_key) or "given".
+    ``digests``: hashlib names (e.g. "sha1", "sha256") of digests of the whole file to compute
+    while it is written (WriteStats.digests); the output is written front to back, never read.
     """
     if codec is None:
         codec = get_codec()
@@ -287,10 +282,12 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     when = filetime(timestamp) if timestamp is not None else time.time_ns() // 100 + FILETIME_EPOCH_OFFSET
     if order not in ("package", "given"):
         raise WimError(f"unknown stream order {order!r}")
+    if not callable(getattr(dest, "write", None)):
+        raise WimError("the output must be a binary file opened for writing")
     try:
         start = dest.tell()
     except (OSError, AttributeError, ValueError):
-        raise WimError("the output must be a seekable binary file") from None
+        start = 0           # a pipe or a write-only stream: the file is written front to back
     if start != 0:
         raise WimError(f"the output must be positioned at offset 0 (it is at {start})")
     if store_uncompressed is None:
@@ -305,21 +302,24 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     streamed = any(s.data is None for s in sources)
     size_counts = Counter(s.size for s in sources if s.size) if streamed else {}
 
-    dest.write(bytes(HEADER_SIZE))
+    # Pass 1 decides every resource's stored form (compressing on the worker threads) and where
+    # it goes; pass 2 writes the file front to back, header first, hashing it on the way
+    # (digests.HashingWriter): nothing is written before its place is known, nothing read back.
     pos = HEADER_SIZE
+    pieces: list = []                 # the file after the header, in order
+    add = pieces.append
     # sha1 -> blob table row [size_in_wim, flags, offset, uncompressed_size, refcount, sha1]
     written: dict[bytes, list] = {}
     rows: list[list] = []
     duplicates = reused = 0
     total_bytes = sum([s.size for s in sources])
-    one_write = resource_cache is None       # in-memory files of one chunk: no chunk table, one write
+    one_write = resource_cache is None       # in-memory files of one chunk: no chunk table
     compress = codec.compress
-    write = dest.write
     sha1 = hashlib.sha1
     raw_slots = plan.raw
     # Files of one chunk in memory (most package files) are hashed, then compressed back to back
-    # (the codec's tables stay in the CPU cache), then written below with one call each. The first
-    # copy of a content in stream order decides whether it is stored raw.
+    # (the codec's tables stay in the CPU cache). The first copy of a content in stream order
+    # decides whether it is stored raw.
     single: set[int] = set()                    # their slots
     packed: dict[bytes, bytes | None] = {}      # sha1 -> compressed form, None = store raw
     if one_write:
@@ -352,31 +352,26 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
                 comp = packed[digest]
                 if comp is not None and len(comp) < size:
                     row = [len(comp), RESHDR_FLAG_COMPRESSED, pos, size, 1, digest]
-                    write(comp)
+                    add(comp)
                 else:
                     row = [size, 0, pos, size, 1, digest]
-                    write(data)
+                    add(data)
                 pos += row[0]
                 written[digest] = row
                 rows.append(row)
                 continue
-        raw = raw_slots[slot]
-        if data is None and size <= SMALL_FILE_BYTES:
-            data = src.read_all()
-        res = write_resource(dest, src.pieces, size, PPKG_CHUNK_SIZE, codec,
-                             compress=not raw, workers=workers, cache=resource_cache,
-                             known_sha1=src.sha1, data=data)
-        if src.sha1 is not None and res.sha1 != src.sha1:
-            raise WimError(f"{src.path or '/'.join(src.parts)} changed while the package was written")
+        res = plan_resource(size, PPKG_CHUNK_SIZE, codec, data=data, path=src.path, identity=src.identity,
+                            compress=not raw_slots[slot], workers=workers, cache=resource_cache,
+                            known_sha1=src.sha1)
         src.sha1 = res.sha1
         if res.sha1 in written:          # equal content found only now (cannot happen: sizes differ)
             raise WimError("internal: duplicate stream written twice")
-        r = res.reshdr
-        row = [r.size_in_wim, r.flags, r.offset, r.uncompressed_size, 1, res.sha1]
+        row = [res.stored, res.flags, pos, res.usize, 1, res.sha1]
+        pieces.extend(res.pieces)
+        pos += res.stored
         written[res.sha1] = row
         rows.append(row)
         reused += res.reused
-        pos = dest.tell()
 
     stream_bytes = pos - HEADER_SIZE
     # image metadata resource: security data + dentry tree
@@ -385,41 +380,63 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     if len(metadata) <= PPKG_CHUNK_SIZE:     # one chunk: no chunk table (the usual case)
         comp = compress(metadata)
         stored = comp if comp is not None and len(comp) < len(metadata) else metadata
-        write(stored)
+        add(stored)
         meta_row = [len(stored), RESHDR_FLAG_METADATA | (RESHDR_FLAG_COMPRESSED if stored is comp else 0),
                     pos, len(metadata), 1, meta_sha1]
     else:
-        meta = write_resource(dest, lambda: [metadata], len(metadata), PPKG_CHUNK_SIZE, codec,
-                              extra_flags=RESHDR_FLAG_METADATA, workers=workers, data=metadata,
-                              batch_bytes=max(len(metadata), 1), known_sha1=meta_sha1)
-        r = meta.reshdr
-        meta_row = [r.size_in_wim, r.flags, r.offset, r.uncompressed_size, 1, meta_sha1]
+        meta = plan_resource(len(metadata), PPKG_CHUNK_SIZE, codec, data=metadata, extra_flags=RESHDR_FLAG_METADATA,
+                             workers=workers, known_sha1=meta_sha1)
+        pieces.extend(meta.pieces)
+        meta_row = [meta.stored, meta.flags, pos, meta.usize, 1, meta_sha1]
     pos = meta_row[2] + meta_row[0]
 
     # blob table: metadata first, then the streams in file order [C]
     table = pack_blob_rows([meta_row] + rows)
     bt_off = pos
-    write(table)
+    add(table)
 
     xml_off = bt_off + len(table)
     image = build_image_xml(1, dict(properties), dir_count=ndirs, file_count=len(sources),
                             total_bytes=total_bytes, hard_link_bytes=0, creation_time=when,
                             modification_time=when)
     xml = build_wim_xml(xml_off, [image])
-    write(xml)
+    add(xml)
     end = xml_off + len(xml)
-    if dest.tell() != end:
-        raise WimError(f"the output is at offset {dest.tell()}, not {end}: a short write?")
-    dest.seek(0)
-    dest.write(pack_header(version=WIM_VERSION_DEFAULT, flags=PPKG_HEADER_FLAGS, chunk_size=PPKG_CHUNK_SIZE,
-                           guid=wim_guid, part_number=1, total_parts=1, image_count=1,
-                           blob_table=(len(table), RESHDR_FLAG_METADATA, bt_off, len(table)),
-                           xml_data=(len(xml), RESHDR_FLAG_METADATA, xml_off, len(xml))))
-    dest.seek(end)
+    header = pack_header(version=WIM_VERSION_DEFAULT, flags=PPKG_HEADER_FLAGS, chunk_size=PPKG_CHUNK_SIZE,
+                         guid=wim_guid, part_number=1, total_parts=1, image_count=1,
+                         blob_table=(len(table), RESHDR_FLAG_METADATA, bt_off, len(table)),
+                         xml_data=(len(xml), RESHDR_FLAG_METADATA, xml_off, len(xml)))
+
+    # pass 2
+    out = HashingWriter(dest, digests, size_hint=end)
+    out.write(header)
+    buf = None
+    opened: dict = {}
     try:
-        dest.truncate()
-    except (OSError, ValueError):
-        pass
-    dest.flush()
+        for piece in pieces:
+            if isinstance(piece, (SourceRange, SpoolRange)):
+                if buf is None:
+                    buf = memoryview(bytearray(READ_PIECE))
+                for part in piece.iter_into(buf, opened):
+                    out.write(part)
+            else:
+                out.write(piece)
+        file_digests = out.finish()
+    finally:
+        for fd in opened.values():
+            os.close(fd)
+    if out.size != end:
+        raise WimError(f"the output is {out.size} bytes, not {end}: a source changed while it was written?")
+    try:
+        at = dest.tell()
+    except (OSError, AttributeError, ValueError):
+        at = end
+    if at != end:
+        raise WimError(f"the output is at offset {at}, not {end}: a short write?")
+    with contextlib.suppress(OSError, AttributeError, ValueError):
+        dest.truncate()         # an existing file opened for update: drop what followed
+    flush = getattr(dest, "flush", None)
+    if flush is not None:
+        flush()
     return WriteStats(end, len(sources), ndirs, len(rows), duplicates, total_bytes, stream_bytes, reused,
-                      getattr(codec, "name", None) or type(codec).__name__, wim_guid)
+                      getattr(codec, "name", None) or type(codec).__name__, wim_guid, file_digests)

@@ -1,0 +1,210 @@
+"""Digests computed while a package is written (issue 19): what `pack` and `build` print, and what the
+catalog lists, is what hashlib, sha1sum and sha256sum compute over the file; the file verifies with
+wimlib-imagex and extracts to the same tree; the writer writes front to back and never reads back."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bulk_template import make_asset, make_template
+from ppkgtool.digests import WRITE_BLOCK, HashingWriter
+from ppkgtool.errors import WimError
+from ppkgtool.fsutil import WRITEBACK_STEP, large_output
+from ppkgtool.security.catalog import parse_catalog
+from ppkgtool.wim import open_wim, write_wim
+from test_wim_helpers import tree_files
+
+pytestmark = pytest.mark.skipif(shutil.which("wimlib-imagex") is None, reason="wimlib-imagex (wimtools) missing")
+
+PPKGTOOL = [sys.executable, "-m", "ppkgtool"]
+
+
+def tool_digest(tool: str, path: Path) -> str:
+    return subprocess.run([tool, str(path)], check=True, capture_output=True, text=True).stdout.split()[0]
+
+
+def run_json(*argv) -> dict:
+    r = subprocess.run([*PPKGTOOL, *map(str, argv), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def package_tree(root: Path) -> Path:
+    """A package folder with streams of several batches: random (stored raw), text, mixed."""
+    rng = random.Random(19)
+    files = {
+        "Multivariant/0/MasterDatastore.xml": b"\xef\xbb\xbf<ConfigurationSourceList/>",
+        "Multivariant/0/Prov/RunTime/0__Setting.provxml": b"".join(
+            b'<parm name="Setting%d" value="%d" datatype="integer" />\r\n' % (i, i * 7919) for i in range(60000)),
+        "DataAsset/2/0_a/random.bin": rng.randbytes(5 * 1024 * 1024 + 123),
+        "DataAsset/2/1_b/small.txt": b"small file\r\n" * 10,
+    }
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    (root / "DataAsset/2/2_c").mkdir(parents=True)
+    make_asset(root / "DataAsset/2/2_c/mixed.msi", 6 * 1024 * 1024 + 77, incompressible=0.5)
+    return root
+
+
+def test_pack_prints_the_sha256_of_the_file(tmp_path):
+    tree = package_tree(tmp_path / "tree")
+    out = tmp_path / "out.ppkg"
+    doc = run_json("pack", tree, "-o", out)
+    assert doc["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest() == tool_digest("sha256sum", out)
+    assert doc["size"] == out.stat().st_size
+    assert subprocess.run(["wimlib-imagex", "verify", str(out)], capture_output=True).returncode == 0
+    subprocess.run(["wimlib-imagex", "extract", str(out), "1", f"--dest-dir={tmp_path / 'x'}"], check=True,
+                   capture_output=True)
+    assert tree_files(tmp_path / "x") == tree_files(tree)
+    with open_wim(out) as w:   # the random stream is stored raw, the text one compressed
+        by_path = {f.path: f for f in w.image(1).files()}
+        assert not w.blobs[by_path["/DataAsset/2/0_a/random.bin"].sha1].reshdr.compressed
+        assert w.blobs[by_path["/Multivariant/0/Prov/RunTime/0__Setting.provxml"].sha1].reshdr.compressed
+
+
+def test_pack_size_stays_within_wimlib(tmp_path):
+    """Skipping compression attempts on incompressible chunks keeps the package within 1.02x of
+    wimlib-imagex capture's (XPRESS, 32 KiB chunks) on the same tree."""
+    tree = package_tree(tmp_path / "tree")
+    ours, theirs = tmp_path / "ours.ppkg", tmp_path / "wimlib.wim"
+    run_json("pack", tree, "-o", ours)
+    subprocess.run(["wimlib-imagex", "capture", str(tree), str(theirs), "x", "--compress=XPRESS",
+                    "--chunk-size=32768", "--no-acls"], check=True, capture_output=True)
+    assert ours.stat().st_size <= 1.02 * theirs.stat().st_size
+
+
+def test_build_reports_and_catalogs_the_digests_of_the_file(tmp_path):
+    template, assets = make_template(tmp_path / "tpl", asset_size=3 << 20, incompressible=0.75)
+    out = tmp_path / "out.ppkg"
+    doc = run_json("build", template, "-o", out, "--asset-dir", assets, "--var", "SITE=Berlin")
+    sha1, sha256 = tool_digest("sha1sum", out), tool_digest("sha256sum", out)
+    data = out.read_bytes()
+    assert doc["sha1"] == sha1 == hashlib.sha1(data).hexdigest()
+    assert doc["sha256"] == sha256 == hashlib.sha256(data).hexdigest()
+    cat = parse_catalog(Path(doc["catalog"]).read_bytes())
+    assert {m.tag.hex() for m in cat.members} == {sha1, sha256}
+    assert subprocess.run(["wimlib-imagex", "verify", str(out)], capture_output=True).returncode == 0
+
+
+class WriteOnly:
+    """An output that can only be appended to: no seek, no read, no truncate."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.writes = 0
+
+    def write(self, data) -> int:
+        self.buf += data
+        self.writes += 1
+        return len(data)
+
+
+def test_writer_writes_front_to_back_and_hashes_what_it_writes(tmp_path):
+    tree = package_tree(tmp_path / "tree")
+    files = {"/" + p.relative_to(tree).as_posix(): p for p in sorted(tree.rglob("*")) if p.is_file()}
+    sink = WriteOnly()
+    stats = write_wim(sink, files, {"NAME": "x"}, digests=("sha1", "sha256"))
+    data = bytes(sink.buf)
+    assert stats.size == len(data)
+    assert stats.digests == {"sha1": hashlib.sha1(data).digest(), "sha256": hashlib.sha256(data).digest()}
+    (tmp_path / "w.wim").write_bytes(data)
+    assert subprocess.run(["wimlib-imagex", "verify", str(tmp_path / "w.wim")], capture_output=True).returncode == 0
+
+
+def test_a_source_changed_between_the_passes_is_refused(tmp_path, monkeypatch):
+    tree = package_tree(tmp_path / "tree")
+    big = tree / "DataAsset/2/0_a/random.bin"
+    import ppkgtool.wim.writer as writer
+
+    class Touching(HashingWriter):
+        def __init__(self, *a, **k):        # the second pass starts: change the file
+            super().__init__(*a, **k)
+            with open(big, "r+b") as fh:
+                fh.write(b"changed")
+            os.utime(big, ns=(1, 1))
+
+    monkeypatch.setattr(writer, "HashingWriter", Touching)
+    with pytest.raises(WimError, match="changed while the package was written"):
+        write_wim(io.BytesIO(), {"/DataAsset/2/0_a/random.bin": big}, {"NAME": "x"})
+
+
+@pytest.mark.parametrize("sizes", [[1, 2, 3], [WRITE_BLOCK - 1, 2, WRITE_BLOCK + 5], [100] * 30000,
+                                   [3 * WRITE_BLOCK + 17, 5, WRITE_BLOCK // 4 - 1, WRITE_BLOCK // 4]])
+def test_hashing_writer(sizes):
+    rng = random.Random(len(sizes))
+    pieces = [rng.randbytes(n) for n in sizes]
+    sink = WriteOnly()
+    w = HashingWriter(sink, ("sha1", "sha256"))
+    for p in pieces:
+        w.write(p)
+    got = w.finish()
+    whole = b"".join(pieces)
+    assert bytes(sink.buf) == whole and w.size == len(whole)
+    assert got == {"sha1": hashlib.sha1(whole).digest(), "sha256": hashlib.sha256(whole).digest()}
+
+
+def test_large_output_is_atomic_and_complete(tmp_path):
+    data = os.urandom(2 * WRITEBACK_STEP + 12345)
+    out = tmp_path / "big.bin"
+    with large_output(out, private=True) as fh:
+        for i in range(0, len(data), 1 << 20):
+            fh.write(data[i:i + (1 << 20)])
+        assert not out.exists()
+    assert out.read_bytes() == data
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("size", [208, 160 * 1000, 3 * 1024 * 1024 + 7])
+def test_encrypting_writer_matches_encrypt_package(size):
+    """build --encrypt encrypts the WIM as it is written: the same bytes as encrypt_package, and the
+    digests of the plain, zero-padded and encrypted forms are those of the bytes."""
+    from ppkgtool.security.encryption import EncryptingWriter, UNIT, decrypt_bytes, encrypt_bytes
+    data = b"MSWIM\0\0\0" + random.Random(size).randbytes(size - 8)
+    iv, password = bytes(range(16)), "0123456789abcdef"
+    sink = WriteOnly()
+    w = EncryptingWriter(sink, password, iv=iv, digests=("sha1", "sha256"))
+    for i in range(0, size, 100_003):           # pieces that are not whole AES blocks
+        w.write(memoryview(data)[i:i + 100_003])
+    sealed = w.finish()
+    enc = bytes(sink.buf)
+    assert enc == encrypt_bytes(data, password, iv=iv)
+    padded = data + bytes(-size % UNIT)
+    assert decrypt_bytes(enc, password, require_wim=False) == padded
+    for algo in ("sha1", "sha256"):
+        assert sealed.plain[algo] == hashlib.new(algo, data).digest()
+        assert sealed.padded[algo] == hashlib.new(algo, padded).digest()
+        assert sealed.encrypted[algo] == hashlib.new(algo, enc).digest()
+    assert (sealed.plain_size, sealed.padded_size, sealed.encrypted_size) == (size, len(padded), len(enc))
+
+
+def test_encrypting_writer_refuses_what_is_not_a_package():
+    from ppkgtool.errors import InvalidInputError
+    from ppkgtool.security.encryption import EncryptingWriter
+    w = EncryptingWriter(WriteOnly(), "0123456789abcdef")
+    with pytest.raises(InvalidInputError, match="not a plain package"):
+        w.write(b"not a wim" * 100)
+
+
+def test_console_script_imports_only_the_command_it_runs():
+    """`ppkgtool pack ...` registers only the pack command (start-up); --help still lists every command."""
+    code = ("import sys\nfrom ppkgtool.cli import main\n"
+            "try:\n    main(['pack', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('ppkgtool.cli.cmd_')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip().splitlines()[-1] == "['ppkgtool.cli.cmd_pack']"
+    top = subprocess.run([*PPKGTOOL, "--help"], capture_output=True, text=True, check=True).stdout
+    for name in ("build", "pack", "extract", "encrypt", "decrypt", "bulk", "odj"):
+        assert f"    {name}" in top
