@@ -7,12 +7,14 @@ call these helpers so that the policy lives in one place.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from ppkgtool.errors import OutputExistsError
+from ppkgtool.errors import InvalidInputError, OutputExistsError
 
 PRIVATE_MODE = 0o600
 
@@ -27,6 +29,173 @@ def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
     return p
 
 
+#: Temporaries are named ``.<name>.ppkgtool-<pid>-<random>.tmp`` beside their output (and
+#: ``….old`` for the previous file kept while a set of outputs is replaced), always mode 0600.
+TEMP_TAG = ".ppkgtool-"
+_FULL_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+log = logging.getLogger("ppkgtool")
+
+
+class OutputWriteError(InvalidInputError):
+    """An output could not be written (full disk, quota, read-only file system): nothing replaced."""
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def clean_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries a killed run left beside ``path`` (their process is gone); report them."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    removed = []
+    prefix = f".{p.name}{TEMP_TAG}"
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(parent):
+            name = entry.name
+            if not name.startswith(prefix) or not name.endswith((".tmp", ".old")):
+                continue
+            pid = name[len(prefix):].split("-", 1)[0]
+            if not pid.isdigit() or _pid_alive(int(pid)) or not entry.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+                log.warning("removed %s, left by an interrupted ppkgtool run", entry.path)
+    return removed
+
+
+class _Staged:
+    def __init__(self, path: Path, overwrite: bool, private: bool):
+        self.path, self.overwrite, self.private = path, overwrite, private
+        self.parent = path.parent if str(path.parent) else Path(".")
+        self.tmp: str | None = None
+        self.old: str | None = None
+        self.placed = False
+
+
+class OutputSet:
+    """Outputs that are replaced together (a package and its .cat; a package and its blob).
+
+    Each is written to a temporary beside it (0600, recognisable name); nothing is renamed until
+    every one is complete and fsync'd. ``commit`` then renames them in the order they were opened
+    (the catalog last), keeping the previous files as ``….old`` links until all are in place: a
+    failure part-way puts the previous files back, so either all outputs are new or all are old.
+    On any exception (including KeyboardInterrupt and SystemExit, which the CLI raises for
+    SIGTERM) every temporary is removed. Stale temporaries of a killed run on the same outputs are
+    removed when the next run opens them.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[_Staged] = []
+
+    @contextlib.contextmanager
+    def open(self, path: str | os.PathLike[str], *, overwrite: bool = False,
+             private: bool = False) -> Iterator[BinaryIO]:
+        p = check_writable(path, overwrite=overwrite)
+        st = _Staged(p, overwrite, private)
+        st.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_temporaries(p)
+        fd, st.tmp = tempfile.mkstemp(prefix=f".{p.name}{TEMP_TAG}{os.getpid()}-", suffix=".tmp", dir=st.parent)
+        self._staged.append(st)
+        with os.fdopen(fd, "wb") as fh:         # mkstemp: mode 0600 until commit
+            try:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+                _drop_cached_pages(fh.fileno())
+            except OSError as exc:
+                raise _write_error(p, exc) from None
+
+    def commit(self) -> None:
+        done: list[_Staged] = []
+        try:
+            for st in self._staged:
+                _commit_one(st)
+                done.append(st)
+        except BaseException:
+            for st in reversed(done):
+                _roll_back(st)
+            raise
+        finally:
+            self.discard()
+        for parent in dict.fromkeys(st.parent for st in done):
+            _fsync_dir(parent)
+
+    def discard(self) -> None:
+        for st in self._staged:
+            for name in (st.tmp, st.old):
+                if name:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name)
+            st.tmp = st.old = None
+        self._staged = []
+
+
+def _write_error(p: Path, exc: OSError) -> Exception:
+    if exc.errno in _FULL_DISK:
+        return OutputWriteError(f"cannot write {p}: {exc.strerror or exc}", hint="nothing was replaced; free space "
+                                "on that file system (or choose another -o) and run again")
+    return exc
+
+
+def _commit_one(st: _Staged) -> None:
+    """Give the temporary its final mode and put it in place (keeping the previous file as .old)."""
+    os.chmod(st.tmp, PRIVATE_MODE if st.private else 0o644 & ~_umask())
+    p = st.path
+    if st.overwrite:
+        if os.path.lexists(p):
+            st.old = f"{st.tmp[:-4]}.old"
+            try:
+                os.link(p, st.old, follow_symlinks=False)
+            except OSError:
+                st.old = None            # no hard links (FAT): replaced without a way back
+        os.replace(st.tmp, p)
+    else:
+        try:
+            os.link(st.tmp, p)           # fails if p appeared meanwhile: never clobber
+        except FileExistsError:
+            raise OutputExistsError(f"{p} already exists", hint="pass --overwrite to replace it") from None
+        except OSError:
+            if p.exists():
+                raise OutputExistsError(f"{p} already exists", hint="pass --overwrite to replace it") from None
+            os.replace(st.tmp, p)        # file systems without hard links (FAT, some FUSE)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(st.tmp)
+    st.tmp = None
+    st.placed = True
+
+
+def _roll_back(st: _Staged) -> None:
+    with contextlib.suppress(OSError):
+        if st.old:
+            os.replace(st.old, st.path)
+            st.old = None
+        elif st.placed:
+            os.unlink(st.path)
+
+
+@contextlib.contextmanager
+def output_set() -> Iterator[OutputSet]:
+    """``with output_set() as outs: with outs.open(a) as fa: …; with outs.open(b) as fb: …`` —
+    committed together when the block ends, discarded on any exception."""
+    outs = OutputSet()
+    try:
+        yield outs
+    except BaseException:
+        outs.discard()
+        raise
+    outs.commit()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False,
                   private: bool = False) -> Iterator[BinaryIO]:
@@ -35,37 +204,10 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False,
     On any exception the temporary file is removed and ``path`` is left as it was. With
     ``overwrite=False`` an existing ``path`` is never replaced (checked before and, with a hard
     link, race-free at the end). ``private`` creates the file with mode 0600 (secrets).
+    A full disk is an OutputWriteError (exit 3). One output of an OutputSet.
     """
-    p = check_writable(path, overwrite=overwrite)
-    parent = p.parent if str(p.parent) else Path(".")
-    parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
-    try:
-        os.chmod(tmp, PRIVATE_MODE if private else 0o644 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-            _drop_cached_pages(fh.fileno())
-        if overwrite:
-            os.replace(tmp, p)
-        else:
-            try:
-                os.link(tmp, p)  # fails if p appeared meanwhile: never clobber
-            except FileExistsError:
-                raise OutputExistsError(f"{p} already exists", hint="pass --overwrite to replace it")
-            except OSError:
-                if p.exists():
-                    raise OutputExistsError(f"{p} already exists", hint="pass --overwrite to replace it")
-                os.replace(tmp, p)  # file systems without hard links (FAT, some FUSE)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-        _fsync_dir(parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with output_set() as outs, outs.open(path, overwrite=overwrite, private=private) as fh:
+        yield fh
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = False,

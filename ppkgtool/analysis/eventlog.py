@@ -204,21 +204,23 @@ def _find(el, name):
     return r if r is not None else el.find(name)
 
 
+def _number(el) -> int | None:
+    """An element's decimal text (ASCII digits only: str.isdigit() also accepts '²'), else None."""
+    text = (el.text or "").strip() if el is not None else ""
+    return int(text) if re.fullmatch(r"[0-9]{1,20}", text) else None
+
+
 def _event(el) -> Event:
     system = _find(el, "System")
     eid, time, rec, level, provider = 0, None, None, None, None
     if system is not None:
-        e = _find(system, "EventID")
-        try:
-            eid = int((e.text or "0").strip()) if e is not None else 0
-        except ValueError:
-            eid = 0
+        eid = _number(_find(system, "EventID")) or 0
         t = _find(system, "TimeCreated")
         time = t.get("SystemTime") if t is not None else None
         r = _find(system, "EventRecordID")
-        rec = int(r.text) if r is not None and (r.text or "").strip().isdigit() else None
+        rec = _number(r)
         lv = _find(system, "Level")
-        level = int(lv.text) if lv is not None and (lv.text or "").strip().isdigit() else None
+        level = _number(lv)
         p = _find(system, "Provider")
         provider = p.get("Name") if p is not None else None
     data = []

@@ -450,10 +450,8 @@ class PackageView:
     @property
     def altitude(self) -> int | None:
         """The image ALTITUDE as Windows reads it: a decimal number of at most 7 characters."""
-        text = (self.prop("ALTITUDE") or "").strip()
-        if text and len(text) <= 7 and text.isdigit():
-            return int(text)
-        return None
+        from ppkgtool.package.metadata import parse_altitude
+        return parse_altitude(self.prop("ALTITUDE"))
 
     @property
     def declared(self) -> tuple[OwnerType | None, int | None]:

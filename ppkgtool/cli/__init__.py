@@ -109,6 +109,23 @@ def tune_allocator() -> None:
     mallopt(_M_TRIM_THRESHOLD, 256 << 20)    # ... which keeps up to 256 MiB free for reuse
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that every ``finally`` and fsutil's cleanup runs."""
+
+
+def _terminate_cleanly():
+    """Install the SIGTERM handler; a function that puts the previous one back."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise _Terminated()
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -120,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         target = getattr(args, "_group_parser", parser)
         target.print_help(sys.stderr)
         return EXIT_USAGE
+    restore = _terminate_cleanly()
     try:
         from ppkgtool.limits import configure
         configure(getattr(args, "budget", None))
@@ -133,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("ppkgtool: interrupted\n")
         return 130
+    except _Terminated:
+        sys.stderr.write("ppkgtool: terminated\n")
+        return 143
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: say so in one line unless debugging
@@ -142,3 +163,5 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"ppkgtool: internal error: {type(exc).__name__}: {safe_text(str(exc))} "
                          f"(set PPKGTOOL_DEBUG=1 for a traceback and please report it)\n")
         return EXIT_INTERNAL
+    finally:
+        restore()

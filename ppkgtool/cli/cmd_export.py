@@ -68,9 +68,9 @@ def read_package_parts(path: Path, password: str | None = None) -> tuple[dict[st
 
 
 def metadata_from_properties(props: dict[str, str]):
-    from ppkgtool.package.metadata import OwnerType, PackageMetadata, check_package_id
+    from ppkgtool.package.metadata import OwnerType, PackageMetadata, check_package_id, parse_altitude
     pid = check_package_id(props.get("PACKAGEID", ""))
-    split = OwnerType.from_altitude(int(props.get("ALTITUDE", "0") or 0)) or (OwnerType.OEM, 0)
+    split = OwnerType.from_altitude(parse_altitude(props.get("ALTITUDE")) or 0) or (OwnerType.OEM, 0)
     return PackageMetadata(package_id=pid, name=props.get("NAME") or "package", version=props.get("VERSION") or "1.0",
                            owner_type=split[0], rank=split[1], description=props.get("DESCRIPTION", ""))
 

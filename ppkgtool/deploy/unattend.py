@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from ppkgtool.errors import FormatError
+from ppkgtool.errors import FormatError, InvalidInputError
 
 UNATTEND_NS = "urn:schemas-microsoft-com:unattend"
 WCM_NS = "http://schemas.microsoft.com/WMIConfig/2002/State"
@@ -80,11 +80,14 @@ def _new_document() -> etree._ElementTree:
 
 
 def architectures_in(tree: etree._ElementTree) -> list[str]:
-    """processorArchitecture values used by the document's components, in first-seen order."""
+    """Machine architectures (ARCHITECTURES) the document's components use, in first-seen order.
+
+    Other processorArchitecture values (wow64: a 32-bit component on a 64-bit system; ia64, arm)
+    name no machine an UnattendedJoin component is written for, so they are not counted."""
     seen: list[str] = []
     for comp in tree.getroot().iter(_q("component")):
         arch = comp.get("processorArchitecture")
-        if arch and arch not in seen:
+        if arch in ARCHITECTURES and arch not in seen:
             seen.append(arch)
     return seen
 
@@ -178,7 +181,7 @@ def merge_account_data(existing: bytes | None, account_data: str, *, pass_: str 
     archs = list(architectures or architectures_in(tree) or [default_architecture])
     for a in archs:
         if a not in ARCHITECTURES:
-            raise ValueError(f"processor architecture must be one of {', '.join(ARCHITECTURES)}, not {a!r}")
+            raise InvalidInputError(f"processor architecture must be one of {', '.join(ARCHITECTURES)}, not {a!r}")
     template = next(iter(root.iter(_q("component"))), None)
     template = copy.deepcopy(template) if template is not None else None
     settings = _settings(root, pass_)

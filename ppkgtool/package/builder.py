@@ -19,7 +19,7 @@ from typing import Mapping
 
 from ppkgtool import __version__
 from ppkgtool.errors import InvalidInputError, PpkgError
-from ppkgtool.fsutil import check_writable, large_output, write_bytes_atomic
+from ppkgtool.fsutil import EarlyWriteback, check_writable, output_set
 from ppkgtool.package.catalogue import PROJECT_NAMESPACE, Catalogue, load_catalogue
 from ppkgtool.package.compiler import CompiledSetting, PackageTree, compile_package
 from ppkgtool.package.customizations import parse_customizations
@@ -168,34 +168,39 @@ def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, op
         wim_guid = None
 
     encrypted = options.encrypt_password is not None
-    if encrypted:
-        # the WIM is encrypted as it is written (encryption.EncryptingWriter), straight into the
-        # atomic output: no plain copy on disk. The catalog lists the plain package (Windows
-        # decrypts before it validates [I]); which bytes Windows hashes after decrypting is not
-        # known [U], so it also lists the decrypted form (zero-padded to whole 160-byte units) and
-        # the encrypted file, as `ppkgtool sign` does for an encrypted package. All their digests
-        # are computed on the way.
-        from ppkgtool.security import encryption
-        with large_output(out, overwrite=options.overwrite, private=True) as fh:
-            sink = encryption.EncryptingWriter(fh, options.encrypt_password, digests=("sha1", "sha256"))
-            write_package_wim(sink, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
-                              resource_cache=options.resource_cache)
-            sealed = sink.finish()
-        hashes = PackageHashes(sealed.plain["sha1"], sealed.plain["sha256"], sealed.plain_size)
-        extra = ()
-        if sealed.padded_size != sealed.plain_size:
-            extra = (PackageHashes(sealed.padded["sha1"], sealed.padded["sha256"], sealed.padded_size),)
-        extra += (PackageHashes(sealed.encrypted["sha1"], sealed.encrypted["sha256"], sealed.encrypted_size),)
-        catalog = _catalog_bytes(hashes, tree, options, when, extra) if cat_path else None
-    else:
-        with large_output(out, overwrite=options.overwrite, private=secrets) as fh:
-            # the digests are computed while the package is written (bulk without catalogs skips them)
-            hashes = write_package_wim(fh, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
-                                       resource_cache=options.resource_cache,
-                                       hashes=cat_path is not None or options.hashes)
-            catalog = _catalog_bytes(hashes, tree, options, when) if cat_path and hashes else None
-    if cat_path is not None and catalog is not None:
-        write_bytes_atomic(cat_path, catalog, overwrite=options.overwrite)
+    # the package and its catalog are replaced together, the catalog last (fsutil.OutputSet)
+    with output_set() as outs:
+        if encrypted:
+            # the WIM is encrypted as it is written (encryption.EncryptingWriter), straight into the
+            # atomic output: no plain copy on disk. The catalog lists the plain package (Windows
+            # decrypts before it validates [I]); which bytes Windows hashes after decrypting is not
+            # known [U], so it also lists the decrypted form (zero-padded to whole 160-byte units) and
+            # the encrypted file, as `ppkgtool sign` does for an encrypted package. All their digests
+            # are computed on the way.
+            from ppkgtool.security import encryption
+            with outs.open(out, overwrite=options.overwrite, private=True) as raw:
+                fh = EarlyWriteback(raw)
+                sink = encryption.EncryptingWriter(fh, options.encrypt_password, digests=("sha1", "sha256"))
+                write_package_wim(sink, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
+                                  resource_cache=options.resource_cache)
+                sealed = sink.finish()
+            hashes = PackageHashes(sealed.plain["sha1"], sealed.plain["sha256"], sealed.plain_size)
+            extra = ()
+            if sealed.padded_size != sealed.plain_size:
+                extra = (PackageHashes(sealed.padded["sha1"], sealed.padded["sha256"], sealed.padded_size),)
+            extra += (PackageHashes(sealed.encrypted["sha1"], sealed.encrypted["sha256"], sealed.encrypted_size),)
+            catalog = _catalog_bytes(hashes, tree, options, when, extra) if cat_path else None
+        else:
+            with outs.open(out, overwrite=options.overwrite, private=secrets) as raw:
+                fh = EarlyWriteback(raw)
+                # the digests are computed while the package is written (bulk without catalogs skips them)
+                hashes = write_package_wim(fh, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
+                                           resource_cache=options.resource_cache,
+                                           hashes=cat_path is not None or options.hashes)
+                catalog = _catalog_bytes(hashes, tree, options, when) if cat_path and hashes else None
+        if cat_path is not None and catalog is not None:
+            with outs.open(cat_path, overwrite=options.overwrite) as fh:
+                fh.write(catalog)
     return BuildResult(package_path=out, catalog_path=cat_path, metadata=tree.metadata,
                        settings_count=len(tree.settings), files=tuple(files_in(tree.files)),
                        settings=tuple(tree.settings), payloads=tuple(payload_summary),

@@ -62,6 +62,13 @@ class OwnerType(enum.Enum):
         return None
 
 
+def parse_altitude(text: str | None) -> int | None:
+    """The image ALTITUDE as Windows reads it: a decimal number of at most 7 ASCII digits; None
+    for anything else (absent, 'x', '²' …) — the one rule inspect, rank and export apply."""
+    raw = (text or "").strip()
+    return int(raw) if re.fullmatch(r"[0-9]{1,7}", raw) else None
+
+
 def check_rank(rank: int | str) -> int:
     try:
         value = int(str(rank).strip())

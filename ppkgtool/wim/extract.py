@@ -10,6 +10,7 @@ Named data streams are not extracted (as wimlib does on Linux).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -78,11 +79,25 @@ def extract_image(wim: WimReader, dest_dir: str | os.PathLike, image: int = 1, *
             raise OutputExistsError(f"{dest} exists and is not a folder")
         if any(dest.iterdir()) and not overwrite:
             raise OutputExistsError(f"{dest} is not empty", hint="pass --overwrite to extract into it anyway")
+    created: list[str] = [] if dest.exists() else [str(dest)]
+    written: list[Path] = []
     dest.mkdir(parents=True, exist_ok=True)
     root = os.path.realpath(dest)
-    with _OverlappedWriter() as writer:
-        return _extract_entries(wim, entries, dest, root, writer, overwrite=overwrite, progress=progress,
-                                private=private)
+    try:
+        with _OverlappedWriter() as writer:
+            _extract_entries(wim, entries, dest, root, writer, overwrite=overwrite, progress=progress,
+                             private=private, written=written, created=created)
+    except BaseException:
+        # a failed or interrupted extraction (a full disk, a bad blob, Ctrl-C) takes back what it
+        # wrote: the files and folders this run created; files replaced under --overwrite are gone
+        for f in reversed(written):
+            with contextlib.suppress(OSError):
+                os.unlink(f)
+        for d in reversed(created):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        raise
+    return written
 
 
 #: Pieces smaller than this are written on the calling thread (most package files are one small piece).
@@ -144,8 +159,7 @@ class _OverlappedWriter:
 
 
 def _extract_entries(wim: WimReader, entries: list[Entry], dest: Path, root: str, writer: _OverlappedWriter, *,
-                     overwrite: bool, progress, private) -> list[Path]:
-    written: list[Path] = []
+                     overwrite: bool, progress, private, written: list[Path], created: list[str]) -> None:
     for e in entries:
         target = os.path.join(root, *e.parts)
         parent = os.path.dirname(target)
@@ -162,6 +176,7 @@ def _extract_entries(wim: WimReader, entries: list[Entry], dest: Path, root: str
                     os.mkdir(target)
             else:
                 os.mkdir(target)
+                created.append(target)
             continue
         if not _is_real_dir(parent):
             raise UnsafePathError(f"the folder of {e.path!r} is not a real directory")
@@ -196,4 +211,3 @@ def _extract_entries(wim: WimReader, entries: list[Entry], dest: Path, root: str
         written.append(Path(target))
         if progress is not None:
             progress(e.path, size)
-    return written
