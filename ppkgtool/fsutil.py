@@ -10,6 +10,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -74,8 +75,8 @@ def clean_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
 
 
 class _Staged:
-    def __init__(self, path: Path, overwrite: bool, private: bool):
-        self.path, self.overwrite, self.private = path, overwrite, private
+    def __init__(self, path: Path, overwrite: bool, private: bool, like: os.stat_result | None = None):
+        self.path, self.overwrite, self.private, self.like = path, overwrite, private, like
         self.parent = path.parent if str(path.parent) else Path(".")
         self.tmp: str | None = None
         self.old: str | None = None
@@ -99,9 +100,10 @@ class OutputSet:
 
     @contextlib.contextmanager
     def open(self, path: str | os.PathLike[str], *, overwrite: bool = False,
-             private: bool = False) -> Iterator[BinaryIO]:
+             private: bool = False, like: os.stat_result | None = None) -> Iterator[BinaryIO]:
+        """``like``: the file being replaced keeps its mode and owner (an offline hive)."""
         p = check_writable(path, overwrite=overwrite)
-        st = _Staged(p, overwrite, private)
+        st = _Staged(p, overwrite, private, like)
         st.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temporaries(p)
         fd, st.tmp = tempfile.mkstemp(prefix=f".{p.name}{TEMP_TAG}{os.getpid()}-", suffix=".tmp", dir=st.parent)
@@ -149,7 +151,12 @@ def _write_error(p: Path, exc: OSError) -> Exception:
 
 def _commit_one(st: _Staged) -> None:
     """Give the temporary its final mode and put it in place (keeping the previous file as .old)."""
-    os.chmod(st.tmp, PRIVATE_MODE if st.private else 0o644 & ~_umask())
+    if st.like is not None:
+        with contextlib.suppress(PermissionError):     # not root: the owner stays ours
+            os.chown(st.tmp, st.like.st_uid, st.like.st_gid)
+        os.chmod(st.tmp, stat.S_IMODE(st.like.st_mode))
+    else:
+        os.chmod(st.tmp, PRIVATE_MODE if st.private else 0o644 & ~_umask())
     p = st.path
     if st.overwrite:
         if os.path.lexists(p):

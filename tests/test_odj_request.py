@@ -4,6 +4,8 @@ SYSTEM hive was written by hivex; results read back with hivexget, reged -x and 
 from __future__ import annotations
 
 import base64
+import errno
+import os
 import json
 import struct
 from pathlib import Path
@@ -311,3 +313,61 @@ def test_corrupted_hive_is_left_untouched_with_2717(image, real_odj, capsys, whe
     assert rc == 3 and "(error 2717)" in err
     assert hive.read_bytes() == bytes(data)
     assert sorted(p.name for p in hive.parent.iterdir()) == ["SYSTEM"]      # no backup, no temp file
+
+
+# --- issue 17: the hive keeps its mode and owner; links refused; no backup left by a failure ------
+
+def test_registry_route_keeps_the_hive_mode(image, real_odj, capsys):
+    hive = image / "System32" / "config" / "SYSTEM"
+    os.chmod(hive, 0o444)
+    before = os.stat(hive)
+    rc, out, err = run_cli(capsys, "odj", "request", "--loadfile", str(real_odj / "windows-w2k19-provision-data.bin"),
+                           "--windows-path", str(image), "--registry", "--json")
+    assert rc == 0, err
+    after = os.stat(hive)
+    assert (after.st_mode & 0o7777, after.st_uid, after.st_gid) == (0o444, before.st_uid, before.st_gid)
+    backup = Path(json.loads(out)["registry"]["backup"])
+    assert backup.stat().st_mode & 0o777 == 0o600
+
+
+def test_registry_route_refuses_a_symlinked_hive(image, real_odj, tmp_path, capsys):
+    hive = image / "System32" / "config" / "SYSTEM"
+    real = tmp_path / "real-SYSTEM"
+    hive.rename(real)
+    hive.symlink_to(real)
+    data = real.read_bytes()
+    rc, out, err = run_cli(capsys, "odj", "request", "--loadfile", str(real_odj / "windows-w2k19-provision-data.bin"),
+                           "--windows-path", str(image), "--registry")
+    assert rc == 3 and "symbolic link" in err and "(error 2717)" in err
+    assert hive.is_symlink() and real.read_bytes() == data
+    assert sorted(p.name for p in hive.parent.iterdir()) == ["SYSTEM"]
+
+
+def test_registry_route_failure_leaves_no_backup(image, real_odj, capsys, monkeypatch):
+    from ppkgtool import fsutil
+    hive = image / "System32" / "config" / "SYSTEM"
+    data = hive.read_bytes()
+    real_commit = fsutil._commit_one
+
+    def failing(st):
+        if st.path.name == "SYSTEM":
+            raise OSError(errno.EIO, "injected failure")
+        return real_commit(st)
+    monkeypatch.setattr(fsutil, "_commit_one", failing)
+    rc, out, err = run_cli(capsys, "odj", "request", "--loadfile", str(real_odj / "windows-w2k19-provision-data.bin"),
+                           "--windows-path", str(image), "--registry")
+    assert rc == 3 and "(error 2717)" in err, err
+    assert hive.read_bytes() == data
+    assert sorted(p.name for p in hive.parent.iterdir()) == ["SYSTEM"]       # no .bak, no temporary
+
+
+def test_existing_unattend_with_wow64_components(image, blob, tmp_path, capsys):
+    panther = image / "Panther"
+    panther.mkdir()
+    doc = EXISTING_UNATTEND.replace(b'processorArchitecture="x86"', b'processorArchitecture="wow64"')
+    (panther / "Unattend.xml").write_bytes(doc)
+    f = tmp_path / "blob.bin"
+    f.write_bytes(blob)
+    rc, out, err = run_cli(capsys, "odj", "request", "--loadfile", str(f), "--windows-path", str(image), "--json")
+    assert rc == 0, err
+    assert json.loads(out)["unattend"]["architectures"] == ["amd64"]      # wow64 names no machine to join

@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ppkgtool.errors import HiveError
-from ppkgtool.fsutil import write_bytes_atomic
+from ppkgtool.fsutil import output_set
 from ppkgtool.regf import NERR_CANT_LOAD_OFFLINE_HIVE, Hive, RegType, RegValue
 
 MAX_SYSTEM_HIVE_BYTES = 512 * 1024 * 1024
@@ -185,7 +186,18 @@ def inject_into_system_hive(hive_path: str | os.PathLike[str], pd, *, backup: bo
     """
     path = Path(hive_path)
     try:
-        size = path.stat().st_size
+        info = os.lstat(path)
+    except OSError as exc:
+        raise HiveError(f"cannot read the offline hive {path}: {exc.strerror}",
+                        code=NERR_CANT_LOAD_OFFLINE_HIVE) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise HiveError(f"{path} is a symbolic link: the link would be replaced by a file and the real hive left "
+                        "unchanged", code=NERR_CANT_LOAD_OFFLINE_HIVE,
+                        hint=f"give the image folder the link points into ({os.path.realpath(path)})")
+    if not stat.S_ISREG(info.st_mode):
+        raise HiveError(f"{path} is not a regular file", code=NERR_CANT_LOAD_OFFLINE_HIVE)
+    try:
+        size = info.st_size
         if size > MAX_SYSTEM_HIVE_BYTES:
             raise HiveError(f"{path}: {size} bytes is more than the {MAX_SYSTEM_HIVE_BYTES}-byte limit",
                             code=NERR_CANT_LOAD_OFFLINE_HIVE)
@@ -205,11 +217,16 @@ def inject_into_system_hive(hive_path: str | os.PathLike[str], pd, *, backup: bo
     verify_hive(new, writes)
     backup_path = None
     try:
-        if backup:
-            stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-            backup_path = path.with_name(f"{path.name}.ppkgtool-{stamp}.bak")
-            write_bytes_atomic(backup_path, original, overwrite=False, private=True)
-        write_bytes_atomic(path, new, overwrite=True, private=True)
+        # the backup (0600: the hive holds secrets) and the changed hive are one OutputSet: when
+        # the hive cannot be replaced, no backup is left behind. The hive keeps its mode and owner.
+        with output_set() as outs:
+            if backup:
+                stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+                backup_path = path.with_name(f"{path.name}.ppkgtool-{stamp}.bak")
+                with outs.open(backup_path, overwrite=False, private=True) as fh:
+                    fh.write(original)
+            with outs.open(path, overwrite=True, like=info) as fh:
+                fh.write(new)
     except OSError as exc:
         raise HiveError(f"cannot write the offline hive {path}: {exc.strerror}",
                         code=NERR_CANT_LOAD_OFFLINE_HIVE) from None
