@@ -310,3 +310,17 @@ def large_output(path: str | os.PathLike[str], *, overwrite: bool = False,
     """atomic_output for an output written front to back in large pieces (EarlyWriteback)."""
     with atomic_output(path, overwrite=overwrite, private=private) as fh:
         yield EarlyWriteback(fh)
+
+
+def read_at_most(fh: BinaryIO, limit: int, chunk: int = 1 << 20) -> bytes:
+    """Up to ``limit + 1`` bytes of ``fh`` (one more than allowed tells the caller it is too large),
+    read in pieces: ``fh.read(limit + 1)`` would allocate the whole limit up front for every file."""
+    parts: list[bytes] = []
+    left = limit + 1
+    while left > 0:
+        block = fh.read(min(chunk, left))
+        if not block:
+            break
+        parts.append(block)
+        left -= len(block)
+    return b"".join(parts)

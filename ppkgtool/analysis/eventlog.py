@@ -280,12 +280,13 @@ def events_from_evtx(path: str) -> list[Event]:
 
 
 def read_log(path: str) -> tuple[list[Event], str]:
+    from ppkgtool.fsutil import read_at_most
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head == EVTX_MAGIC:
         return events_from_evtx(path), "evtx"
     with open(path, "rb") as fh:
-        data = fh.read(MAX_LOG_BYTES + 1)
+        data = read_at_most(fh, MAX_LOG_BYTES)
     return events_from_xml(data, where=str(path)), "xml"
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ppkgtool.errors import InvalidInputError, UsageError
-from ppkgtool.fsutil import large_output
+from ppkgtool.fsutil import large_output, read_at_most
 
 
 def read_bounded(path: str, limit: int, *, stdin: bool = False, name: str | None = None,
@@ -22,10 +22,10 @@ def read_bounded(path: str, limit: int, *, stdin: bool = False, name: str | None
     label = name or path
     try:
         if stdin and path == "-":
-            data = sys.stdin.buffer.read(limit + 1)
+            data = read_at_most(sys.stdin.buffer, limit)
         else:
             with open(path, "rb") as fh:
-                data = fh.read(limit + 1)
+                data = read_at_most(fh, limit)
     except OSError as exc:
         raise InvalidInputError(f"cannot read {label}: {exc.strerror or exc}") from None
     if len(data) > limit:
