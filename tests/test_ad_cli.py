@@ -87,7 +87,7 @@ def test_printblob_and_unattend(samba_dc, made, tmp_path):
     name = new_name("W")
     made.append(name)
     unattend = tmp_path / "unattend.xml"
-    p = run_cli(samba_dc, "--machine", name, *base_args(samba_dc, "--printblob", "--unattend", str(unattend)))
+    p = run_cli(samba_dc, "--machine", name, *base_args(samba_dc, "--printblob", "--show-secrets", "--unattend", str(unattend)))
     assert p.returncode == 0, p.stderr
     blob = base64.b64decode(p.stdout.strip())
     pd = decode_provision_data(blob)
@@ -174,7 +174,7 @@ def test_password_from_env(samba_dc, made, tmp_path):
     name = new_name("E")
     made.append(name)
     p = run_cli(samba_dc, "--machine", name, "--ca-file", samba_dc.ca_file, "--password-env", "PPK_ADMIN_PW",
-                "--printblob", env_extra={"PPK_ADMIN_PW": samba_dc.admin_password})
+                "--printblob", "--show-secrets", env_extra={"PPK_ADMIN_PW": samba_dc.admin_password})
     assert p.returncode == 0, p.stderr
 
 
@@ -288,6 +288,6 @@ def test_bad_policy_file_fails_before_the_account(samba_dc, session, tmp_path):
     bad = tmp_path / "bad.pol"
     bad.write_bytes(b"PReg\x01\x00\x00\x00[garbage")
     name = new_name("B")
-    p = run_cli(samba_dc, "--machine", name, *base_args(samba_dc, "--policypaths", str(bad), "--printblob"))
+    p = run_cli(samba_dc, "--machine", name, *base_args(samba_dc, "--policypaths", str(bad), "--printblob", "--show-secrets"))
     assert p.returncode == 3, p.stderr
     assert session.computer_exists(name) is None

@@ -103,7 +103,7 @@ def test_compose_options_generated_password_unattend_and_parts(capsys, tmp_path)
             "--domain-guid", str(DOMAIN_GUID), "--dc-name", "dc1.test.lab", "--dc-address", "10.1.2.3",
             "--machine", "KIOSK7", "--rid", "2001", "--object-guid", "0a0b0c0d-1111-4222-8333-944455556666",
             "--join-provider4", "--psite", "Branch", "--root-ca-file", str(ca), "--policypaths", str(pol),
-            "--unattend", str(unattend), "--pass", "offlineServicing", "--printblob"]
+            "--unattend", str(unattend), "--pass", "offlineServicing", "--printblob", "--show-secrets"]
     code, out, err = run_cli(capsys, *args)
     assert code == 0, err
     blob_text = out.strip()

@@ -84,7 +84,9 @@ def register(sub) -> None:
     x.add_argument("--policypaths", metavar="'P;Q'", help="Registry.pol files to include (POLICY_PROVIDER)")
     o = p.add_argument_group("output (at least one)")
     o.add_argument("--savefile", metavar="FILE", help="write the blob as djoin does (UTF-16 base64, mode 0600)")
-    o.add_argument("--printblob", action="store_true", help="print the blob as base64 on stdout")
+    o.add_argument("--printblob", action="store_true",
+                   help="print the blob as base64 on stdout (it carries the machine password: needs --show-secrets)")
+    o.add_argument("--show-secrets", action="store_true", help="allow --printblob to print the blob")
     o.add_argument("--unattend", metavar="FILE", help="write an unattend.xml with the blob (mode 0600)")
     o.add_argument("--pass", dest="unattend_pass", choices=("specialize", "offlineServicing"), default="specialize",
                    help="unattend pass for --unattend (default specialize)")
@@ -218,6 +220,13 @@ def build_from_args(args):
     return pd, how
 
 
+def require_show_secrets(args) -> None:
+    """--printblob puts the machine password on stdout: only when the user asks (docs/security.md)."""
+    if getattr(args, "printblob", False) and not getattr(args, "show_secrets", False):
+        raise UsageError("--printblob prints the blob, which carries the machine password in clear",
+                         hint="add --show-secrets to print it, or write it 0600 with --savefile FILE")
+
+
 def run(args) -> int:
     from ppkgtool.cli.output import Reporter
     from ppkgtool.fsutil import check_writable, write_bytes_atomic
@@ -233,6 +242,7 @@ def run(args) -> int:
     for f, _ in files:
         check_writable(f, overwrite=args.overwrite)
     pd, how = build_from_args(args)
+    require_show_secrets(args)
     blob = encode_provision_data(pd)
     for f, kind in files:
         data = {"savefile": lambda: to_savefile(blob), "binary": lambda: blob,

@@ -80,7 +80,9 @@ def register(sub) -> None:
     add_account_options(p)
     o = p.add_argument_group("output (at least one)")
     o.add_argument("--savefile", metavar="FILE", help="write the blob as djoin does (UTF-16 base64, mode 0600)")
-    o.add_argument("--printblob", action="store_true", help="print the blob as base64 on stdout")
+    o.add_argument("--printblob", action="store_true",
+                   help="print the blob as base64 on stdout (it carries the machine password: needs --show-secrets)")
+    o.add_argument("--show-secrets", action="store_true", help="allow --printblob to print the blob")
     o.add_argument("--unattend", metavar="FILE", help="write an unattend.xml with the blob (AccountData, mode 0600)")
     o.add_argument("--overwrite", action="store_true", help="replace existing output files")
     add_common(p)
@@ -101,6 +103,8 @@ def run(args) -> int:
         raise UsageError("--savefile and --unattend name the same file")
     for f in outputs:  # fail before any account is created
         check_writable(f, overwrite=args.overwrite)
+    from ppkgtool.cli.cmd_odj_compose import require_show_secrets
+    require_show_secrets(args)
     req = ProvisionRequest(machine=args.machine, reuse=args.reuse, **request_defaults_from_args(args))
 
     written: list[str] = []
