@@ -203,6 +203,14 @@ def build_view(path: str, image, *, image_index: int = 1, image_count: int = 1, 
             problems.append(exc.one_line())
     files: list[EmbeddedFile] = []
     heads: dict[str, bytes] = {}
+    from ppkgtool.errors import UnsafePathError
+    from ppkgtool.wim.safepath import check_component
+    for fp in sorted(img.entries):          # the rule extract applies (wim.safepath), reported here
+        try:
+            for comp in str(img.entries[fp]).replace("\\", "/").strip("/").split("/"):
+                check_component(comp, where=f"package entry {fp!r}")
+        except UnsafePathError as exc:
+            problems.append(f"{exc.one_line()}: extract refuses this package")
     for fp in sorted(img.entries):
         digest, head = img.sha256_and_head(fp)
         heads[fp] = head
