@@ -15,7 +15,7 @@ EXAMPLES = """examples:
       --machine PC01 --rid 1105 --savefile PC01.txt
   ppkgtool odj compose --facts customizations/domain-facts.json --machine KIOSK7 \\
       --password-file kiosk7.pass --unattend unattend.xml --pass offlineServicing
-  ppkgtool odj compose --facts facts.json --machine PC02 --default-password --printblob
+  ppkgtool odj compose --facts facts.json --machine PC02 --default-password --printblob --show-secrets
 
 facts file (JSON object; command-line options override it):
   {"dns_domain": "test.lab", "netbios_name": "TEST", "dns_forest": "test.lab",
