@@ -13,7 +13,7 @@ Build, read, sign and provision:
     rank, resolve    precedence of several packages, the winning value of every setting
     verify           the signature verdict (Verdict) of a package and its catalog
     encrypt, decrypt, generate_password, load_signer
-    deploy           place a package on a USB medium or into an offline Windows image
+    deploy_package   place a package on a USB medium or into an offline Windows image
     compose_odj, provision_odj, decode_odj, save_odj   offline domain join blobs
 
 Results are frozen dataclasses (BuildResult, Package, RankedPackage, Resolution, Verdict,
@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 # public name -> the module that holds it (one home each); loaded on first access
 _EXPORTS: dict[str, tuple[str, ...]] = {
     'ppkgtool.api': ('PackageBuilder', 'Package', 'open_package', 'rank', 'resolve', 'verify', 'encrypt',
-        'decrypt', 'deploy', 'compose_odj', 'decode_odj', 'save_odj', 'provision_odj', 'ODJ_FORMS',),
+        'decrypt', 'deploy_package', 'compose_odj', 'decode_odj', 'save_odj', 'provision_odj', 'ODJ_FORMS',),
     'ppkgtool.security.encryption': ('generate_password', 'check_password', 'encrypt_package',
         'decrypt_package', 'looks_encrypted', 'trim_padding', 'WIM_MAGIC', 'CryptResult',),
     'ppkgtool.security.signing': ('load_signer', 'Signer', 'sign_package', 'sign_catalog',
@@ -101,7 +101,7 @@ __all__ = ["__version__", *_HOME]
 if TYPE_CHECKING:   # the same names, for type checkers (tests/test_api.py keeps both lists equal)
     from ppkgtool.api import (PackageBuilder as PackageBuilder, Package as Package, open_package as
         open_package, rank as rank, resolve as resolve, verify as verify, encrypt as encrypt, decrypt as
-        decrypt, deploy as deploy, compose_odj as compose_odj, decode_odj as decode_odj, save_odj as save_odj,
+        decrypt, deploy_package as deploy_package, compose_odj as compose_odj, decode_odj as decode_odj, save_odj as save_odj,
         provision_odj as provision_odj, ODJ_FORMS as ODJ_FORMS)
     from ppkgtool.security.encryption import (generate_password as generate_password, check_password as
         check_password, encrypt_package as encrypt_package, decrypt_package as decrypt_package,

@@ -240,8 +240,8 @@ class PackageBuilder:
         """An ODJ blob (binary, base64, djoin save file or unattend.xml; bytes or file): the device
         joins the domain offline at first boot (``build --odj``)."""
         data, _name = _read_source(blob, "ODJ blob file")
-        from ppkgtool.odj.textforms import blob_bytes
-        blob_bytes(data)        # OdjError now, not at write
+        from ppkgtool.odj.textforms import blob_bytes, load_blob
+        load_blob(blob_bytes(data)[0])        # OdjError now, not at write
         self._odj = data
         return self
 
@@ -250,9 +250,9 @@ class PackageBuilder:
         trusted_provisioners (``build --root-cert`` and its siblings)."""
         if store not in self._certs:
             raise InvalidInputError(f"certificate store {store!r} is not one of {', '.join(self._certs)}")
-        from ppkgtool.package.payloads import PayloadOptions, build_payloads
+        from ppkgtool.package.payloads import build_payloads
         path = Path(certificate)
-        build_payloads(PayloadOptions(**{_CERT_FIELDS[store]: (path,)}))   # readable, a certificate
+        build_payloads(_certificate_options(store, (path,)))   # readable, a certificate: checked now
         self._certs[store].append(path)
         return self
 
@@ -296,11 +296,12 @@ class PackageBuilder:
             reproducible=reproducible))
 
     def _options(self, **fields: Any) -> Any:
+        import dataclasses
+
         from ppkgtool.package.builder import BuildOptions
-        from ppkgtool.package.payloads import PayloadOptions
-        payloads = PayloadOptions(
-            odj=self._odj, root_certs=tuple(self._certs["root"]), ca_certs=tuple(self._certs["ca"]),
-            trusted_people=tuple(self._certs["trusted_people"]),
+        payloads = dataclasses.replace(
+            _certificate_options("root", tuple(self._certs["root"])), odj=self._odj,
+            ca_certs=tuple(self._certs["ca"]), trusted_people=tuple(self._certs["trusted_people"]),
             trusted_provisioners=tuple(self._certs["trusted_provisioners"]), client_pfx=tuple(self._pfx),
             policies=tuple(self._policies), policy_settings=tuple(self._policy_settings),
             files=tuple(self._files.items()))
@@ -314,8 +315,16 @@ class PackageBuilder:
                         assets=self._files, base_dir=self._base_dir)
 
 
-_CERT_FIELDS = {"root": "root_certs", "ca": "ca_certs", "trusted_people": "trusted_people",
-                "trusted_provisioners": "trusted_provisioners"}
+def _certificate_options(store: str, paths: tuple[Path, ...]) -> Any:
+    """PayloadOptions carrying ``paths`` as certificates for ``store``."""
+    from ppkgtool.package.payloads import PayloadOptions
+    if store == "root":
+        return PayloadOptions(root_certs=paths)
+    if store == "ca":
+        return PayloadOptions(ca_certs=paths)
+    if store == "trusted_people":
+        return PayloadOptions(trusted_people=paths)
+    return PayloadOptions(trusted_provisioners=paths)
 
 
 def _without_settings(cust: Customizations) -> Customizations:
@@ -473,14 +482,14 @@ def decrypt(package: PathLike, output: PathLike, password: str, *, overwrite: bo
 
 # --- deploy ---------------------------------------------------------------------------------------
 
-def deploy(package: PathLike, *, usb: PathLike | None = None, image: PathLike | None = None,
+def deploy_package(package: PathLike, *, usb: PathLike | None = None, image: PathLike | None = None,
            programdata: bool = False, catalog: PathLike | None = None, overwrite: bool = False) -> Placement:
     """Place a package on a USB medium's root (``usb``) or into an offline Windows image's
     Recovery\\Customizations (``image``; ProgramData provisioning with ``programdata``), copied and
     checked as ``ppkgtool deploy`` does."""
     from ppkgtool.deploy.targets import deploy_image, deploy_usb
     if (usb is None) == (image is None):
-        raise UsageError("deploy needs exactly one of usb= and image=")
+        raise UsageError("deploy_package needs exactly one of usb= and image=")
     if usb is not None:
         return deploy_usb(package, usb, catalog=catalog, overwrite=overwrite)
     assert image is not None
@@ -505,7 +514,10 @@ def compose_odj(domain: DomainFacts | Mapping[str, Any], machine: str, password:
 def _domain_facts(fields: Mapping[str, Any]) -> DomainFacts:
     values = dict(fields)
     if isinstance(values.get("domain_guid"), str):
-        values["domain_guid"] = uuid.UUID(values["domain_guid"])
+        values["domain_guid"] = uuid.UUID(values["domain_guid"].strip("{}"))
+    for n in ("dc_flags", "dc_address_type"):      # the facts JSON writes them as "0x…"
+        if isinstance(values.get(n), str):
+            values[n] = int(values[n], 0)
     return DomainFacts(**values)
 
 
@@ -557,5 +569,5 @@ def provision_odj(dc: Any, credentials: Any, machine: str, *, reuse: bool = Fals
 
 
 __all__ = ["PackageBuilder", "Package", "open_package", "rank", "resolve", "verify", "encrypt", "decrypt",
-           "deploy", "compose_odj", "decode_odj", "save_odj", "provision_odj",
+           "deploy_package", "compose_odj", "decode_odj", "save_odj", "provision_odj",
            "ODJ_FORMS"]
