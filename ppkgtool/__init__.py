@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ppkgtool.version import __version__
 
 # public name -> the module that holds it (one home each); loaded on first access
 _EXPORTS: dict[str, tuple[str, ...]] = {

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ppkgtool.errors import InvalidInputError, UsageError
-from ppkgtool.fsutil import atomic_output
+from ppkgtool import atomic_output
 
 
 def read_bounded(path: str, limit: int, *, stdin: bool = False, name: str | None = None,

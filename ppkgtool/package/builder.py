@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ppkgtool import __version__
+from ppkgtool.version import __version__
 from ppkgtool.errors import InvalidInputError, PpkgError
 from ppkgtool.fsutil import atomic_output, check_writable, write_bytes_atomic
 from ppkgtool.package.catalogue import PROJECT_NAMESPACE, Catalogue, load_catalogue
