@@ -102,7 +102,8 @@ def test_the_import_check_catches_a_private_import(tmp_path):
 
 
 def test_mypy_strict_on_the_public_surface():
-    proc = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")],
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
+                           "--cache-dir", os.devnull],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Success: no issues found in 2 source files" in proc.stdout
