@@ -339,3 +339,32 @@ def test_deploy_through_the_api(tmp_path):
     assert (media / "u.cat").is_file()
     with pytest.raises(dataclasses.FrozenInstanceError):
         placement.warnings = ()  # type: ignore[misc]
+
+
+# --- against the real DC --------------------------------------------------------------------------
+
+@pytest.mark.dc
+def test_provision_odj_then_package_against_the_dc(samba_dc, tmp_path):
+    """provision_odj makes a real account (kinit with its password works), its blob goes into a
+    package whose inspect shows the machine, and the account is removed again."""
+    import secrets as _secrets
+
+    from ad_helpers import admin, new_name, target
+    from samba_dc import kinit
+    name = new_name("API")
+    result = ppkgtool.provision_odj(target(samba_dc), admin(samba_dc), name)
+    try:
+        assert result.created and result.blob
+        cc = str(tmp_path / f"cc-{_secrets.token_hex(4)}")
+        assert kinit(samba_dc, f"{name.upper()}$@{samba_dc.realm}", result.password, cc).returncode == 0
+        b = ppkgtool.PackageBuilder(name)
+        b.add_odj(result.blob)
+        b.write(tmp_path / f"{name}.ppkg")
+        doc = ppkgtool.open_package(tmp_path / f"{name}.ppkg").to_json()
+        assert [c["odj"]["machine_name"] for c in doc["commands"] if c["odj"]] == [name]
+        with pytest.raises(ppkgtool.DirectoryError) as exc:   # exists, no reuse: NERR 2224
+            ppkgtool.provision_odj(target(samba_dc), admin(samba_dc), name)
+        assert exc.value.exit_code == 5
+    finally:
+        with ppkgtool.DirectorySession.connect(target(samba_dc), admin(samba_dc)) as session:
+            session.delete_computer(name)
