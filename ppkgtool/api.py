@@ -15,7 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Union
 
 from lxml import etree
 
@@ -29,10 +29,13 @@ from ppkgtool.odj.models import ProvisionData
 from ppkgtool.package.builder import BuildResult
 from ppkgtool.package.catalogue import Catalogue
 from ppkgtool.package.customizations import Addition, Customizations
-from ppkgtool.package.metadata import OwnerType
+from ppkgtool.package.metadata import OwnerType, PackageMetadata
 from ppkgtool.security.encryption import CryptResult
 from ppkgtool.security.signing import Signer
 from ppkgtool.security.verify import Verdict
+
+if TYPE_CHECKING:     # ppkgtool.ad loads ldap3 and impacket: only when provision_odj runs
+    from ppkgtool.ad import Credentials, DcTarget, ProvisionResult
 
 PathLike = Union[str, "os.PathLike[str]"]
 Source = Union[bytes, str, "os.PathLike[str]"]   # file content, or the file that holds it
@@ -169,7 +172,7 @@ class PackageBuilder:
 
     # -- metadata ---------------------------------------------------------------------------
     @property
-    def metadata(self) -> Any:
+    def metadata(self) -> PackageMetadata | None:
         """The package's PackageMetadata (name, id, version, owner type, rank)."""
         return self._base.metadata
 
@@ -553,8 +556,8 @@ def save_odj(blob: bytes, path: PathLike, *, form: str = "savefile", overwrite: 
     return out
 
 
-def provision_odj(dc: Any, credentials: Any, machine: str, *, reuse: bool = False, method: str = "ldap",
-                  **request: Any) -> Any:
+def provision_odj(dc: DcTarget, credentials: Credentials, machine: str, *, reuse: bool = False,
+                  method: str = "ldap", **request: Any) -> ProvisionResult:
     """Create (or with ``reuse`` reset) the computer account ``machine`` on a writable DC and return
     its ProvisionResult (``.blob`` is the ODJ blob), as ``ppkgtool odj provision`` does. ``dc`` is
     a DcTarget, ``credentials`` Credentials; ``request`` holds ProvisionRequest's other fields
@@ -565,7 +568,8 @@ def provision_odj(dc: Any, credentials: Any, machine: str, *, reuse: bool = Fals
     except TypeError as exc:
         raise UsageError(f"provision_odj: {exc}") from None
     with DirectorySession.connect(dc, credentials, method, pool_size=1) as session:
-        return session.provision(req)
+        result: ProvisionResult = session.provision(req)
+    return result
 
 
 __all__ = ["PackageBuilder", "Package", "open_package", "rank", "resolve", "verify", "encrypt", "decrypt",
