@@ -126,4 +126,6 @@ def configure(overrides=None) -> Budget:
     return _current
 
 
-__all__ = ["Budget", "BudgetError", "ENV_VAR", "configure", "current", "parse_overrides"]
+configure_budget = configure       # the public name (ppkgtool.configure_budget)
+
+__all__ = ["Budget", "BudgetError", "ENV_VAR", "configure", "configure_budget", "current", "parse_overrides"]

@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     restore = _terminate_cleanly()
     try:
-        from ppkgtool.limits import configure
-        configure(getattr(args, "budget", None))
+        from ppkgtool import configure_budget
+        configure_budget(getattr(args, "budget", None))
         return int(func(args) or 0)
     except PpkgError as exc:
         from ppkgtool.cli.output import safe_text

@@ -37,7 +37,7 @@ def register(sub) -> None:
 
 def add_build_arguments(p, *, single: bool) -> None:
     """Options shared by ``build`` and ``bulk`` (``single``: the per-package ones of ``build``)."""
-    from ppkgtool.secrets import add_secret_options
+    from ppkgtool import add_secret_options
 
     p.add_argument("--asset-dir", metavar="DIR",
                    help="resolve file references (e.g. D:\\app.msi) by file name inside DIR")
@@ -100,10 +100,10 @@ def add_build_arguments(p, *, single: bool) -> None:
 def options_from_args(args, **overrides):
     """BuildOptions from the options add_build_arguments added; returns (options, encryption
     password or None, whether that password was generated). ``overrides`` replace fields."""
-    from ppkgtool.package.builder import BuildOptions
-    from ppkgtool.package.customizations import parse_variable_assignments, read_variable_file
-    from ppkgtool.package.payloads import ClientPfx, PayloadOptions
-    from ppkgtool.secrets import has_secret_option, source_from_args
+    from ppkgtool import BuildOptions
+    from ppkgtool import parse_variable_assignments, read_variable_file
+    from ppkgtool import ClientPfx, PayloadOptions
+    from ppkgtool import has_secret_option, source_from_args
 
     variables: dict[str, str] = {}
     for vf in args.var_file:
@@ -135,7 +135,7 @@ def options_from_args(args, **overrides):
 
     signer = None
     if args.sign_cert:
-        from ppkgtool.security.signing import load_signer
+        from ppkgtool import load_signer
         src = source_from_args(args, prefix="sign-pfx-password", what="signing PFX password")
         ask = src.read    # asked only if the PFX or key is protected
         signer = load_signer(args.sign_cert, args.sign_key, args.sign_chain, pfx_password=ask, key_password=ask)
@@ -145,14 +145,14 @@ def options_from_args(args, **overrides):
     password = None
     generated = False
     if args.encrypt:
-        from ppkgtool.security import encryption
+        from ppkgtool import check_password, generate_password
         if args.generate_password:
             if has_secret_option(args, prefix="encrypt-password"):
                 raise UsageError("--generate-password and --encrypt-password-file/-env exclude each other")
-            password, generated = encryption.generate_password(), True
+            password, generated = generate_password(), True
         else:
             password = source_from_args(args, prefix="encrypt-password", what="package password", confirm=True).read()
-        encryption.check_password(password)
+        check_password(password)
     elif args.generate_password or has_secret_option(args, prefix="encrypt-password") \
             or getattr(args, "password_out", None):
         raise UsageError("--generate-password/--encrypt-password-*/--password-out need --encrypt")
@@ -173,7 +173,7 @@ def options_from_args(args, **overrides):
 
 def run(args) -> int:
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.package.builder import build_package, build_tree_only
+    from ppkgtool import build_package, build_tree_only
 
     rep = Reporter(json_mode=args.json)
     options, password, generated = options_from_args(args)
@@ -192,11 +192,11 @@ def run(args) -> int:
         return 0
 
     if generated and args.password_out:
-        from ppkgtool.fsutil import check_writable
+        from ppkgtool import check_writable
         check_writable(args.password_out, overwrite=args.overwrite)
     result = build_package(Path(args.customizations), Path(args.output), options)
     if generated and args.password_out:
-        from ppkgtool.fsutil import write_bytes_atomic
+        from ppkgtool import write_bytes_atomic
         write_bytes_atomic(args.password_out, (password + "\n").encode("ascii"), overwrite=args.overwrite, private=True)
     for w in result.warnings:
         rep.warn(w)

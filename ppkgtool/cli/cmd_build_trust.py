@@ -45,12 +45,12 @@ def run(args) -> int:
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import NameOID
 
-    from ppkgtool.package.builder import BuildOptions, build_package
-    from ppkgtool.package.metadata import OwnerType, check_package_id, check_rank
-    from ppkgtool.package.payloads import PayloadOptions
-    from ppkgtool.package.trust import trust_customizations
-    from ppkgtool.security.signing import load_certificate_files
-    from ppkgtool.security.verify import certificate_info
+    from ppkgtool import BuildOptions, build_package
+    from ppkgtool import OwnerType, check_package_id, check_rank
+    from ppkgtool import PayloadOptions
+    from ppkgtool import trust_customizations
+    from ppkgtool import load_certificate_files
+    from ppkgtool import certificate_info
 
     rep = Reporter(json_mode=args.json)
     certs = load_certificate_files([args.cert])

@@ -47,14 +47,14 @@ def register(sub) -> None:
 def run(args) -> int:
     import functools
 
-    from ppkgtool.bulk.adapters import DirectoryProvisioner, TemplateBuilder
-    from ppkgtool.bulk.devices import parse_devices
-    from ppkgtool.bulk.runner import BulkRun
+    from ppkgtool import DirectoryProvisioner, TemplateBuilder
+    from ppkgtool import parse_devices
+    from ppkgtool import BulkRun
     from ppkgtool.cli.cmd_build import options_from_args
     from ppkgtool.cli.cmd_odj_provision import request_defaults_from_args
     from ppkgtool.cli.dcopts import connect_from_args
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.odj import generate_machine_password
+    from ppkgtool import generate_machine_password
 
     rep = Reporter(json_mode=args.json)
     if not 1 <= args.parallel <= 64:

@@ -16,7 +16,7 @@ that contradicts the catalogue is reported (exit 3) and never merged."""
 
 def register(sub) -> None:
     from ppkgtool.cli import add_common, command_parser
-    from ppkgtool.secrets import add_secret_options
+    from ppkgtool import add_secret_options
 
     p = command_parser(sub, "learn", "learn setting mappings from packages built by Microsoft tools",
                        description="Pair each package's customizations.xml with its compiled provxml and record "
@@ -37,10 +37,10 @@ def run(args) -> int:
     from ppkgtool.cli.cmd_export import read_package_parts
     from ppkgtool.cli.output import Reporter
     from ppkgtool.errors import EXIT_INVALID_INPUT
-    from ppkgtool.fsutil import write_bytes_atomic
-    from ppkgtool.package.catalogue import Catalogue, load_catalogue, parse_catalogue
-    from ppkgtool.package.learn import learn_packages
-    from ppkgtool.secrets import has_secret_option, source_from_args
+    from ppkgtool import write_bytes_atomic
+    from ppkgtool import Catalogue, load_catalogue, parse_catalogue
+    from ppkgtool import learn_packages
+    from ppkgtool import has_secret_option, source_from_args
 
     rep = Reporter(json_mode=args.json)
     password = source_from_args(args, what="package password").read() \

@@ -8,8 +8,8 @@ from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.fileargs import source_file, transform_file
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import InvalidInputError, UsageError
-from ppkgtool.fsutil import large_output
-from ppkgtool.secrets import add_secret_options, source_from_args
+from ppkgtool import large_output
+from ppkgtool import add_secret_options, source_from_args
 
 DESCRIPTION = """\
 Decrypt a package encrypted by Windows Configuration Designer, icd.exe or 'ppkgtool encrypt', or open
@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 
 def _recipient(args):
-    from ppkgtool.security.signing import load_pfx, load_private_key, looks_pkcs12, read_credential_file, load_certificate_files
+    from ppkgtool import load_pfx, load_private_key, looks_pkcs12, read_credential_file, load_certificate_files
 
     def pw():
         return source_from_args(args, prefix="key-password", what="key or PFX password").read()
@@ -64,8 +64,8 @@ def _recipient(args):
 
 
 def run(args) -> int:
-    from ppkgtool.security.encryption import decrypt_package, looks_encrypted, trim_padding, WIM_MAGIC
-    from ppkgtool.security.transport import looks_sealed, unseal
+    from ppkgtool import decrypt_package, looks_encrypted, trim_padding, WIM_MAGIC
+    from ppkgtool import looks_sealed, unseal
 
     rep = Reporter(json_mode=args.json)
     src = source_file(args)

@@ -29,7 +29,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.deploy.targets import deploy_image, deploy_usb
+    from ppkgtool import deploy_image, deploy_usb
     from ppkgtool.errors import UsageError
 
     if args.programdata and not args.image:

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.analysis.diff import diff_packages
+    from ppkgtool import diff_packages
     from ppkgtool.cli.cmd_inspect import load_views
     from ppkgtool.cli.output import Reporter
 

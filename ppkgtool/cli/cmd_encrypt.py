@@ -8,7 +8,7 @@ from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
 from ppkgtool.cli.fileargs import source_file, transform_file
 from ppkgtool.errors import UsageError
-from ppkgtool.secrets import add_secret_options, source_from_args
+from ppkgtool import add_secret_options, source_from_args
 
 DESCRIPTION = """\
 Encrypt a package in the exact format Windows decrypts (AES-128-CBC + HMAC-SHA256, like WCD's
@@ -50,7 +50,7 @@ def _password(args, *, generate_length: int) -> tuple[str, bool]:
             raise UsageError("--generate-password cannot be combined with --password-file/--password-env")
         import secrets
         import string
-        from ppkgtool.security.encryption import generate_password
+        from ppkgtool import generate_password
         if generate_length == 16:
             return generate_password(), True
         alphabet = string.ascii_letters + string.digits
@@ -59,8 +59,8 @@ def _password(args, *, generate_length: int) -> tuple[str, bool]:
 
 
 def run(args) -> int:
-    from ppkgtool.security.encryption import check_password, encrypt_package
-    from ppkgtool.security.transport import check_transport_password, seal_for_recipients, seal_with_password
+    from ppkgtool import check_password, encrypt_package
+    from ppkgtool import check_transport_password, seal_for_recipients, seal_with_password
 
     rep = Reporter(json_mode=args.json)
     src = source_file(args)
@@ -71,7 +71,7 @@ def run(args) -> int:
             raise UsageError("--transport cert needs at least one --recipient CERT")
         if args.generate_password or args.password_file or args.password_env:
             raise UsageError("--transport cert takes no password")
-        from ppkgtool.security.signing import load_certificate_files
+        from ppkgtool import load_certificate_files
         recipients = load_certificate_files(args.recipient)
         info = transform_file(src, args, lambda fin, fout: seal_for_recipients(fin, fout, recipients))
         doc.update(format="cms-authenveloped", **info.to_json())

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.analysis.eventlog import explain_file
+    from ppkgtool import explain_file
     from ppkgtool.cli.output import Reporter
 
     rep = Reporter(json_mode=args.json)

@@ -13,12 +13,12 @@ The package's own Multivariant/0/customizations.xml is exported as it is; a pack
 gets one reconstructed from its provxml through the settings catalogue (settings the catalogue
 does not know are listed as warnings)."""
 
-from ppkgtool.package.export import REDACTED_TEXT  # noqa: E402
+from ppkgtool import REDACTED_TEXT  # noqa: E402
 
 
 def register(sub) -> None:
     from ppkgtool.cli import add_common, command_parser
-    from ppkgtool.secrets import add_secret_options
+    from ppkgtool import add_secret_options
 
     p = command_parser(sub, "export", "export a package's customizations.xml (answer file)",
                        description="Write the customizations.xml a package was built from, or rebuild one from "
@@ -39,7 +39,7 @@ def register(sub) -> None:
 
 def read_package_parts(path: Path, password: str | None = None) -> tuple[dict[str, bytes], dict[str, str]]:
     """(XML parts of image 1 by package path, image properties) of a package file."""
-    from ppkgtool.analysis.inspect import open_package_wim
+    from ppkgtool import open_package_wim
     from ppkgtool.errors import EncryptedPackageError, FormatError
     if not path.is_file():
         raise FormatError("no such package file", where=str(path))
@@ -68,7 +68,7 @@ def read_package_parts(path: Path, password: str | None = None) -> tuple[dict[st
 
 
 def metadata_from_properties(props: dict[str, str]):
-    from ppkgtool.package.metadata import OwnerType, PackageMetadata, check_package_id, parse_altitude
+    from ppkgtool import OwnerType, PackageMetadata, check_package_id, parse_altitude
     pid = check_package_id(props.get("PACKAGEID", ""))
     split = OwnerType.from_altitude(parse_altitude(props.get("ALTITUDE")) or 0) or (OwnerType.OEM, 0)
     return PackageMetadata(package_id=pid, name=props.get("NAME") or "package", version=props.get("VERSION") or "1.0",
@@ -77,11 +77,11 @@ def metadata_from_properties(props: dict[str, str]):
 
 def run(args) -> int:
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.fsutil import write_bytes_atomic
-    from ppkgtool.package.catalogue import load_catalogue
-    from ppkgtool.package.export import (export_customizations, normalize_files, reconstruct_customizations,
+    from ppkgtool import write_bytes_atomic
+    from ppkgtool import load_catalogue
+    from ppkgtool import (export_customizations, normalize_files, reconstruct_customizations,
                                          settings_from_package, settings_from_provxml)
-    from ppkgtool.secrets import has_secret_option, source_from_args
+    from ppkgtool import has_secret_option, source_from_args
     import sys
 
     rep = Reporter(json_mode=args.json)
@@ -109,7 +109,7 @@ def run(args) -> int:
     for s in settings:
         if not s.known:
             rep.warn(f"not in the catalogue, left out: {s.instance} (from {s.source_file})")
-    from ppkgtool.package.export import redact_customizations, secret_values_of
+    from ppkgtool import redact_customizations, secret_values_of
     secrets = secret_values_of(parts, catalogue=cat, settings=settings)
     if args.output:
         # a file holding passwords, keys or tokens is created 0600 (docs/security.md)

@@ -40,14 +40,14 @@ def _looks_encrypted(path: str) -> bool:
     except OSError:
         return False
     try:
-        from ppkgtool.security.encryption import looks_encrypted
+        from ppkgtool import looks_encrypted
         return bool(looks_encrypted(size, head))
     except ImportError:
         return head[:8] != b"MSWIM\0\0\0" and size >= 208 and (size - 48) % 160 == 0
 
 
 def run(args) -> int:
-    from ppkgtool.wim import extract_image, open_wim
+    from ppkgtool import extract_image, open_wim
 
     rep = Reporter(json_mode=args.json)
     if not os.path.isfile(args.package):
@@ -62,8 +62,8 @@ def run(args) -> int:
     with wim:
         img = wim.image(args.image)
         sizes = {f.path: f for f in img.files()}
-        from ppkgtool.analysis.compiled import secret_paths
-        from ppkgtool.analysis.image import Image
+        from ppkgtool import secret_paths
+        from ppkgtool import Image
         private = secret_paths(Image(img))
         written = extract_image(wim, args.dest, args.image, overwrite=args.overwrite, private=private)
         root = Path(args.dest)

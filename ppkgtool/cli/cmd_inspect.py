@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ppkgtool.errors import EXIT_OK, EXIT_SECURITY, InvalidInputError
-from ppkgtool.secrets import add_secret_options, has_secret_option, source_from_args
+from ppkgtool import add_secret_options, has_secret_option, source_from_args
 
 SEVERITY_ORDER = {"high": 3, "medium": 2, "info": 1}
 _POLICY_KINDS = {"registry-pol": "Registry.pol file", "odj-policy-provider": "ODJ POLICY_PROVIDER part"}
@@ -37,7 +37,7 @@ def trusted_from_args(args) -> list[bytes]:
 
 def load_views(args, paths, *, require_readable: bool):
     """Every image of every package on the command line, in the order given."""
-    from ppkgtool.analysis.inspect import load_package
+    from ppkgtool import load_package
 
     password = source_from_args(args, prefix="password", what="package password").read() \
         if has_secret_option(args, prefix="password") else None
@@ -70,7 +70,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.analysis.inspect import inspect_document
+    from ppkgtool import inspect_document
     from ppkgtool.cli.output import Reporter
 
     rep = Reporter(json_mode=args.json)

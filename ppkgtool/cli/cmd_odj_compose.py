@@ -6,7 +6,7 @@ import json
 import os
 import uuid
 
-from ppkgtool.odj.summary import summarize
+from ppkgtool import summarize
 from ppkgtool.errors import InvalidInputError, UsageError
 
 EXAMPLES = """examples:
@@ -42,7 +42,7 @@ def _int(text: str) -> int:
 
 def register(sub) -> None:
     from ppkgtool.cli import add_common, command_parser
-    from ppkgtool.secrets import add_secret_options
+    from ppkgtool import add_secret_options
 
     p = command_parser(sub, "compose", "compose an ODJ blob offline from domain facts",
                        description="Build an offline domain join blob without contacting a DC, from facts you "
@@ -149,11 +149,11 @@ def _u32(value, what: str) -> int:
 
 def build_from_args(args):
     """(ProvisionData, password source) from the parsed options; raises PpkgError subclasses."""
-    from ppkgtool.odj import (DomainFacts, MachineFacts, CertPart, SstStore, compose_provision_data,
+    from ppkgtool import (DomainFacts, MachineFacts, CertPart, SstStore, compose_provision_data,
                               generate_machine_password)
-    from ppkgtool.odj.certstore import load_certificates
-    from ppkgtool.odj.models import PolicyPart
-    from ppkgtool.secrets import has_secret_option, source_from_args
+    from ppkgtool import load_certificates
+    from ppkgtool import PolicyPart
+    from ppkgtool import has_secret_option, source_from_args
 
     f = _merge(args)
     missing = [opt for opt, dest in (("--domain", "domain"), ("--netbios", "netbios"),
@@ -165,7 +165,7 @@ def build_from_args(args):
     sources = sum(bool(x) for x in (has_secret_option(args), args.default_password, args.generate_password))
     if sources > 1:
         raise UsageError("choose one of --password-file/--password-env, --default-password, --generate-password")
-    from ppkgtool.odj.request import JoinRequest
+    from ppkgtool import JoinRequest
     machine = str(f["machine"])
     join = JoinRequest(machine=machine, default_password=args.default_password,
                        root_ca_certs=bool(args.root_ca_file), psite=args.psite, dsite=args.dsite,
@@ -229,8 +229,8 @@ def require_show_secrets(args) -> None:
 
 def run(args) -> int:
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.fsutil import check_writable, write_bytes_atomic
-    from ppkgtool.odj import encode_provision_data, to_base64, to_savefile, unattend_document
+    from ppkgtool import check_writable, write_bytes_atomic
+    from ppkgtool import encode_provision_data, to_base64, to_savefile, unattend_document
 
     rep = Reporter(json_mode=args.json)
     files = [(f, kind) for f, kind in ((args.savefile, "savefile"), (args.unattend, "unattend"),

@@ -29,7 +29,7 @@ def add_account_options(parser, *, bulk: bool = False) -> None:
     With ``bulk=True`` the per-machine options (--default-password, --netbios) are left out: bulk
     generates and saves every password itself and takes names from its CSV.
     """
-    from ppkgtool.odj.compose import MACHINE_PASSWORD_FORMS
+    from ppkgtool import MACHINE_PASSWORD_FORMS
 
     a = parser.add_argument_group("account")
     a.add_argument("--machine-ou", "--machineou", metavar="DN",
@@ -90,10 +90,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.ad import ProvisionRequest
+    from ppkgtool import ProvisionRequest
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.fsutil import check_writable, write_bytes_atomic
-    from ppkgtool.odj.textforms import to_base64, to_savefile, unattend_document
+    from ppkgtool import check_writable, write_bytes_atomic
+    from ppkgtool import to_base64, to_savefile, unattend_document
 
     rep = Reporter(json_mode=args.json)
     if not (args.savefile or args.printblob or args.unattend):

@@ -49,8 +49,8 @@ def register(sub) -> None:
 
 def _load(path: str):
     from ppkgtool.errors import InvalidInputError
-    from ppkgtool.odj.codec import decode_provision_data
-    from ppkgtool.odj.textforms import blob_bytes
+    from ppkgtool import decode_provision_data
+    from ppkgtool import blob_bytes
 
     p = Path(path)
     try:
@@ -68,9 +68,9 @@ def _stamp() -> str:
 
 
 def _unattend_route(args, image, blob: bytes, out: Reporter) -> dict:
-    from ppkgtool.deploy.unattend import choose_answer_file, image_architecture, merge_account_data
-    from ppkgtool.fsutil import write_bytes_atomic
-    from ppkgtool.odj.textforms import to_base64
+    from ppkgtool import choose_answer_file, image_architecture, merge_account_data
+    from ppkgtool import write_bytes_atomic
+    from ppkgtool import to_base64
 
     choice = choose_answer_file(image.windows)
     existing = choice.base.read_bytes() if choice.base is not None else None
@@ -107,7 +107,7 @@ def _unattend_route(args, image, blob: bytes, out: Reporter) -> dict:
 def _registry_unattend_file(image) -> str | None:
     """HKLM\\SYSTEM\\Setup!UnattendFile of the image, if set (read only; any problem -> None)."""
     from ppkgtool.errors import PpkgError
-    from ppkgtool.regf import Hive
+    from ppkgtool import Hive
     try:
         hive = Hive(image.system_hive.read_bytes(), allow_dirty=True)
         v = hive.get_value("Setup", "UnattendFile")
@@ -117,7 +117,7 @@ def _registry_unattend_file(image) -> str | None:
 
 
 def _registry_route(args, image, pd, out: Reporter) -> dict:
-    from ppkgtool.deploy.offlinejoin import inject_into_system_hive
+    from ppkgtool import inject_into_system_hive
 
     out.warn("--registry is EXPERIMENTAL: the offline join layout comes from one secondary source, not from "
              "Microsoft documentation; the unattend route (the default) is the documented one")
@@ -128,7 +128,7 @@ def _registry_route(args, image, pd, out: Reporter) -> dict:
 
 
 def run(args) -> int:
-    from ppkgtool.deploy.targets import find_windows_dir
+    from ppkgtool import find_windows_dir
 
     blob, form, pd = _load(args.loadfile)
     image = find_windows_dir(args.windows_path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ppkgtool.odj.summary import summarize
+from ppkgtool import summarize
 from ppkgtool.cli.fileargs import read_bounded
 
 EXAMPLES = """examples:
@@ -33,7 +33,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.odj import blob_bytes, decode_provision_data
+    from ppkgtool import blob_bytes, decode_provision_data
 
     rep = Reporter(json_mode=args.json)
     raw = read_bounded(args.file, MAX_INPUT, stdin=True, too_large=": not an ODJ blob")

@@ -8,8 +8,8 @@ import os
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import UsageError
-from ppkgtool.fsutil import large_output
-from ppkgtool.package.metadata import OwnerType
+from ppkgtool import large_output
+from ppkgtool import OwnerType
 
 DESCRIPTION = """\
 Pack DIR, a folder laid out as a package (Multivariant/, CommonSettings/, DataAsset/ ... as
@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.wim.pack import pack_folder
+    from ppkgtool import pack_folder
 
     rep = Reporter(json_mode=args.json)
     folder = os.path.realpath(args.folder)
@@ -53,8 +53,8 @@ def run(args) -> int:
     if out_real == folder or out_real.startswith(folder + os.sep):
         raise UsageError(f"the output {args.output} is inside the folder being packed",
                          hint="write the package somewhere else")
-    from ppkgtool.analysis.compiled import secret_paths
-    from ppkgtool.analysis.image import Folder, Image
+    from ppkgtool import secret_paths
+    from ppkgtool import Folder, Image
     private = bool(secret_paths(Image(Folder(args.folder))))     # credentials inside: the package is 0600
     with large_output(args.output, overwrite=args.overwrite, private=private) as fh:
         result = pack_folder(args.folder, fh, name=args.name, description=args.description,

@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.analysis.rank import rank_packages
+    from ppkgtool import rank as rank_packages
     from ppkgtool.cli.cmd_inspect import load_views
     from ppkgtool.cli.output import Reporter
 

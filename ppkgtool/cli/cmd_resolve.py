@@ -22,17 +22,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.analysis.resolve import resolve
+    from ppkgtool import resolve
     from ppkgtool.cli.cmd_inspect import load_views
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.fsutil import check_writable, write_bytes_atomic
+    from ppkgtool import check_writable, write_bytes_atomic
 
     rep = Reporter(json_mode=args.json)
     if args.html:
         check_writable(args.html, overwrite=args.overwrite)
     resolution = resolve(load_views(args, args.packages, require_readable=True))
     if args.html:
-        from ppkgtool.analysis.report_html import render_report
+        from ppkgtool import render_report
         page = render_report(resolution, show_secrets=args.show_secrets)
         write_bytes_atomic(args.html, page.encode("utf-8"), overwrite=args.overwrite, private=args.show_secrets)
     doc = resolution.to_json(show_secrets=args.show_secrets)

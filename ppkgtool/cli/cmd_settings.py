@@ -51,7 +51,7 @@ def register(sub) -> None:
 
 
 def model_from_args(args):
-    from ppkgtool.package.store import load_model
+    from ppkgtool import load_model
 
     return load_model(args.store_file, build=args.store_build)
 
@@ -67,7 +67,7 @@ def _target_text(d) -> str:
 
 
 def _compiled(d):
-    from ppkgtool.package.settings import SettingsError, compiled_form
+    from ppkgtool import SettingsError, compiled_form
 
     try:
         form = compiled_form(d)
@@ -104,7 +104,7 @@ def show_document(d, model) -> dict:
 def run_show(args) -> int:
     from ppkgtool.cli.storeargs import store_text
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.package.customizations import keyless_path
+    from ppkgtool import keyless_path
 
     rep = Reporter(json_mode=args.json)
     model = model_from_args(args)
@@ -171,7 +171,7 @@ def run_builds(args) -> int:
     import os
 
     from ppkgtool.cli.output import Reporter
-    from ppkgtool.package.store import BUILD_ENV, STORE_ENV, builtin_models
+    from ppkgtool import BUILD_ENV, STORE_ENV, builtin_models
 
     rep = Reporter(json_mode=args.json)
     default, models = builtin_models()

@@ -6,12 +6,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from ppkgtool.security.catalog import catalog_path_for
+from ppkgtool import catalog_path_for
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import CatalogError, InvalidInputError, OutputExistsError, UsageError
-from ppkgtool.fsutil import write_bytes_atomic
-from ppkgtool.secrets import SecretSource, add_secret_options, has_secret_option, source_from_args
+from ppkgtool import write_bytes_atomic
+from ppkgtool import SecretSource, add_secret_options, has_secret_option, source_from_args
 
 DESCRIPTION = """\
 Sign a package the way WCD's "Sign package" does: write a security catalog (.cat) whose members are
@@ -59,9 +59,9 @@ def _lazy(args, prefix: str, what: str):
 
 
 def run(args) -> int:
-    from ppkgtool.security.catalog import parse_catalog
-    from ppkgtool.security.encryption import looks_encrypted
-    from ppkgtool.security.signing import load_signer, sign_catalog, sign_package
+    from ppkgtool import parse_catalog
+    from ppkgtool import looks_encrypted
+    from ppkgtool import load_signer, sign_catalog, sign_package
 
     rep = Reporter(json_mode=args.json)
     if args.timestamp_url:
@@ -93,7 +93,7 @@ def run(args) -> int:
                 existing = parse_catalog(out.read_bytes())
             except (CatalogError, OSError):
                 existing = None
-            from ppkgtool.security.catalog import hash_package
+            from ppkgtool import hash_package
             if existing is not None and not existing.signed and len(targets) == 1 and \
                     existing.member_for(hash_package(pkg)) is not None:
                 # the unsigned catalog ICD/ppkgtool build wrote: sign it, as WCD's signtool step does
@@ -111,7 +111,7 @@ def run(args) -> int:
         if tmp_dir is not None:
             tmp_dir.cleanup()
 
-    from ppkgtool.security.verify import certificate_info
+    from ppkgtool import certificate_info
     info = certificate_info(signer.certificate, "signer")
     doc = {"package": str(pkg), "catalog": str(out), "signed_existing_catalog": replaced_unsigned,
            "signer": info, "chain": [certificate_info(c, "issuer") for c in signer.chain],
@@ -133,7 +133,7 @@ def _decrypted_forms(args, pkg: Path):
     """An encrypted package: Windows checks the signature after decrypting [I], so the catalog lists
     the decrypted package (as written by ppkgtool, and as Windows writes it with its zero padding)
     and the encrypted file itself."""
-    from ppkgtool.security.encryption import decrypt_package, trim_padding
+    from ppkgtool import decrypt_package, trim_padding
 
     if not has_secret_option(args, prefix="password") and not _tty():
         raise InvalidInputError(f"{pkg} is encrypted: Windows checks the signature of the decrypted package",

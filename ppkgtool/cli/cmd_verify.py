@@ -7,7 +7,7 @@ from pathlib import Path
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
 from ppkgtool.errors import EXIT_OK, EXIT_SECURITY, InvalidInputError
-from ppkgtool.secrets import add_secret_options, has_secret_option, source_from_args
+from ppkgtool import add_secret_options, has_secret_option, source_from_args
 
 DESCRIPTION = """\
 Verify a package against its security catalog like Windows: the package hash must be a catalog
@@ -38,8 +38,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool.security.signing import load_certificate_files
-    from ppkgtool.security.verify import find_catalog, verify_file
+    from ppkgtool import load_certificate_files
+    from ppkgtool import find_catalog, verify_file
 
     rep = Reporter(json_mode=args.json)
     pkg = Path(args.package)

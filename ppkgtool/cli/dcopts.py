@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ppkgtool.secrets import add_secret_options, source_from_args
+from ppkgtool import add_secret_options, source_from_args
 
 
 def add_dc_options(parser: argparse.ArgumentParser, *, method: bool = True) -> None:
@@ -38,20 +38,20 @@ def add_dc_options(parser: argparse.ArgumentParser, *, method: bool = True) -> N
 
 
 def target_from_args(args):
-    from ppkgtool.ad import DcTarget
+    from ppkgtool import DcTarget
     return DcTarget(name=args.dc, address=args.dc_address, ca_file=args.ca_file, insecure=args.insecure,
                     starttls=args.starttls, port=args.ldap_port, timeout=args.timeout)
 
 
 def credentials_from_args(args):
-    from ppkgtool.ad import Credentials
+    from ppkgtool import Credentials
     password = source_from_args(args, prefix="password", what=f"password for {args.user}").read()
     return Credentials(user=args.user, password=password, auth=args.auth)
 
 
 def connect_from_args(args, *, domain: str | None = None, pool_size: int = 4, warn=None):
     """A DirectorySession from the parsed options (prompts for the password if needed)."""
-    from ppkgtool.ad import DirectorySession
+    from ppkgtool import DirectorySession
 
     target = target_from_args(args)
     if target.insecure:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ppkgtool.errors import InvalidInputError, UsageError
-from ppkgtool.fsutil import large_output, read_at_most
+from ppkgtool import large_output, read_at_most
 
 
 def read_bounded(path: str, limit: int, *, stdin: bool = False, name: str | None = None,

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any, Iterable, Sequence
 
-from ppkgtool.text import SURROGATE_RE as _SURROGATE_RE, safe_text  # noqa: F401 - re-exported
+from ppkgtool import SURROGATE_RE as _SURROGATE_RE, safe_text  # noqa: F401 - re-exported
 
 
 def json_text(document: Any) -> str:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ppkgtool import __version__
+from ppkgtool.version import __version__
 from ppkgtool.errors import InvalidInputError, PpkgError
 from ppkgtool.fsutil import EarlyWriteback, check_writable, output_set
 from ppkgtool.package.catalogue import PROJECT_NAMESPACE, Catalogue, load_catalogue
 from ppkgtool.package.compiler import CompiledSetting, PackageTree, compile_package
-from ppkgtool.package.customizations import parse_customizations
+from ppkgtool.package.customizations import Customizations, parse_customizations
 from ppkgtool.package.layout import files_in
 from ppkgtool.package.metadata import Notes, OwnerType, PackageMetadata, check_rank
 from ppkgtool.package.payloads import PayloadOptions, build_payloads
@@ -85,24 +85,13 @@ class BuildResult:
                 "settings_store": self.settings_store}
 
 
-def prepare_tree(customizations: bytes | os.PathLike, options: BuildOptions) -> tuple[PackageTree, list[dict], bool]:
+def prepare_tree(customizations: bytes | os.PathLike | Customizations, options: BuildOptions) -> tuple[PackageTree, list[dict], bool]:
     """Parse, apply overrides and payloads, compile. Returns (tree, payload summary, holds secrets)."""
-    if isinstance(customizations, (bytes, bytearray)):
-        data = bytes(customizations)
-        source = options.source_name or "customizations.xml"
+    if isinstance(customizations, Customizations):   # already parsed (ppkgtool.PackageBuilder)
+        cust = customizations
         base_dir = options.base_dir
     else:
-        path = Path(customizations)
-        from ppkgtool.package.project import is_project, read_project
-        if is_project(path):      # a WCD project folder or its .icdproj.xml: build its customizations.xml
-            path = read_project(path).customizations
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
-        source = options.source_name or str(path)
-        base_dir = options.base_dir or path.parent
-    cust = parse_customizations(data, source_name=source, variables=dict(options.variables or {}))
+        cust, base_dir = _read_customizations(customizations, options)
     meta = cust.metadata
     if options.owner_type is not None:
         ot = options.owner_type if isinstance(options.owner_type, OwnerType) else OwnerType.parse(str(options.owner_type))
@@ -130,6 +119,28 @@ def prepare_tree(customizations: bytes | os.PathLike, options: BuildOptions) -> 
     return tree, payloads.summary, secrets
 
 
+def _read_customizations(customizations: bytes | os.PathLike, options: BuildOptions):
+    """(strictly parsed Customizations, base folder of relative asset paths) of a file, a WCD
+    project folder or the bytes of a customizations.xml."""
+    if isinstance(customizations, (bytes, bytearray)):
+        data = bytes(customizations)
+        source = options.source_name or "customizations.xml"
+        base_dir = options.base_dir
+    else:
+        path = Path(customizations)
+        from ppkgtool.package.project import is_project, read_project
+        if is_project(path):      # a WCD project folder or its .icdproj.xml: build its customizations.xml
+            path = read_project(path).customizations
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+        source = options.source_name or str(path)
+        base_dir = options.base_dir or path.parent
+    cust = parse_customizations(data, source_name=source, variables=dict(options.variables or {}))
+    return cust, base_dir
+
+
 def write_package_wim(dest, tree: PackageTree, *, wim_guid: bytes | None = None,
                       timestamp: _dt.datetime | None = None, codec: str | None = None,
                       resource_cache=None, hashes: bool = False) -> PackageHashes | None:
@@ -144,7 +155,7 @@ def write_package_wim(dest, tree: PackageTree, *, wim_guid: bytes | None = None,
     return PackageHashes(stats.digests["sha1"], stats.digests["sha256"], stats.size)
 
 
-def build_package(customizations: bytes | os.PathLike, out_path: os.PathLike, options: BuildOptions | None = None
+def build_package(customizations: bytes | os.PathLike | Customizations, out_path: os.PathLike, options: BuildOptions | None = None
                   ) -> BuildResult:
     """Build ``out_path`` (and ``<name>.cat`` beside it) from a customizations.xml."""
     options = options or BuildOptions()

@@ -52,11 +52,12 @@ class PayloadOptions:
     client_pfx: tuple[ClientPfx, ...] = ()
     policies: tuple[Path, ...] = ()
     policy_settings: tuple[tuple[str, str], ...] = ()
+    files: tuple[tuple[str, bytes | Path], ...] = ()   # (name, content or file) that settings refer to by name
 
     @property
     def empty(self) -> bool:
         return not (self.odj or self.root_certs or self.ca_certs or self.trusted_people or self.trusted_provisioners
-                    or self.client_pfx or self.policies or self.policy_settings)
+                    or self.client_pfx or self.policies or self.policy_settings or self.files)
 
 
 @dataclass
@@ -355,6 +356,8 @@ def registry_script(values, *, hive: str = "HKLM", source: str = "Registry.pol")
 
 def build_payloads(opts: PayloadOptions) -> Payloads:
     p = Payloads()
+    for name, source in opts.files:
+        p.add_asset(name, source)
     if opts.odj is not None:
         data = opts.odj if isinstance(opts.odj, (bytes, bytearray)) else _read(Path(opts.odj), "ODJ blob file")
         odj_payload(bytes(data), p)
