@@ -45,7 +45,16 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line error and exit code 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        raise ArgumentsError(message, self.prog)
+
+
+class ArgumentsError(Exception):
+    """A command line argparse refused (reported by main through cli/errors.py, exit 2)."""
+
+    def __init__(self, message: str, prog: str):
+        super().__init__(message)
+        self.message = message
+        self.prog = prog
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,8 +82,15 @@ def command_parser(sub, name: str, help: str, description: str | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ppkgtool.cli import errors as cli_errors
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    json_mode = cli_errors.json_requested(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ArgumentsError as exc:
+        return cli_errors.report(cli_errors.usage_failure(exc.message, exc.prog), json_mode=json_mode)
+    json_mode = bool(getattr(args, "json", False)) or json_mode
     func = getattr(args, "func", None)
     if func is None:
         target = getattr(args, "_group_parser", parser)
@@ -82,21 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(func(args) or 0)
-    except PpkgError as exc:
-        from ppkgtool.cli.output import safe_text
-        sys.stderr.write(f"ppkgtool: error: {safe_text(exc.one_line())}\n")
-        if os.environ.get("PPKGTOOL_DEBUG"):
-            raise
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("ppkgtool: interrupted\n")
-        return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug: say so in one line unless debugging
-        if os.environ.get("PPKGTOOL_DEBUG"):
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one error path (cli/errors.py)
+        if os.environ.get("PPKGTOOL_DEBUG") and not isinstance(exc, KeyboardInterrupt):
             raise
-        from ppkgtool.cli.output import safe_text
-        sys.stderr.write(f"ppkgtool: internal error: {type(exc).__name__}: {safe_text(str(exc))} "
-                         f"(set PPKGTOOL_DEBUG=1 for a traceback and please report it)\n")
-        return EXIT_INTERNAL
+        return cli_errors.report(cli_errors.failure_of(exc), json_mode=json_mode)
