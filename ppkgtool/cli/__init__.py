@@ -38,6 +38,8 @@ COMMANDS = [
 ]
 
 EPILOG = "exit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()) + \
+    "\n\nErrors: one line on stderr naming the file and the problem; with --json also one document\n" \
+    "on stdout: {\"error\": {\"code\": EXIT, \"message\", \"where\", \"hint\"}} (docs/commands.md)." + \
     "\n\nDocumentation: docs/commands.md. Secrets are read from --*-file, --*-env or a prompt."
 
 

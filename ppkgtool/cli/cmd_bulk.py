@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ppkgtool.errors import EXIT_DIRECTORY, EXIT_INVALID_INPUT, UsageError
+from ppkgtool.errors import EXIT_DIRECTORY, EXIT_INVALID_INPUT, InvalidInputError, UsageError
 
 EXAMPLES = """examples:
   ppkgtool bulk devices.csv --template customizations.xml --out out/ --domain test.lab \\
@@ -59,13 +59,10 @@ def run(args) -> int:
     rep = Reporter(json_mode=args.json)
     if not 1 <= args.parallel <= 64:
         raise UsageError("--parallel must be 1 to 64")
-    try:
-        devices = parse_devices(Path(args.devices).read_bytes(), source_name=args.devices)
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.devices}: {exc.strerror}") from None
+    devices = parse_devices(Path(args.devices).read_bytes(), source_name=args.devices)
     template = Path(args.template)
     if not template.is_file():
-        raise UsageError(f"template {template} does not exist")
+        raise InvalidInputError(f"template {template} does not exist or is not a file")
     options, _password, generated = options_from_args(args)
     defaults = request_defaults_from_args(args)
 

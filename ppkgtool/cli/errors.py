@@ -91,6 +91,19 @@ def _shown_path(name) -> str:
     return text
 
 
+def _file_behind(exc: BaseException) -> str | None:
+    """The file of the OSError a typed error was raised for (``raise … from None`` keeps it as the
+    context), so that ``where`` names it even when the message was written by the library."""
+    seen = 0
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and seen < 5:
+        if isinstance(cause, OSError) and cause.filename is not None:
+            return _shown_path(cause.filename)
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return None
+
+
 def is_network_error(exc: OSError) -> bool:
     return isinstance(exc, (ConnectionError, socket.gaierror, socket.herror, TimeoutError)) \
         or exc.errno in NETWORK_ERRNOS
@@ -99,7 +112,7 @@ def is_network_error(exc: OSError) -> bool:
 def failure_of(exc: BaseException) -> Failure:
     """The Failure an exception means for the user."""
     if isinstance(exc, PpkgError):
-        where = getattr(exc, "where", None)
+        where = getattr(exc, "where", None) or _file_behind(exc)
         return Failure(exc.exit_code, exc.message, where=str(where) if where is not None else None,
                        hint=exc.hint, type=type(exc).__name__, windows_code=exc.code)
     if isinstance(exc, OSError):
