@@ -34,6 +34,7 @@ COMMANDS = [
     ("deploy", "cmd_deploy"),
     ("odj", "cmd_odj"),
     ("catalog", "cmd_catalog"),
+    ("policy", "cmd_policy"),
     ("bulk", "cmd_bulk"),
 ]
 
