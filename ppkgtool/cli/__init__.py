@@ -12,7 +12,7 @@ import os
 import sys
 
 from ppkgtool import __version__
-from ppkgtool.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_USAGE, PpkgError
+from ppkgtool.errors import EXIT_CODES, EXIT_USAGE
 
 # (command, module) in the order --help shows them.
 COMMANDS = [

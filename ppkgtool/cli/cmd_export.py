@@ -43,9 +43,9 @@ def register(sub) -> None:
 def read_package_parts(path: Path, password: str | None = None) -> tuple[dict[str, bytes], dict[str, str]]:
     """(XML parts of image 1 by package path, image properties) of a package file."""
     from ppkgtool.analysis.inspect import open_package_wim
-    from ppkgtool.errors import EncryptedPackageError, FormatError
-    if not path.is_file():
-        raise FormatError("no such package file", where=str(path))
+    from ppkgtool.errors import EncryptedPackageError
+    from ppkgtool.fsutil import require_file
+    require_file(path)
     wim, _encrypted, tmp = open_package_wim(path, password)
     try:
         if wim is None:

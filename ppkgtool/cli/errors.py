@@ -141,6 +141,22 @@ def _os_failure(exc: OSError) -> Failure:
                    type=type(exc).__name__)
 
 
+def name_the_file(exc: PpkgError, path) -> PpkgError:
+    """``exc`` saying which file it is about (commands that read several files: rank, resolve, diff):
+    the path is put before a message that does not already name it, and into ``where``."""
+    shown = str(path)
+    if shown not in exc.message:
+        exc.message = f"{shown}: {exc.message}"
+        exc.args = (exc.message,)
+    where = getattr(exc, "where", None)
+    if not where or shown not in str(where):
+        try:
+            exc.where = f"{shown}: {where}" if where else shown
+        except AttributeError:
+            pass
+    return exc
+
+
 def json_requested(argv: list[str] | None) -> bool:
     """Whether the command line asks for --json (also before or without a successful parse)."""
     args = sys.argv[1:] if argv is None else argv
