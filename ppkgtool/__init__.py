@@ -43,7 +43,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     'ppkgtool.security.signing': ('load_signer', 'Signer', 'sign_package', 'sign_catalog',
         'load_certificate_files', 'load_pfx', 'load_private_key', 'looks_pkcs12', 'read_credential_file',),
     'ppkgtool.security.verify': ('Verdict', 'verify_file', 'find_catalog', 'certificate_info',),
-    'ppkgtool.security.catalog': ('catalog_path_for', 'hash_package', 'parse_catalog',),
+    'ppkgtool.security.catalog': ('catalog_path_for', 'hash_package', 'parse_catalog', 'catalog_for_encrypted',),
     'ppkgtool.security.transport': ('seal_with_password', 'seal_for_recipients', 'check_transport_password',
         'looks_sealed', 'unseal',),
     'ppkgtool.package.builder': ('BuildOptions', 'BuildResult', 'build_package', 'build_tree_only',),
@@ -87,9 +87,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     'ppkgtool.regf': ('Hive',),
     'ppkgtool.secrets': ('SecretSource', 'add_secret_options', 'has_secret_option', 'source_from_args',),
     'ppkgtool.fsutil': ('atomic_output', 'check_writable', 'write_bytes_atomic', 'large_output', 'read_at_most',
-        'output_set', 'OutputSet', 'OutputWriteError',),
+        'output_set', 'OutputSet', 'OutputWriteError', 'require_file',),
     'ppkgtool.limits': ('Budget', 'BudgetError', 'configure_budget',),
     'ppkgtool.text': ('safe_text', 'SURROGATE_RE',),
+    'ppkgtool.regpol': ('MAX_POL', 'build_registry_pol', 'parse_registry_pol', 'policy_list_text', 'parse_policy_list',),
+    'ppkgtool.bulk.journal': ('option_drift',),
     'ppkgtool.errors': ('CatalogError', 'ConnectionInsecureError', 'CustomizationsError', 'DirectoryError',
         'EXIT_CODES', 'EXIT_DIRECTORY', 'EXIT_INTERNAL', 'EXIT_INVALID_INPUT', 'EXIT_OK', 'EXIT_SECURITY',
         'EXIT_USAGE', 'EncryptedPackageError', 'FormatError', 'HiveError', 'InvalidInputError', 'OdjError',
@@ -117,7 +119,7 @@ if TYPE_CHECKING:   # the same names, for type checkers (tests/test_api.py keeps
     from ppkgtool.security.verify import (Verdict as Verdict, verify_file as verify_file, find_catalog as
         find_catalog, certificate_info as certificate_info)
     from ppkgtool.security.catalog import (catalog_path_for as catalog_path_for, hash_package as hash_package,
-        parse_catalog as parse_catalog)
+        parse_catalog as parse_catalog, catalog_for_encrypted as catalog_for_encrypted)
     from ppkgtool.security.transport import (seal_with_password as seal_with_password, seal_for_recipients as
         seal_for_recipients, check_transport_password as check_transport_password, looks_sealed as
         looks_sealed, unseal as unseal)
@@ -176,9 +178,11 @@ if TYPE_CHECKING:   # the same names, for type checkers (tests/test_api.py keeps
     from ppkgtool.secrets import (SecretSource as SecretSource, add_secret_options as add_secret_options,
         has_secret_option as has_secret_option, source_from_args as source_from_args)
     from ppkgtool.fsutil import (atomic_output as atomic_output, check_writable as check_writable,
-        write_bytes_atomic as write_bytes_atomic, large_output as large_output, read_at_most as read_at_most, output_set as output_set, OutputSet as OutputSet, OutputWriteError as OutputWriteError)
+        write_bytes_atomic as write_bytes_atomic, large_output as large_output, read_at_most as read_at_most, output_set as output_set, OutputSet as OutputSet, OutputWriteError as OutputWriteError, require_file as require_file)
     from ppkgtool.limits import (Budget as Budget, BudgetError as BudgetError, configure_budget as configure_budget)
     from ppkgtool.text import (safe_text as safe_text, SURROGATE_RE as SURROGATE_RE)
+    from ppkgtool.regpol import (MAX_POL as MAX_POL, build_registry_pol as build_registry_pol, parse_registry_pol as parse_registry_pol, policy_list_text as policy_list_text, parse_policy_list as parse_policy_list)
+    from ppkgtool.bulk.journal import (option_drift as option_drift)
     from ppkgtool.errors import (CatalogError as CatalogError, ConnectionInsecureError as
         ConnectionInsecureError, CustomizationsError as CustomizationsError, DirectoryError as DirectoryError,
         EXIT_CODES as EXIT_CODES, EXIT_DIRECTORY as EXIT_DIRECTORY, EXIT_INTERNAL as EXIT_INTERNAL,

@@ -324,3 +324,17 @@ def read_at_most(fh: BinaryIO, limit: int, chunk: int = 1 << 20) -> bytes:
         parts.append(block)
         left -= len(block)
     return b"".join(parts)
+
+
+def require_file(path: str | os.PathLike[str], what: str = "package file") -> Path:
+    """``path`` as a Path if it is a file; else an InvalidInputError that says what it is instead
+    (missing, or a folder) - one wording for every command that takes a package."""
+    from ppkgtool.errors import FormatError
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        raise FormatError(f"is a folder, not a {what}", where=str(p), hint=f"give the {what} itself")
+    if not p.exists():
+        raise FormatError(f"no such {what}", where=str(p))
+    raise FormatError(f"not a regular file (a device, socket or pipe), not a {what}", where=str(p))

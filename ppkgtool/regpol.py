@@ -124,6 +124,13 @@ class PolicyValue:
 
     def display(self) -> str:
         """One line: key\\name = value (type)."""
+        action = self.action
+        name = self.value_name or "(Default)"
+        text = f"{self.key}\\{name} = {self.shown_value()} ({self.type_name})"
+        return f"{text} [{action}]" if action else text
+
+    def shown_value(self) -> str:
+        """The data as people read it: text, number (decimal and hex), items; hex for bytes."""
         v = self.value
         if isinstance(v, bytes):
             shown = v.hex() if len(v) <= 64 else f"{v[:64].hex()}... ({len(v)} bytes)"
@@ -133,10 +140,7 @@ class PolicyValue:
             shown = "; ".join(v)
         else:
             shown = v
-        action = self.action
-        name = self.value_name or "(Default)"
-        text = f"{self.key}\\{name} = {shown} ({self.type_name})"
-        return f"{text} [{action}]" if action else text
+        return shown
 
     def to_json(self) -> dict:
         v = self.value
@@ -222,3 +226,129 @@ def build_registry_pol(values) -> bytes:
         out += (v.value_name + "\x00").encode("utf-16-le", "surrogatepass") + _SEMI
         out += struct.pack("<I", v.type) + _SEMI + struct.pack("<I", len(v.data)) + _SEMI + v.data + _CLOSE
     return bytes(out)
+
+
+# -- the policy list: Registry.pol entries as text or JSON (docs/formats/registry-pol.md) -----------
+#
+# Text: one entry per line, ``KEY;NAME;TYPE;VALUE`` (``#`` starts a comment line). KEY may start with
+# HKLM\ or HKEY_LOCAL_MACHINE\ (dropped: the file's location says which hive). TYPE is a registry type
+# name (REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_QWORD, REG_MULTI_SZ, REG_BINARY; the REG_ may be left
+# out) or one of the actions DELETE (``**del.NAME``) and DELETEALLVALUES (``**delvals.``). A DWORD or
+# QWORD is decimal or 0x-hex; REG_MULTI_SZ items are separated by ``|``; REG_BINARY is hex. Only
+# VALUE may contain ``;``.
+# JSON: a list of objects as ``PolicyValue.to_json`` writes them (``ppkgtool policy show --json``):
+# ``key``, ``value_name``, ``type_name`` (or ``type``) and ``value``; with ``type`` (a number) and
+# ``data`` (hex), as ``policy show --json`` adds, the entry is taken byte for byte.
+
+_HIVE_PREFIXES = ("hkey_local_machine\\", "hklm\\", "hkey_current_user\\", "hkcu\\")
+_ACTIONS = ("DELETE", "DELETEALLVALUES")
+
+
+def parse_policy_list(data: bytes, *, source_name: str = "policy list") -> list[PolicyValue]:
+    """PolicyValues from a text or JSON policy list (see above); RegistryPolicyError names the line
+    or item of a problem."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RegistryPolicyError(f"not UTF-8 text (byte {exc.start})", where=source_name) from None
+    if text.lstrip().startswith("["):
+        return _policy_list_json(text, source_name)
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        line = line.lstrip()   # VALUE keeps its trailing spaces
+        parts = line.split(";", 3)
+        if len(parts) < 3 or (len(parts) == 3 and parts[2].strip().upper() not in _ACTIONS):
+            raise RegistryPolicyError("expected KEY;NAME;TYPE;VALUE", where=f"{source_name}:{number}")
+        key, name, typ = (p.strip() for p in parts[:3])
+        out.append(_policy_value(key, name, typ, parts[3] if len(parts) == 4 else "", f"{source_name}:{number}"))
+    return out
+
+
+def _policy_list_json(text: str, source_name: str) -> list[PolicyValue]:
+    import json
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegistryPolicyError(f"invalid JSON: {exc.msg}", where=f"{source_name}:{exc.lineno}") from None
+    if not isinstance(items, list):
+        raise RegistryPolicyError("a JSON policy list is a list of objects", where=source_name)
+    out = []
+    for i, item in enumerate(items, 1):
+        where = f"{source_name} item {i}"
+        if not isinstance(item, dict) or "key" not in item:
+            raise RegistryPolicyError("each item needs 'key', 'value_name', 'type_name' and 'value'", where=where)
+        if isinstance(item.get("data"), str) and isinstance(item.get("type"), int):   # exact: as written
+            try:
+                out.append(PolicyValue(str(item["key"]), str(item.get("value_name", "")), item["type"],
+                                       bytes.fromhex(item["data"])))
+            except (TypeError, ValueError) as exc:
+                raise RegistryPolicyError(f"bad 'data' or 'type': {exc}", where=where) from None
+            continue
+        typ = item.get("type_name") or item.get("type")
+        if isinstance(typ, int) and not isinstance(typ, bool):
+            typ = TYPE_NAMES.get(typ, str(typ))
+        value = item.get("value", "")
+        if isinstance(value, list):
+            value = "|".join(str(v) for v in value)
+        out.append(_policy_value(str(item["key"]), str(item.get("value_name", "")), str(typ or ""), str(value),
+                                 where))
+    return out
+
+
+def _policy_value(key: str, name: str, typ: str, value: str, where: str) -> PolicyValue:
+    low = key.lower()
+    for prefix in _HIVE_PREFIXES:
+        if low.startswith(prefix):
+            key = key[len(prefix):]
+            break
+    if not key:
+        raise RegistryPolicyError("empty key", where=where)
+    kind = typ.upper()
+    if kind == "DELETE":
+        return PolicyValue.string(key, f"**del.{name}", " ")
+    if kind == "DELETEALLVALUES":
+        return PolicyValue.string(key, "**delvals.", " ")
+    if not kind.startswith("REG_"):
+        kind = "REG_" + kind
+    code = TYPES_BY_NAME.get(kind)
+    try:
+        if code in (REG_SZ, REG_EXPAND_SZ):
+            return PolicyValue.string(key, name, value, expand=code == REG_EXPAND_SZ)
+        if code in (REG_DWORD, REG_QWORD):
+            number = int(value.strip(), 0)
+            limit = 2 ** (32 if code == REG_DWORD else 64)
+            if not 0 <= number < limit:
+                raise ValueError(f"{number} does not fit a {kind}")
+            return (PolicyValue.dword if code == REG_DWORD else PolicyValue.qword)(key, name, number)
+        if code == REG_MULTI_SZ:
+            return PolicyValue.multi_string(key, name, value.split("|") if value else [])
+        if code == REG_BINARY:
+            return PolicyValue.binary(key, name, bytes.fromhex(value.replace(" ", "")))
+    except ValueError as exc:
+        raise RegistryPolicyError(f"bad {kind} value {value!r}: {exc}", where=where) from None
+    raise RegistryPolicyError(f"unknown type {typ!r} (REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_QWORD, "
+                              f"REG_MULTI_SZ, REG_BINARY, DELETE, DELETEALLVALUES)", where=where)
+
+
+def policy_list_text(values) -> str:
+    """The text policy list of ``values`` (what parse_policy_list reads back)."""
+    lines = []
+    for v in values:
+        low = v.value_name.lower()
+        if low.startswith("**del.") and v.value == " ":
+            lines.append(f"{v.key};{v.value_name[6:]};DELETE")
+            continue
+        if low.startswith("**delvals") and v.value == " ":
+            lines.append(f"{v.key};;DELETEALLVALUES")
+            continue
+        val = v.value
+        if isinstance(val, bytes):
+            shown, typ = val.hex(), "REG_BINARY" if v.type == REG_BINARY else v.type_name
+        elif isinstance(val, list):
+            shown, typ = "|".join(val), v.type_name
+        else:
+            shown, typ = str(val), v.type_name
+        lines.append(f"{v.key};{v.value_name};{typ};{shown}")
+    return "".join(line + "\n" for line in lines)

@@ -23,6 +23,7 @@ class SecretSource:
     env: str | None = None
     allow_prompt: bool = True
     confirm: bool = False
+    option: str = "password"     # the options that give it: --<option>-file, --<option>-env
 
     def read(self) -> str:
         if self.file:
@@ -44,7 +45,7 @@ class SecretSource:
             return value
         raise SecretSourceError(
             f"no {self.what} given and no terminal to ask on",
-            hint="use --password-file PATH or --password-env NAME",
+            hint=f"use --{self.option}-file PATH or --{self.option}-env NAME",
         )
 
 
@@ -62,7 +63,7 @@ def source_from_args(args, *, prefix: str = "password", what: str = "password",
                      confirm: bool = False) -> SecretSource:
     dest = prefix.replace("-", "_")
     return SecretSource(what=what, file=getattr(args, f"{dest}_file", None),
-                        env=getattr(args, f"{dest}_env", None), confirm=confirm)
+                        env=getattr(args, f"{dest}_env", None), confirm=confirm, option=prefix)
 
 
 def has_secret_option(args, *, prefix: str = "password") -> bool:

@@ -39,7 +39,8 @@ def journal_states(out: Path) -> dict[str, list[str]]:
     states: dict[str, list[str]] = {}
     for line in (out / "journal.jsonl").read_text().splitlines():
         rec = json.loads(line)
-        states.setdefault(rec["device"], []).append(rec["state"])
+        if "device" in rec:   # "run" records note each run's options
+            states.setdefault(rec["device"], []).append(rec["state"])
     return states
 
 

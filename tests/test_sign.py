@@ -348,7 +348,8 @@ def test_verify_and_inspect_agree_on_every_signed_and_encrypted_form(pki, real_p
     forms["encrypted, no catalog"] = enc_only
     s_then_e = tmp_path / "s-then-e.ppkg"
     assert cli("encrypt", plain, "-o", s_then_e, "--password-file", pw).returncode == 0
-    shutil.copy(tmp_path / "plain.cat", tmp_path / "s-then-e.cat")      # the plain package's catalog kept
+    # encrypt carries the signed catalog of the plain package unchanged (issue 18, item 3)
+    assert (tmp_path / "s-then-e.cat").read_bytes() == (tmp_path / "plain.cat").read_bytes()
     forms["signed then encrypted"] = s_then_e
     e_then_s = tmp_path / "e-then-s.ppkg"
     shutil.copy(enc_only, e_then_s)
@@ -368,5 +369,5 @@ def test_verify_and_inspect_agree_on_every_signed_and_encrypted_form(pki, real_p
     assert seen[("unsigned plain", False)] == "unsigned"
     assert seen[("encrypted, no catalog", True)] == "unsigned"
     assert seen[("signed then encrypted", True)] == "trusted"        # the catalog lists the decrypted form
-    assert seen[("signed then encrypted", False)] == "tampered"      # not checkable without the password
+    assert seen[("signed then encrypted", False)] == "needs-password"   # not checkable without the password
     assert seen[("encrypted then signed", False)] == seen[("encrypted then signed", True)] == "trusted"

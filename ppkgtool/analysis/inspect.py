@@ -81,9 +81,8 @@ def load_package(path: str | os.PathLike, *, password: str | None = None, show_s
     (or EncryptedPackageError when ``require_readable``). Malformed WIM containers raise the WIM
     layer's WimError; malformed XML parts inside a readable WIM become problems on the view.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise FormatError("no such package file", where=str(p))
+    from ppkgtool.fsutil import require_file
+    p = require_file(path)
     wim, encrypted, tmp = open_package_wim(p, password)
     try:
         signature = find_signature(p, trusted_certs, password)

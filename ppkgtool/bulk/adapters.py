@@ -72,28 +72,41 @@ class TemplateBuilder:
     def close(self) -> None:
         self.cache.close()
 
-    def preflight(self, devices: list[Device]) -> None:
+    def preflight(self, devices: list[Device]) -> list[str]:
         """Compile every device's package (with a stand-in blob) so that template, variable and
-        payload errors are reported for all rows before any account is created."""
+        payload errors are reported for all rows before any account is created. An error that
+        every device shares (a template error) is reported once, with the devices it concerns.
+        Returns warnings: devices whose ComputerName differs from the machine their blob joins."""
         from ppkgtool.errors import InvalidInputError
         from ppkgtool.package.builder import build_tree_only
+        from ppkgtool.package.sanity import odj_name_warnings
 
         stand_in = _stand_in_blob()
-        problems = []
-        outcome: dict[tuple, str | None] = {}     # a device's compile depends only on its variables
+        failed: dict[str, list[Device]] = {}      # message -> devices
+        outcome: dict[tuple, object] = {}          # a device's compile depends only on its variables
+        warnings: list[str] = []
         for device in devices:
             key = device.variables
             if key not in outcome:
                 try:
-                    build_tree_only(self.template_bytes, self._options_for(device, stand_in, None))
-                    outcome[key] = None
+                    outcome[key] = build_tree_only(self.template_bytes, self._options_for(device, stand_in, None))
                 except InvalidInputError as exc:
                     outcome[key] = exc.one_line()
-            if outcome[key] is not None:
-                problems.append(f"{device.name} (line {device.line}): {outcome[key]}")
-        if problems:
-            raise InvalidInputError(f"{len(problems)} device(s) do not build, nothing was created: "
-                                    + "; ".join(problems[:20]) + (" ..." if len(problems) > 20 else ""))
+            if isinstance(outcome[key], str):
+                failed.setdefault(outcome[key], []).append(device)
+            else:
+                warnings += [f"{device.name} (line {device.line}): {w}"
+                             for w in odj_name_warnings(outcome[key].settings, [device.name])]
+        if failed:
+            count = sum(len(d) for d in failed.values())
+            parts = []
+            for message, devs in list(failed.items())[:20]:
+                names = ", ".join(f"{d.name} (line {d.line})" for d in devs[:5]) + (" ..." if len(devs) > 5 else "")
+                parts.append(message if len(devices) == len(devs) else f"{message} [{len(devs)}: {names}]")
+            every = " (every device)" if len(failed) == 1 and count == len(devices) else ""
+            raise InvalidInputError(f"{count} device(s) do not build{every}, nothing was created: "
+                                    + "; ".join(parts) + (" ..." if len(failed) > 20 else ""))
+        return warnings
 
     def _options_for(self, device: Device, blob: bytes, password: str | None):
         variables = dict(self.options.variables or {})

@@ -87,7 +87,7 @@ class BulkRun:
     def __init__(self, devices: list[Device], out_dir: Path, provisioner: Provisioner,
                  builder: PackageBuilder, *, reuse: bool = False, parallel: int = 4,
                  generate_password: Callable[[], str] | None = None,
-                 on_progress: Callable[[DeviceOutcome], None] | None = None):
+                 on_progress: Callable[[DeviceOutcome], None] | None = None, options: dict | None = None):
         self.devices = devices
         self.out = Path(out_dir)
         self.provisioner = provisioner
@@ -98,6 +98,7 @@ class BulkRun:
             from ppkgtool.odj import generate_machine_password as generate_password
         self.generate_password = generate_password
         self.on_progress = on_progress
+        self.options = options      # recorded in the journal (journal.option_drift compares runs)
         self._abort = threading.Event()
         self._abort_reason: str | None = None
 
@@ -164,7 +165,10 @@ class BulkRun:
         (self.out / SECRETS_DIR).mkdir(mode=0o700, exist_ok=True)
         start = time.monotonic()
         journal = Journal(self.out / "journal.jsonl")
+        if self.options is not None:
+            journal.record_run(self.options)
         outcomes: dict[str, DeviceOutcome] = {}
+        futures: dict = {}
         try:
             with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="bulk") as pool:
                 futures = {pool.submit(self._process, d, journal): d for d in self.devices}
@@ -175,13 +179,17 @@ class BulkRun:
                         if self.on_progress:
                             self.on_progress(outcome)
                 except KeyboardInterrupt:
+                    # stop starting devices; those under way finish their current step (the journal
+                    # stays consistent) and the summary says what is left: a re-run resumes
                     self._abort_reason = "interrupted"
                     self._abort.set()
                     for f in futures:
                         f.cancel()
-                    raise
         finally:
             journal.close()
+        for f in futures:     # devices that finished while an interrupt was being handled
+            if f.done() and not f.cancelled() and f.exception() is None:
+                outcomes.setdefault(f.result().name, f.result())
         ordered = [outcomes.get(d.name, DeviceOutcome(d.name, "not_started")) for d in self.devices]
         result = BulkResult(ordered, aborted=self._abort_reason, seconds=time.monotonic() - start)
         write_bytes_atomic(self.out / "summary.json",

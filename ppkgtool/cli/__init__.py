@@ -12,7 +12,7 @@ import os
 import sys
 
 from ppkgtool import __version__
-from ppkgtool.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_USAGE, PpkgError
+from ppkgtool.errors import EXIT_CODES, EXIT_USAGE
 
 # (command, module) in the order --help shows them.
 COMMANDS = [
@@ -34,10 +34,13 @@ COMMANDS = [
     ("deploy", "cmd_deploy"),
     ("odj", "cmd_odj"),
     ("catalog", "cmd_catalog"),
+    ("policy", "cmd_policy"),
     ("bulk", "cmd_bulk"),
 ]
 
 EPILOG = "exit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()) + \
+    "\n\nErrors: one line on stderr naming the file and the problem; with --json also one document\n" \
+    "on stdout: {\"error\": {\"code\": EXIT, \"message\", \"where\", \"hint\"}} (docs/commands.md)." + \
     "\n\nDocumentation: docs/commands.md. Secrets are read from --*-file, --*-env or a prompt."
 
 
@@ -45,7 +48,16 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line error and exit code 2."""
 
     def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+        raise ArgumentsError(message, self.prog)
+
+
+class ArgumentsError(Exception):
+    """A command line argparse refused (reported by main through cli/errors.py, exit 2)."""
+
+    def __init__(self, message: str, prog: str):
+        super().__init__(message)
+        self.message = message
+        self.prog = prog
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -109,17 +121,15 @@ def tune_allocator() -> None:
     mallopt(_M_TRIM_THRESHOLD, 256 << 20)    # ... which keeps up to 256 MiB free for reuse
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised where the process is, so that every ``finally`` and fsutil's cleanup runs."""
-
-
 def _terminate_cleanly():
     """Install the SIGTERM handler; a function that puts the previous one back."""
     import signal
     import threading
 
+    from ppkgtool.cli.errors import Terminated
+
     def handler(signum, frame):
-        raise _Terminated()
+        raise Terminated()
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGTERM, handler)
@@ -127,11 +137,18 @@ def _terminate_cleanly():
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ppkgtool.cli import errors as cli_errors
+
     if argv is None:
         argv = sys.argv[1:]
         tune_allocator()
     parser = build_parser(_command_word(argv))
-    args = parser.parse_args(argv)
+    json_mode = cli_errors.json_requested(argv)
+    try:
+        args = parser.parse_args(argv)
+    except ArgumentsError as exc:
+        return cli_errors.report(cli_errors.usage_failure(exc.message, exc.prog), json_mode=json_mode)
+    json_mode = bool(getattr(args, "json", False)) or json_mode
     func = getattr(args, "func", None)
     if func is None:
         target = getattr(args, "_group_parser", parser)
@@ -142,26 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         from ppkgtool import configure_budget
         configure_budget(getattr(args, "budget", None))
         return int(func(args) or 0)
-    except PpkgError as exc:
-        from ppkgtool.cli.output import safe_text
-        sys.stderr.write(f"ppkgtool: error: {safe_text(exc.one_line())}\n")
-        if os.environ.get("PPKGTOOL_DEBUG"):
-            raise
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("ppkgtool: interrupted\n")
-        return 130
-    except _Terminated:
-        sys.stderr.write("ppkgtool: terminated\n")
-        return 143
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug: say so in one line unless debugging
-        if os.environ.get("PPKGTOOL_DEBUG"):
+    except (Exception, KeyboardInterrupt, cli_errors.Terminated) as exc:  # noqa: BLE001 - the one error path (cli/errors.py)
+        if os.environ.get("PPKGTOOL_DEBUG") and isinstance(exc, Exception):
             raise
-        from ppkgtool.cli.output import safe_text
-        sys.stderr.write(f"ppkgtool: internal error: {type(exc).__name__}: {safe_text(str(exc))} "
-                         f"(set PPKGTOOL_DEBUG=1 for a traceback and please report it)\n")
-        return EXIT_INTERNAL
+        return cli_errors.report(cli_errors.failure_of(exc), json_mode=json_mode)
     finally:
         restore()

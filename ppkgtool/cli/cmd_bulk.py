@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ppkgtool.errors import EXIT_DIRECTORY, EXIT_INVALID_INPUT, UsageError
+from ppkgtool.errors import EXIT_DIRECTORY, EXIT_INVALID_INPUT, InvalidInputError, UsageError
 
 EXAMPLES = """examples:
   ppkgtool bulk devices.csv --template customizations.xml --out out/ --domain test.lab \\
@@ -59,19 +59,23 @@ def run(args) -> int:
     rep = Reporter(json_mode=args.json)
     if not 1 <= args.parallel <= 64:
         raise UsageError("--parallel must be 1 to 64")
-    try:
-        devices = parse_devices(Path(args.devices).read_bytes(), source_name=args.devices)
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.devices}: {exc.strerror}") from None
+    devices = parse_devices(Path(args.devices).read_bytes(), source_name=args.devices)
     template = Path(args.template)
     if not template.is_file():
-        raise UsageError(f"template {template} does not exist")
+        raise InvalidInputError(f"template {template} does not exist or is not a file")
     options, _password, generated = options_from_args(args)
+    from ppkgtool import option_drift
+    run_options = journal_options(args, template)
+    drift = option_drift(Path(args.out) / "journal.jsonl", run_options)
+    if drift:
+        rep.warn(f"the options differ from the last run journaled in {Path(args.out) / 'journal.jsonl'} (devices "
+                 f"finished then keep the old ones; use a new --out for a uniform set): " + "; ".join(drift))
     defaults = request_defaults_from_args(args)
 
     builder = TemplateBuilder(template, options, per_device_password=generated)
     try:
-        builder.preflight(devices)   # every device's package compiles before any account is created
+        for w in builder.preflight(devices):   # every device's package compiles before any account is created
+            rep.warn(w)
         with connect_from_args(args, domain=args.domain, pool_size=args.parallel, warn=rep.warn) as session:
             provisioner = DirectoryProvisioner(session, defaults)
             with rep.progress(len(devices), "devices") as progress:
@@ -83,7 +87,7 @@ def run(args) -> int:
                     progress.advance(1, extra=f"{failures} failed" if failures else "")
 
                 result = BulkRun(devices, Path(args.out), provisioner, builder, reuse=args.reuse,
-                                 parallel=args.parallel, on_progress=on_progress,
+                                 parallel=args.parallel, on_progress=on_progress, options=run_options,
                                  generate_password=functools.partial(generate_machine_password,
                                                                      form=args.password_form)).run()
     finally:
@@ -100,9 +104,28 @@ def run(args) -> int:
             rep.table(["device", "code", "error"], [(f["name"], f["code"] or "", f["error"]) for f in doc["failed"]],
                       title="failed")
     if result.aborted:
-        rep.stderr.write(f"ppkgtool: error: the run stopped early: {result.aborted}; "
-                         f"{len(doc['not_started'])} devices not started - re-run the same command to resume\n")
-        return EXIT_DIRECTORY
+        done = doc["counts"].get("done", 0) + doc["counts"].get("skipped", 0)
+        rep.stderr.write(f"ppkgtool: error: the run stopped early: {result.aborted}; {done} devices done, "
+                         f"{len(doc['failed'])} failed, {len(doc['not_started'])} not started - re-run the same "
+                         f"command to resume\n")
+        return 130 if result.aborted == "interrupted" else EXIT_DIRECTORY
     if result.failed:
         return max(f.exit_code or EXIT_INVALID_INPUT for f in result.failed)
     return 0
+
+
+#: the options a bulk run journals: a re-run with other values is warned about
+JOURNALED_OPTIONS = ("domain", "machine_ou", "reuse", "password_form", "psite", "dsite", "primarydns", "rootcacerts",
+                     "certtemplate", "policynames", "policypaths", "asset_dir", "var", "var_file", "catalogue",
+                     "store_file", "store_build", "root_cert", "ca_cert", "client_pfx", "trusted_people",
+                     "trusted_provisioner", "policy", "policy_setting", "owner_type", "rank", "reproducible",
+                     "no_catalog", "sign_cert", "sign_key", "sign_chain", "encrypt", "generate_password")
+
+
+def journal_options(args, template: Path) -> dict:
+    """The run's options as the journal records them (the template by its SHA-256)."""
+    import hashlib
+    doc = {k: getattr(args, k, None) for k in JOURNALED_OPTIONS}
+    doc = {k: v for k, v in doc.items() if v not in (None, False, [])}
+    doc["template"] = hashlib.sha256(template.read_bytes()).hexdigest()
+    return doc

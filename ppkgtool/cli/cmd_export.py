@@ -39,10 +39,9 @@ def register(sub) -> None:
 
 def read_package_parts(path: Path, password: str | None = None) -> tuple[dict[str, bytes], dict[str, str]]:
     """(XML parts of image 1 by package path, image properties) of a package file."""
-    from ppkgtool import open_package_wim
-    from ppkgtool.errors import EncryptedPackageError, FormatError
-    if not path.is_file():
-        raise FormatError("no such package file", where=str(path))
+    from ppkgtool import open_package_wim, require_file
+    from ppkgtool.errors import EncryptedPackageError
+    require_file(path)
     wim, _encrypted, tmp = open_package_wim(path, password)
     try:
         if wim is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ppkgtool.errors import EXIT_OK, EXIT_SECURITY, InvalidInputError
+from ppkgtool.errors import EXIT_OK, EXIT_SECURITY, InvalidInputError, PpkgError
 from ppkgtool import add_secret_options, has_secret_option, source_from_args
 
 SEVERITY_ORDER = {"high": 3, "medium": 2, "info": 1}
@@ -44,8 +44,12 @@ def load_views(args, paths, *, require_readable: bool):
     trusted = trusted_from_args(args)
     views = []
     for p in paths:
-        views.extend(load_package(p, password=password, show_secrets=getattr(args, "show_secrets", False),
-                                  trusted_certs=trusted, require_readable=require_readable))
+        try:
+            views.extend(load_package(p, password=password, show_secrets=getattr(args, "show_secrets", False),
+                                      trusted_certs=trusted, require_readable=require_readable))
+        except PpkgError as exc:   # several files on the command line: say which one
+            from ppkgtool.cli.errors import name_the_file
+            raise name_the_file(exc, p) from exc.__cause__
     return views
 
 

@@ -1,4 +1,4 @@
-"""ppkgtool odj: offline domain join blobs (provision, compose, show, request).
+"""ppkgtool odj: offline domain join blobs (provision, compose, show, request, facts).
 
 Each subcommand lives in its own module ``cmd_odj_<verb>.py`` with ``register(subparsers)``.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 
 SUBCOMMANDS = [("provision", "cmd_odj_provision"), ("compose", "cmd_odj_compose"),
-               ("show", "cmd_odj_show"), ("request", "cmd_odj_request")]
+               ("show", "cmd_odj_show"), ("request", "cmd_odj_request"), ("facts", "cmd_odj_facts")]
 
 
 def register(sub) -> None:

@@ -17,7 +17,8 @@ EXAMPLES = """examples:
       --password-file kiosk7.pass --unattend unattend.xml --pass offlineServicing
   ppkgtool odj compose --facts facts.json --machine PC02 --default-password --printblob --show-secrets
 
-facts file (JSON object; command-line options override it):
+facts file (JSON object, as 'odj facts' writes it from a DC; an 'odj show --json' document is
+read as well, for its domain facts; command-line options override it):
   {"dns_domain": "test.lab", "netbios_name": "TEST", "dns_forest": "test.lab",
    "domain_sid": "S-1-5-21-...", "domain_guid": "...", "dc_name": "dc1.test.lab",
    "dc_address": "10.0.0.5", "dc_flags": "0xe003f3fd", "dc_site": "Default-First-Site-Name",
@@ -34,6 +35,9 @@ FACT_KEYS = {
     "options": "options",
 }
 MAX_FACTS = 1024 * 1024
+#: what compose takes from an 'odj show --json' document given as --facts
+SHOW_DOMAIN_KEYS = ("dns_domain", "netbios_name", "dns_forest", "domain_sid", "domain_guid", "dc_name", "dc_address",
+                    "dc_address_type", "dc_flags", "dc_site", "client_site")
 
 
 def _int(text: str) -> int:
@@ -108,6 +112,10 @@ def _load_facts(path: str) -> dict:
         raise InvalidInputError(f"the facts file {path} is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidInputError(f"the facts file {path} must hold a JSON object")
+    if "form" in doc and ("parts" in doc or "blobs" in doc):
+        # an 'odj show --json' document: its domain facts only (machine, RID and options belong to
+        # the blob's own account, never to the one being composed)
+        doc = {k: v for k, v in doc.items() if k in SHOW_DOMAIN_KEYS}
     out = {}
     for key, value in doc.items():
         norm = key.replace("-", "_")

@@ -68,9 +68,8 @@ def run(args) -> int:
         raise UsageError("--timestamp-url is not supported yet: ppkgtool writes untimestamped catalogs, which "
                          "Windows checks against the signer's validity at install time",
                          hint="leave it out; renew the signer before it expires")
-    pkg = Path(args.package)
-    if not pkg.is_file():
-        raise InvalidInputError(f"no such package file: {pkg}")
+    from ppkgtool import require_file
+    pkg = require_file(args.package)
     out = Path(args.output) if args.output else catalog_path_for(pkg)
     signer = load_signer(args.cert, args.key, args.chain, _lazy(args, "pfx-password", "PFX password"),
                          key_password=_lazy(args, "key-password", "private key password"),

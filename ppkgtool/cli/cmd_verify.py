@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ppkgtool.cli import add_common, command_parser
 from ppkgtool.cli.output import Reporter
-from ppkgtool.errors import EXIT_OK, EXIT_SECURITY, InvalidInputError
+from ppkgtool.errors import EXIT_OK, EXIT_SECURITY
 from ppkgtool import add_secret_options, has_secret_option, source_from_args
 
 DESCRIPTION = """\
@@ -42,13 +42,12 @@ def run(args) -> int:
     from ppkgtool import find_catalog, verify_file
 
     rep = Reporter(json_mode=args.json)
-    pkg = Path(args.package)
-    if not pkg.is_file():
-        raise InvalidInputError(f"no such package file: {pkg}")
+    from ppkgtool import require_file
+    pkg = require_file(args.package)
     trusted = load_certificate_files(args.trusted_provisioner)
     cat_path = Path(args.catalog) if args.catalog else find_catalog(pkg)
-    if cat_path is not None and not cat_path.is_file():
-        raise InvalidInputError(f"no such catalog file: {cat_path}")
+    if cat_path is not None:
+        require_file(cat_path, "catalog file")
     catalog = cat_path.read_bytes() if cat_path else None
     password = source_from_args(args, prefix="password", what="package password").read() \
         if has_secret_option(args, prefix="password") else None

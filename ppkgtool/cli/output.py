@@ -60,7 +60,8 @@ class Reporter:
         if self.json_mode:
             return
         if self.rich:
-            self.console.rule(text)
+            from rich.text import Text
+            self.console.rule(Text(safe_text(str(text))))
         else:
             self.stdout.write(f"== {safe_text(text)} ==\n")
 
@@ -71,11 +72,12 @@ class Reporter:
         pairs = [(k, "" if v is None else safe_text(str(v))) for k, v in pairs]
         if self.rich:
             from rich.table import Table
+            from rich.text import Text
             t = Table(show_header=False, box=None, pad_edge=False)
-            t.add_column(style="bold")
-            t.add_column()
+            t.add_column(style="bold", overflow="fold")
+            t.add_column(overflow="fold")
             for k, v in pairs:
-                t.add_row(k, v)
+                t.add_row(Text(safe_text(str(k))), Text(v))   # Text: never parsed as markup
             self.console.print(t)
         else:
             width = max((len(k) for k, _ in pairs), default=0)
@@ -87,13 +89,7 @@ class Reporter:
             return
         rows = [["" if c is None else safe_text(str(c)) for c in r] for r in rows]
         if self.rich:
-            from rich.table import Table
-            t = Table(title=title)
-            for c in columns:
-                t.add_column(c)
-            for r in rows:
-                t.add_row(*r)
-            self.console.print(t)
+            self.console.print(_rich_table(columns, rows, title, self.console.width))
         else:
             if title:
                 self.stdout.write(f"{title}\n")
@@ -108,6 +104,23 @@ class Reporter:
     def progress(self, total: int | None, description: str):
         """A progress context: rich bar on a terminal, plain periodic lines otherwise."""
         return _Progress(self, total, description)
+
+
+def _rich_table(columns: Sequence[str], rows: list[list[str]], title: str | None, width: int):
+    """A rich Table of untrusted text: every cell a ``Text`` (``[@UserName=admin]`` is a setting key,
+    not markup), long cells folded rather than cut to an ellipsis (rows that differ only at the end
+    stay distinguishable), and lines between rows once a cell needs more than one line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    share = max(8, width // max(1, len(columns)))
+    folded = any(len(c) > share for r in rows for c in r)
+    t = Table(title=Text(title) if title else None, show_lines=folded)
+    for c in columns:
+        t.add_column(Text(c), overflow="fold")
+    for r in rows:
+        t.add_row(*(Text(c) for c in r))
+    return t
 
 
 class _Progress:

@@ -193,9 +193,8 @@ def filesystem_of(path: str | os.PathLike[str]) -> str | None:
 
 def examine_package(path: str | os.PathLike[str]) -> PackageFile:
     """Hash a package and check that it is a WIM (.ppkg) or plausibly an encrypted one."""
-    p = Path(path)
-    if not p.is_file():
-        raise InvalidInputError(f"{p}: no such package file")
+    from ppkgtool.fsutil import require_file
+    p = require_file(path)
     sha256, sha1 = hashlib.sha256(), hashlib.sha1()
     size = 0
     head = b""
@@ -217,8 +216,8 @@ def examine_package(path: str | os.PathLike[str]) -> PackageFile:
 
 
 def _read_catalog(path: Path) -> bytes:
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such catalog file")
+    from ppkgtool.fsutil import require_file
+    require_file(path, "catalog file")
     if path.stat().st_size > MAX_CATALOG_BYTES:
         raise InvalidInputError(f"{path}: larger than {MAX_CATALOG_BYTES} bytes; not a package catalog")
     data = path.read_bytes()

@@ -97,6 +97,13 @@ class DomainFacts:
             if not isinstance(v, str) or not v or len(v) > 63:
                 raise ValueError(f"{n} must be a site name (1-63 characters)")
 
+    def to_json(self) -> dict:
+        """The facts file 'odj compose --facts' reads and 'odj facts' writes (docs/commands/odj-show-compose.md)."""
+        return {"dns_domain": self.dns_domain, "netbios_name": self.netbios_name, "dns_forest": self.dns_forest,
+                "domain_sid": self.domain_sid, "domain_guid": str(self.domain_guid), "dc_name": self.dc_name,
+                "dc_address": self.dc_address, "dc_address_type": self.dc_address_type,
+                "dc_flags": f"{self.dc_flags:#010x}", "dc_site": self.dc_site, "client_site": self.client_site}
+
 
 @dataclass(frozen=True)
 class MachineFacts:

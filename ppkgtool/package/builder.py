@@ -115,6 +115,9 @@ def prepare_tree(customizations: bytes | os.PathLike | Customizations, options: 
     tree = compile_package(cust, catalogue=catalogue, asset_dir=options.asset_dir, assets=payloads.assets,
                            base_dir=base_dir, settings_path_attribute=options.settings_path_attribute)
     tree.warnings.extend(c.describe() for c in catalogue.conflicts)
+    from ppkgtool.package.sanity import odj_name_warnings
+    tree.warnings.extend(odj_name_warnings(tree.settings, [p["machine"] for p in payloads.summary
+                                                           if p.get("payload") == "odj"]))
     secrets = payloads.secrets or any(s.secret for s in tree.settings)
     return tree, payloads.summary, secrets
 

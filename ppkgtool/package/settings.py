@@ -265,6 +265,12 @@ class SettingDefinition:
             raise self._bad(value, f"is longer than {self.max_length} characters")
         if self.min_length is not None and len(value) < self.min_length:
             raise self._bad(value, f"is shorter than {self.min_length} characters")
+        from ppkgtool.package.sanity import value_problem   # what Windows takes beyond the store's free text
+        problem = value_problem(self.path, value)
+        if problem is not None:
+            why, suggest = problem
+            raise SettingsError(f"setting {self.path}: {value!r} {why}",
+                                hint=("did you mean " + " or ".join(repr(x) for x in suggest) + "?") if suggest else None)
         return value
 
     def decompile_value(self, compiled: str) -> str:

@@ -597,3 +597,44 @@ def catalog_path_for(package_path) -> Path:
     rule build, sign, verify and inspect use)."""
     p = Path(package_path)
     return p.with_suffix(".cat") if p.suffix else p.with_name(p.name + ".cat")
+
+
+# --- the catalog of an encrypted package (docs/formats/catalog.md "Encrypted packages") -----------
+
+def encrypted_package_forms(plain, encrypted, unit: int = 160) -> list[PackageHashes]:
+    """The forms a catalog for an encrypted package lists: the plain package, its decrypted form
+    zero-padded to whole ``unit``-byte units (when that differs), and the encrypted file. Windows
+    checks the catalog after decrypting [I]; which of the decrypted forms it hashes is [U], so both
+    are listed, and the encrypted file so that the catalog also matches without the password."""
+    plain_hashes = hash_package(plain)
+    forms = [plain_hashes]
+    pad = -plain_hashes.size % unit
+    if pad:
+        h1, h256 = hashlib.sha1(), hashlib.sha256()
+        with open(plain, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h1.update(block)
+                h256.update(block)
+        h1.update(bytes(pad))
+        h256.update(bytes(pad))
+        forms.append(PackageHashes(h1.digest(), h256.digest(), plain_hashes.size + pad))
+    forms.append(hash_package(encrypted))
+    return forms
+
+
+def catalog_for_encrypted(catalog: bytes, plain, encrypted, *, source: str = "the catalog") -> tuple[bytes, str]:
+    """The catalog to put beside ``encrypted`` (made from ``plain``) given the plain package's
+    ``catalog``: (bytes, how) with how ``remade`` (an unsigned catalog: the same list identifier and
+    effective time, listing every form of encrypted_package_forms) or ``carried`` (a signed catalog,
+    unchanged: it lists the plain package, which Windows checks after decrypting; re-signing needs
+    the signer's key - 'ppkgtool sign' with the password lists the encrypted file too).
+    A catalog that does not list ``plain`` is a CatalogError."""
+    cat = parse_catalog(catalog)
+    if cat.member_for(hash_package(plain)) is None:
+        raise CatalogError(f"{source} does not list this package (it belongs to another package or the "
+                           "package was changed)", hint="pass --no-catalog to encrypt without it")
+    if cat.signed:
+        return bytes(catalog), "carried"
+    forms = encrypted_package_forms(plain, encrypted)
+    return make_unsigned_catalog(forms[0], list_identifier=cat.list_identifier, effective_time=cat.effective_time,
+                                 extra_packages=forms[1:]), "remade"

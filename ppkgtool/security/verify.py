@@ -48,6 +48,7 @@ class VerdictKind(str, enum.Enum):
     UNTRUSTED = "untrusted"
     UNSIGNED = "unsigned"
     TAMPERED = "tampered"
+    NEEDS_PASSWORD = "needs-password"
 
 
 _LABELS = {
@@ -55,6 +56,7 @@ _LABELS = {
     VerdictKind.UNTRUSTED: "signed but untrusted",
     VerdictKind.UNSIGNED: "unsigned",
     VerdictKind.TAMPERED: "tampered",
+    VerdictKind.NEEDS_PASSWORD: "not checked: the catalog lists the decrypted package (give the package password)",
 }
 
 
@@ -78,7 +80,8 @@ def certificate_info(cert: x509.Certificate, role: str | None = None) -> dict:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome. ``verdict`` is one of trusted, untrusted, unsigned, tampered."""
+    """The outcome. ``verdict`` is one of trusted, untrusted, unsigned, tampered, needs-password (an
+    encrypted package whose catalog lists only its decrypted form, checked without the password)."""
 
     verdict: str
     signer: dict | None
@@ -107,7 +110,7 @@ class Verdict:
     def as_error(self):
         """The matching exception (exit code 4) for callers that require a trusted package."""
         cls = {VerdictKind.UNTRUSTED: UntrustedError, VerdictKind.UNSIGNED: UnsignedError,
-               VerdictKind.TAMPERED: TamperedError}.get(self.kind)
+               VerdictKind.TAMPERED: TamperedError, VerdictKind.NEEDS_PASSWORD: UnsignedError}.get(self.kind)
         if cls is None:
             return None
         return cls(f"package is {self.label}: {self.reason}",
@@ -423,10 +426,13 @@ def verify_file(package, catalog: bytes | None, trusted: Sequence[x509.Certifica
     if listed or not encrypted:
         return verify_package(direct, catalog, trusted, now=now)
     if password is None:
+        # the catalog may list only the decrypted package (a signed catalog carried by 'encrypt'):
+        # not a verdict on the package until it is decrypted
         v = verify_package(direct, catalog, trusted, now=now)
-        return Verdict(v.verdict, v.signer, v.chain,
-                       "the catalog does not list this encrypted file; it may list the decrypted package: give "
-                       "the package password to check that form", v.package_sha256, v.catalog, v.notes)
+        return Verdict("needs-password", v.signer, v.chain,
+                       "the catalog does not list this encrypted file; it lists another form, such as the "
+                       "decrypted package Windows checks after decrypting: give the package password "
+                       "(--password-file/--password-env) to check that form", v.package_sha256, v.catalog, v.notes)
     with tempfile.TemporaryDirectory(prefix="ppkgtool-verify-") as tmp:
         os.chmod(tmp, 0o700)
         plain = Path(tmp) / "plain.ppkg"
