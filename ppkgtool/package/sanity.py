@@ -26,7 +26,7 @@ from importlib import resources
 
 COMPUTER_NAME = "Accounts/ComputerAccount/ComputerName"
 TIME_ZONE = "Policies/TimeLanguageSettings/ConfigureTimeZone"
-NETBIOS_MAX = 15
+from ppkgtool.odj.request import MAX_NETBIOS as NETBIOS_MAX   # one home for the NetBIOS limit
 #: a value each checked setting takes (documentation, tests)
 EXAMPLES = {COMPUTER_NAME: "PC-%RAND:4%", TIME_ZONE: "W. Europe Standard Time"}
 _RAND_RE = re.compile(r"%RAND:(\d+)%", re.IGNORECASE)
