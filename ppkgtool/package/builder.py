@@ -26,7 +26,7 @@ from ppkgtool.package.customizations import Customizations, parse_customizations
 from ppkgtool.package.layout import files_in
 from ppkgtool.package.metadata import Notes, OwnerType, PackageMetadata, check_rank
 from ppkgtool.package.payloads import PayloadOptions, build_payloads
-from ppkgtool.security.catalog import PackageHashes, catalog_path_for
+from ppkgtool.security.catalog import PackageHashes, catalog_path_for, listed_forms
 
 REPRODUCIBLE_EPOCH = _dt.datetime(2020, 1, 1, tzinfo=_dt.timezone.utc)
 BUILDER_VERSION = f"ppkgtool-{__version__}"
@@ -198,12 +198,11 @@ def build_package(customizations: bytes | os.PathLike | Customizations, out_path
                 write_package_wim(sink, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
                                   resource_cache=options.resource_cache)
                 sealed = sink.finish()
-            hashes = PackageHashes(sealed.plain["sha1"], sealed.plain["sha256"], sealed.plain_size)
-            extra = ()
-            if sealed.padded_size != sealed.plain_size:
-                extra = (PackageHashes(sealed.padded["sha1"], sealed.padded["sha256"], sealed.padded_size),)
-            extra += (PackageHashes(sealed.encrypted["sha1"], sealed.encrypted["sha256"], sealed.encrypted_size),)
-            catalog = _catalog_bytes(hashes, tree, options, when, extra) if cat_path else None
+            hashes, *extra = listed_forms(
+                PackageHashes(sealed.plain["sha1"], sealed.plain["sha256"], sealed.plain_size),
+                PackageHashes(sealed.padded["sha1"], sealed.padded["sha256"], sealed.padded_size),
+                PackageHashes(sealed.encrypted["sha1"], sealed.encrypted["sha256"], sealed.encrypted_size))
+            catalog = _catalog_bytes(hashes, tree, options, when, tuple(extra)) if cat_path else None
         else:
             with outs.open(out, overwrite=options.overwrite, private=secrets) as raw:
                 fh = EarlyWriteback(raw)

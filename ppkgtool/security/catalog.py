@@ -607,7 +607,7 @@ def encrypted_package_forms(plain, encrypted, unit: int = 160) -> list[PackageHa
     checks the catalog after decrypting [I]; which of the decrypted forms it hashes is [U], so both
     are listed, and the encrypted file so that the catalog also matches without the password."""
     plain_hashes = hash_package(plain)
-    forms = [plain_hashes]
+    padded = plain_hashes
     pad = -plain_hashes.size % unit
     if pad:
         h1, h256 = hashlib.sha1(), hashlib.sha256()
@@ -617,8 +617,18 @@ def encrypted_package_forms(plain, encrypted, unit: int = 160) -> list[PackageHa
                 h256.update(block)
         h1.update(bytes(pad))
         h256.update(bytes(pad))
-        forms.append(PackageHashes(h1.digest(), h256.digest(), plain_hashes.size + pad))
-    forms.append(hash_package(encrypted))
+        padded = PackageHashes(h1.digest(), h256.digest(), plain_hashes.size + pad)
+    return listed_forms(plain_hashes, padded, hash_package(encrypted))
+
+
+def listed_forms(plain: PackageHashes, padded: PackageHashes, encrypted: PackageHashes) -> list[PackageHashes]:
+    """The one rule for which forms of an encrypted package a catalog lists (in this order): the
+    plain package, the padded decrypted form when it differs, the encrypted file. ``build --encrypt``
+    passes the digests it computed while writing; encrypted_package_forms hashes the files."""
+    forms = [plain]
+    if padded.size != plain.size:
+        forms.append(padded)
+    forms.append(encrypted)
     return forms
 
 
