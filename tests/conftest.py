@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -13,29 +14,31 @@ TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
-from samba_dc import SambaDC, _samba_available  # noqa: E402
+from samba_dc import NetNamespace, SambaDC, _samba_available, fallback_reason  # noqa: E402
+
+FIXTURES_ABSENT = "the real fixtures folder is absent"
+_NOTES: list[str] = []   # one line each, printed in the summary (pytest_terminal_summary)
 
 # parsed settings stores are cached between processes (store.cache_dir); tests keep theirs private
 os.environ.setdefault("PPKGTOOL_CACHE_DIR", tempfile.mkdtemp(prefix="ppkgtool-test-cache-"))
 
 
-def shared_fixtures_dir() -> Path | None:
-    """``../shared/fixtures`` relative to the project root (or $PPKGTOOL_SHARED_FIXTURES)."""
+def shared_fixtures_path() -> Path:
+    """Where the real fixtures are looked for: $PPKGTOOL_SHARED_FIXTURES, else ``../shared/fixtures``."""
     env = os.environ.get("PPKGTOOL_SHARED_FIXTURES")
-    candidates = [Path(env)] if env else []
-    candidates.append(ROOT.parent / "shared" / "fixtures")
-    for c in candidates:
-        if c.is_dir():
-            return c
-    return None
+    return Path(env) if env else ROOT.parent / "shared" / "fixtures"
+
+
+def shared_fixtures_dir() -> Path | None:
+    d = shared_fixtures_path()
+    return d if d.is_dir() else None
 
 
 @pytest.fixture(scope="session")
 def shared_fixtures() -> Path:
     d = shared_fixtures_dir()
     if d is None:
-        pytest.skip("../shared/fixtures is absent (real Microsoft-built packages and ODJ blob); "
-                    "CI always has it")
+        pytest.skip(f"{FIXTURES_ABSENT} ({shared_fixtures_path()})")
     return d
 
 
@@ -60,6 +63,11 @@ def samba_dc_control():
     reuse = os.environ.get("PPKGTOOL_TEST_DC")
     if reuse:
         dc = SambaDC(reuse)
+        why = None if dc.running_pid() else fallback_reason()
+        if why:
+            pytest.fail(f"DC tests: {why}, so the kept DC in PPKGTOOL_TEST_DC={reuse} cannot start; "
+                        f"stop that server, or unset PPKGTOOL_TEST_DC (the suite then runs its own DC "
+                        f"in a network namespace)", pytrace=False)
         if not dc.info_file.exists():
             Path(reuse).mkdir(parents=True, exist_ok=True)
             dc.provision()
@@ -68,14 +76,28 @@ def samba_dc_control():
         if not dc.running_pid():  # a test stopped it: bring it back for the next run
             dc.start()
         return
+    netns = None
+    why = fallback_reason()
+    if why:
+        netns = NetNamespace(f"ppkgtool-dc-{os.getpid()}")
+        try:
+            netns.create()
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", b"") or str(exc)
+            if isinstance(detail, bytes):
+                detail = detail.decode(errors="replace").strip()
+            pytest.fail(f"DC tests: {why}, and no network namespace could be made for the suite's DC "
+                        f"({detail}); stop that server, or run as root with iproute2", pytrace=False)
+        _NOTES.append(f"DC tests: {why}; the suite's DC ran in its own network namespace "
+                      f"{netns.name} (loopback only)")
     tmp = tempfile.mkdtemp(prefix="ppkgtool-dc-")
-    dc = SambaDC(tmp)
-    dc.provision()
-    dc.start()
+    dc = SambaDC(tmp, netns=netns)
     try:
+        dc.provision()
+        dc.start()
         yield dc
     finally:
-        dc.stop()
+        dc.close()
 
 
 @pytest.fixture(scope="session")
@@ -104,6 +126,20 @@ def made(session):
     yield names
     for n in names:
         session.delete_computer(n)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per condition that changed how the suite ran (absent fixtures, the DC's namespace)."""
+    absent = [r for r in terminalreporter.stats.get("skipped", [])
+              if isinstance(r.longrepr, tuple) and FIXTURES_ABSENT in str(r.longrepr[2])]
+    lines = list(_NOTES)
+    if absent:
+        lines.insert(0, f"{len(absent)} test(s) skipped: {FIXTURES_ABSENT} ({shared_fixtures_path()}); "
+                        f"they read real Microsoft-built packages, catalogs, stores and an ODJ blob. Put the "
+                        f"folder next to the repository or set PPKGTOOL_SHARED_FIXTURES=DIR")
+    for line in lines:
+        terminalreporter.ensure_newline()
+        terminalreporter.write_line(line, yellow=True)
 
 
 def pytest_sessionfinish(session, exitstatus):
