@@ -16,12 +16,11 @@ echo; echo "== 1. compose an ODJ blob offline (no DC contacted) =="
     --generate-password --savefile "$OUT/BRANCH01.txt"
 
 echo; echo "== 2. a root certificate and a machine Registry.pol to deliver with it =="
-"$PY" - "$OUT/Registry.pol" "$OUT/corp-root.pem" <<'PYEOF'
+"$PY" - "$OUT/corp-root.pem" <<'PYEOF'
 import datetime, sys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from ppkgtool.regpol import PolicyValue, build_registry_pol
 key = ec.generate_private_key(ec.SECP256R1())
 name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Example Corp Root CA")])
 now = datetime.datetime.now(datetime.timezone.utc)
@@ -30,13 +29,12 @@ cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_ke
         .not_valid_after(now + datetime.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256()))
-open(sys.argv[2], "wb").write(cert.public_bytes(serialization.Encoding.PEM))
-print(f"{sys.argv[2]}: {cert.subject.rfc4514_string()}")
-values = [PolicyValue.dword(r"Software\Policies\Microsoft\Windows\WindowsUpdate\AU", "NoAutoRebootWithLoggedOnUsers", 1),
-          PolicyValue.string(r"Software\Policies\Example\Branch", "Region", "EMEA")]
-open(sys.argv[1], "wb").write(build_registry_pol(values))
-print(f"{sys.argv[1]}: {len(values)} values")
+open(sys.argv[1], "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+print(f"{sys.argv[1]}: {cert.subject.rfc4514_string()}")
 PYEOF
+printf '%s\n' 'Software\Policies\Microsoft\Windows\WindowsUpdate\AU;NoAutoRebootWithLoggedOnUsers;REG_DWORD;1' \
+    'Software\Policies\Example\Branch;Region;REG_SZ;EMEA' > "$OUT/policies.txt"
+"$PPKG" policy write "$OUT/policies.txt" -o "$OUT/Registry.pol"
 
 echo; echo "== 3. build the package (customizations/customizations.xml + payloads) =="
 "$PPKG" build customizations/customizations.xml -o "$OUT/branch01.ppkg" --var SITE=Berlin \
