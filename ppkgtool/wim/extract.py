@@ -16,6 +16,7 @@ import stat
 from pathlib import Path
 
 from ppkgtool.errors import OutputExistsError, UnsafePathError, WimError
+from ppkgtool.fsutil import write_blocks
 from ppkgtool.wim.dentry import ZERO_HASH
 from ppkgtool.wim.reader import Entry, WimReader
 from ppkgtool.wim.safepath import check_component
@@ -106,8 +107,8 @@ INLINE_WRITE_BYTES = 256 * 1024
 
 class _OverlappedWriter:
     """Writes a file's pieces on a thread of its own while the next pieces are read, hashed and
-    decompressed (reader.iter_stream), at most a few pieces behind; each piece is written whole
-    (the reader's batches: 2 MiB)."""
+    decompressed (reader.iter_stream), at most a few pieces behind; each piece (the reader's
+    batches: 2 MiB) is written in fsutil.WRITE_BLOCK writes."""
 
     AHEAD = 3
 
@@ -121,10 +122,7 @@ class _OverlappedWriter:
 
     @staticmethod
     def _write_all(fd: int, piece) -> None:
-        view = memoryview(piece)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        write_blocks(lambda view: os.write(fd, view), piece)
 
     def write_file(self, fd: int, pieces, name: str) -> int:
         """Write ``pieces`` to ``fd``; the byte count. Every write is finished when this returns
