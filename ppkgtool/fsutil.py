@@ -305,7 +305,9 @@ class EarlyWriteback:
         self._fh = fh
         self._step = step
         self._pos = 0
-        self._mark = 0
+        self._mark = 0           # the start of the step being written
+        self._previous = 0       # the start of the step whose writeback was started last
+        self._clean = 0          # everything before this was advised twice (dropped if clean)
         self._advise = getattr(os, "posix_fadvise", None)
         try:
             self._fd = fh.fileno()
@@ -320,6 +322,13 @@ class EarlyWriteback:
             self._fh.flush()
             with contextlib.suppress(OSError):
                 self._advise(self._fd, self._mark, self._pos - self._mark, os.POSIX_FADV_DONTNEED)
+                # the step before the previous one has been written back meanwhile: advising it
+                # again drops its clean pages now, while the output is produced, instead of in
+                # one go after the fsync (_drop_cached_pages: 20 ms for 256 MiB on the bench VM)
+                if self._clean < self._previous:
+                    self._advise(self._fd, self._clean, self._previous - self._clean, os.POSIX_FADV_DONTNEED)
+                    self._clean = self._previous
+            self._previous = self._mark
             self._mark = self._pos
         return n
 

@@ -164,6 +164,11 @@ def _opened(src, dst):
         yield src, dst
 
 
+def _mac_then_write(mac, dst: BinaryIO, cipher: memoryview) -> None:
+    mac.update(cipher)
+    dst.write(cipher)
+
+
 def encrypt_package(src: BinaryIO | os.PathLike | str, dst: BinaryIO | os.PathLike | str, password: str, *,
                     iv: bytes | None = None, require_wim: bool = True) -> CryptResult:
     """Encrypt a plain package (a WIM) from ``src`` to ``dst`` in the Windows format.
@@ -206,8 +211,10 @@ def _encrypt(src: BinaryIO, dst: BinaryIO, password: str, iv: bytes | None, requ
             if n:
                 m = encryptor.update_into(inp[:n], out)
                 plain += n
-                pipe.submit(i, pipe.mac_pool, mac.update, out[:m])
-                pipe.submit(i, pipe.write_pool, dst.write, out[:m])
+                # one helper thread MACs and writes each chunk while AES-CBC (sequential, the
+                # longest job) runs on the next: with three runnable threads on two cores AES
+                # got two thirds of a core and encrypt of 256 MiB took 0.3 s instead of 0.23 s
+                pipe.submit(i, pipe.mac_pool, _mac_then_write, mac, dst, out[:m])
             if n < CHUNK:
                 break
             i += 1
