@@ -118,7 +118,7 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
 
 
 class _Pipeline:
-    """Reused buffers and two helper threads, so that AES, the HMAC and the file writes overlap
+    """Reused buffers and one helper thread, so that AES, the HMAC and the file writes overlap
     without allocating (and page-faulting) fresh memory for every chunk."""
 
     SLOTS = 3
@@ -127,7 +127,6 @@ class _Pipeline:
         self.inputs = [bytearray(CHUNK + UNIT) for _ in range(self.SLOTS)]
         self.outputs = [bytearray(CHUNK + UNIT + 16) for _ in range(self.SLOTS)]
         self.mac_pool = ThreadPoolExecutor(max_workers=1)
-        self.write_pool = ThreadPoolExecutor(max_workers=1)
         self.pending: list[list] = [[] for _ in range(self.SLOTS)]
 
     def slot(self, i: int) -> tuple[memoryview, memoryview]:
@@ -145,11 +144,9 @@ class _Pipeline:
             for f in futures:
                 f.result()
         self.mac_pool.shutdown()
-        self.write_pool.shutdown()
 
     def abort(self) -> None:
         self.mac_pool.shutdown(wait=True, cancel_futures=True)
-        self.write_pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -363,6 +360,8 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
             if n != want:
                 raise FormatError("the encrypted package is truncated", where=f"offset {size - left}")
             left -= n
+            # the HMAC (the longest job) runs on the helper thread while this one decrypts and
+            # writes: two runnable threads on two cores (a third, writing, slowed the HMAC)
             pipe.submit(i, pipe.mac_pool, mac.update, inp[:n])
             m = decryptor.update_into(inp[:n], out)
             if i == 0:
@@ -370,7 +369,7 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
                 if require_wim and not header.startswith(WIM_MAGIC):
                     pipe.finish()
                     _first_chunk_failed(src, left, mac, header)
-            pipe.submit(i, pipe.write_pool, dst.write, out[:m])
+            dst.write(out[:m])
             i += 1
         pipe.finish()
     except BaseException:
