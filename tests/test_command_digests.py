@@ -259,3 +259,29 @@ def test_large_output_writes_in_blocks_and_drops_clean_steps_while_writing(tmp_p
     first_step = [r for r in during if r[0] == 0]
     assert len(first_step) == 2, advised               # written (writeback starts), then dropped
     assert first_step[1][1] >= WRITEBACK_STEP
+
+
+def test_equal_streams_on_disk_are_stored_once_without_a_hashing_pass(tmp_path, monkeypatch):
+    """Files streamed from disk are read once (SHA-1 and compression together): files of equal
+    size are not hashed up front any more; a copy of an earlier stream is found by planning it and
+    stored once, with its reference count, as wimlib-imagex stores it."""
+    from ppkgtool import digests
+    rng = random.Random(7)
+    same, other = rng.randbytes(3 * 1024 * 1024 + 11), rng.randbytes(3 * 1024 * 1024 + 11)
+    files = {"/DataAsset/2/0_a/one.bin": same, "/DataAsset/2/1_b/two.bin": same, "/DataAsset/2/2_c/three.bin": other}
+    for rel, data in files.items():
+        p = tmp_path / "tree" / rel.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    monkeypatch.setattr(digests, "file_digests", lambda *a, **k: pytest.fail("a file was hashed in a pass of its own"))
+    out = tmp_path / "p.wim"
+    with open(out, "wb") as fh:
+        stats = write_wim(fh, {rel: tmp_path / "tree" / rel.lstrip("/") for rel in files}, {"NAME": "dups"})
+    assert stats.duplicate_files == 1 and stats.streams == 2
+    subprocess.run(["wimlib-imagex", "verify", str(out)], check=True, capture_output=True)
+    info = subprocess.run(["wimlib-imagex", "info", str(out), "--blobs"], check=True, capture_output=True,
+                          text=True).stdout
+    assert info.count("Reference Count   = 2") == 1 and info.count("Hash ") == 3, info   # + metadata
+    with open_wim(out) as wim:
+        img = wim.image(1)
+        assert {f.path: img.read(f.path) for f in img.files()} == files
