@@ -123,9 +123,14 @@ class _Pipeline:
 
     SLOTS = 3
 
-    def __init__(self):
-        self.inputs = [bytearray(CHUNK + UNIT) for _ in range(self.SLOTS)]
-        self.outputs = [bytearray(CHUNK + UNIT + 16) for _ in range(self.SLOTS)]
+    def __init__(self, *, handed_on: str):
+        """``handed_on``: which buffers the helper thread reads, "inputs" (decrypt: the HMAC
+        covers the ciphertext read) or "outputs" (encrypt: it covers the ciphertext written); the
+        other side is used by the calling thread alone, so one buffer of it is enough. Buffers are
+        made on first use (a small package needs one of each, not 24 MiB)."""
+        self._rotating = handed_on
+        self.inputs: list[bytearray | None] = [None] * self.SLOTS
+        self.outputs: list[bytearray | None] = [None] * self.SLOTS
         self.mac_pool = ThreadPoolExecutor(max_workers=1)
         self.pending: list[list] = [[] for _ in range(self.SLOTS)]
 
@@ -134,7 +139,12 @@ class _Pipeline:
         for f in self.pending[k]:  # the buffers of this slot are free again
             f.result()
         self.pending[k] = []
-        return memoryview(self.inputs[k]), memoryview(self.outputs[k])
+        ki, ko = (k, 0) if self._rotating == "inputs" else (0, k)
+        if self.inputs[ki] is None:
+            self.inputs[ki] = bytearray(CHUNK + UNIT)
+        if self.outputs[ko] is None:
+            self.outputs[ko] = bytearray(CHUNK + UNIT + 16)
+        return memoryview(self.inputs[ki]), memoryview(self.outputs[ko])
 
     def submit(self, i: int, pool: ThreadPoolExecutor, fn, *args) -> None:
         self.pending[i % self.SLOTS].append(pool.submit(fn, *args))
@@ -187,7 +197,7 @@ def _encrypt(src: BinaryIO, dst: BinaryIO, password: str, iv: bytes | None, requ
         raise ValueError("iv must be 16 bytes")
     encryptor = Cipher(algorithms.AES(key), modes.CBC(bytes(iv))).encryptor()
     mac = hmac.new(key, digestmod="sha256")
-    pipe = _Pipeline()
+    pipe = _Pipeline(handed_on="outputs")
     plain = 0
     try:
         i = 0
@@ -348,7 +358,7 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
         raise InvalidInputError("the package is not encrypted (it is a plain WIM)")
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     mac = hmac.new(key, digestmod="sha256")
-    pipe = _Pipeline()
+    pipe = _Pipeline(handed_on="inputs")
     left = cipher_len
     header = b""
     try:
