@@ -285,3 +285,35 @@ def test_equal_streams_on_disk_are_stored_once_without_a_hashing_pass(tmp_path, 
     with open_wim(out) as wim:
         img = wim.image(1)
         assert {f.path: img.read(f.path) for f in img.files()} == files
+
+
+def test_large_files_extracted_two_at_a_time_match_and_a_damaged_one_leaves_nothing(tmp_path):
+    """Files of PARALLEL_FILE_BYTES or more are extracted two at a time (each SHA-1 on its own
+    core): the tree is the one wimlib-imagex extracts, and a stream damaged in the middle of one
+    of them stops the run with the SHA-1 error and removes every file written."""
+    from ppkgtool.wim import extract_image
+    from ppkgtool.wim.extract import PARALLEL_FILE_BYTES
+    rng = random.Random(23)
+    files = {f"/DataAsset/2/{i}_a/big{i}.bin": rng.randbytes(PARALLEL_FILE_BYTES + 4096 * i + 3) for i in range(3)}
+    files["/Multivariant/0/small.txt"] = b"small\r\n" * 100
+    files["/DataAsset/2/3_t/text.bin"] = b"".join(b"line %d of text\r\n" % i for i in range(400000))
+    pkg = tmp_path / "p.wim"
+    with open(pkg, "wb") as fh:
+        write_wim(fh, files, {"NAME": "lanes"})
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    with open_wim(pkg) as wim:
+        extract_image(wim, ours)
+    subprocess.run(["wimlib-imagex", "extract", str(pkg), "1", f"--dest-dir={theirs}", "--no-acls"], check=True,
+                   capture_output=True)
+    assert tree_files(ours) == tree_files(theirs) == files
+
+    data = bytearray(pkg.read_bytes())
+    at = data.find(files["/DataAsset/2/1_a/big1.bin"][PARALLEL_FILE_BYTES // 2:PARALLEL_FILE_BYTES // 2 + 64])
+    assert at > 0
+    data[at] ^= 1
+    bad = tmp_path / "bad.wim"
+    bad.write_bytes(bytes(data))
+    out = tmp_path / "out"
+    with open_wim(bad) as wim, pytest.raises(WimError, match="SHA-1"):
+        extract_image(wim, out)
+    assert not out.exists()
