@@ -307,13 +307,16 @@ def test_large_files_extracted_two_at_a_time_match_and_a_damaged_one_leaves_noth
                    capture_output=True)
     assert tree_files(ours) == tree_files(theirs) == files
 
-    data = bytearray(pkg.read_bytes())
-    at = data.find(files["/DataAsset/2/1_a/big1.bin"][PARALLEL_FILE_BYTES // 2:PARALLEL_FILE_BYTES // 2 + 64])
-    assert at > 0
-    data[at] ^= 1
-    bad = tmp_path / "bad.wim"
-    bad.write_bytes(bytes(data))
-    out = tmp_path / "out"
-    with open_wim(bad) as wim, pytest.raises(WimError, match="SHA-1"):
-        extract_image(wim, out)
-    assert not out.exists()
+    fds = len(os.listdir("/proc/self/fd"))
+    for damaged in ("/DataAsset/2/0_a/big0.bin", "/DataAsset/2/1_a/big1.bin", "/DataAsset/2/2_a/big2.bin"):
+        data = bytearray(pkg.read_bytes())
+        at = data.find(files[damaged][PARALLEL_FILE_BYTES // 2:PARALLEL_FILE_BYTES // 2 + 64])
+        assert at > 0
+        data[at] ^= 1
+        bad = tmp_path / "bad.wim"
+        bad.write_bytes(bytes(data))
+        out = tmp_path / "out"
+        with open_wim(bad) as wim, pytest.raises(WimError, match="SHA-1"):
+            extract_image(wim, out)
+        assert not out.exists(), damaged
+    assert len(os.listdir("/proc/self/fd")) == fds        # every extracted file was closed

@@ -137,10 +137,14 @@ class _Lanes:
             self.stop.set()
         self._pool.shutdown(wait=True)
 
-    def submit(self, job, done) -> None:
-        """Run ``job(lane)`` on a lane thread; ``done(result)`` here once it has finished."""
+    def wait_for_lane(self) -> None:
+        """Until a lane is free (the first failure of an earlier file is raised here, before the
+        next large file is opened)."""
         self.settle(self._width - 1)
 
+    def submit(self, job, done) -> None:
+        """Run ``job(lane)`` on a lane thread (call wait_for_lane first); ``done(result)`` here
+        once it has finished."""
         def run():
             lane = self._free.get()
             try:
@@ -229,11 +233,13 @@ def _extract_entries(wim: WimReader, entries: list[Entry], dest: Path, root: str
             if not overwrite:
                 raise OutputExistsError(f"{target} already exists", hint="pass --overwrite")
             os.unlink(target)
+        size = wim.blob_for(d.data_hash, f"{wim.name}:{e.path}").size if d.data_hash != ZERO_HASH else 0
+        if size >= PARALLEL_FILE_BYTES:
+            lanes.wait_for_lane()
         try:
             fd = os.open(target, _O_FLAGS, 0o600 if e.path.lstrip("/") in private else 0o644)
         except OSError as exc:
             raise WimError(f"cannot create {target}: {exc.strerror}") from None
-        size = wim.blob_for(d.data_hash, f"{wim.name}:{e.path}").size if d.data_hash != ZERO_HASH else 0
         written.append(Path(target))     # removed again if the run fails
         if size >= PARALLEL_FILE_BYTES:
             lanes.submit(_file_job(wim, fd, target, e, lanes.stop),
