@@ -42,8 +42,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         'decrypt_package', 'looks_encrypted', 'trim_padding', 'WIM_MAGIC', 'CryptResult',),
     'ppkgtool.security.signing': ('load_signer', 'Signer', 'sign_package', 'sign_catalog',
         'load_certificate_files', 'load_pfx', 'load_private_key', 'looks_pkcs12', 'read_credential_file',),
-    'ppkgtool.security.verify': ('Verdict', 'verify_file', 'find_catalog', 'certificate_info',),
-    'ppkgtool.security.catalog': ('catalog_path_for', 'hash_package', 'parse_catalog', 'catalog_for_encrypted',),
+    'ppkgtool.security.verify': ('Verdict', 'verify_file', 'certificate_info',),
+    'ppkgtool.security.catalog': ('catalog_path_for', 'find_catalog', 'hash_package', 'parse_catalog', 'catalog_for_encrypted',),
     'ppkgtool.security.transport': ('seal_with_password', 'seal_for_recipients', 'check_transport_password',
         'looks_sealed', 'unseal',),
     'ppkgtool.package.builder': ('BuildOptions', 'BuildResult', 'build_package', 'build_tree_only',),
@@ -116,9 +116,10 @@ if TYPE_CHECKING:   # the same names, for type checkers (tests/test_api.py keeps
         sign_package, sign_catalog as sign_catalog, load_certificate_files as load_certificate_files, load_pfx
         as load_pfx, load_private_key as load_private_key, looks_pkcs12 as looks_pkcs12, read_credential_file
         as read_credential_file)
-    from ppkgtool.security.verify import (Verdict as Verdict, verify_file as verify_file, find_catalog as
-        find_catalog, certificate_info as certificate_info)
-    from ppkgtool.security.catalog import (catalog_path_for as catalog_path_for, hash_package as hash_package,
+    from ppkgtool.security.verify import (Verdict as Verdict, verify_file as verify_file, certificate_info as
+        certificate_info)
+    from ppkgtool.security.catalog import (catalog_path_for as catalog_path_for, find_catalog as find_catalog,
+        hash_package as hash_package,
         parse_catalog as parse_catalog, catalog_for_encrypted as catalog_for_encrypted)
     from ppkgtool.security.transport import (seal_with_password as seal_with_password, seal_for_recipients as
         seal_for_recipients, check_transport_password as check_transport_password, looks_sealed as

@@ -445,7 +445,8 @@ def verify(package: PathLike, *, catalog: PathLike | None = None, trusted: Itera
     """The signature verdict of a package and its catalog (``<name>.cat`` beside it unless given),
     as ``ppkgtool verify`` judges it. ``verdict.ok`` is True only for a trusted signature."""
     from ppkgtool.security.signing import load_certificates
-    from ppkgtool.security.verify import find_catalog, verify_file
+    from ppkgtool.security.catalog import find_catalog
+    from ppkgtool.security.verify import verify_file
     pkg = Path(package)
     if not pkg.is_file():
         raise InvalidInputError(f"{pkg}: no such package file")

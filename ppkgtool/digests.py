@@ -93,8 +93,9 @@ def file_digests(path: str | os.PathLike, algorithms: Sequence[str]) -> list[byt
     return [found[a] for a in algorithms]
 
 
-#: Bytes per write of HashingWriter: on the 2-core VM of bench/, 1 MiB writes into the page cache
-#: were ten times faster than 8 MiB ones (the data stays in the CPU caches on the way).
+#: Bytes HashingWriter hashes and hands on at a time: on the 2-core VM of bench/, 1 MiB writes into
+#: the page cache were ten times faster than 8 MiB ones (the data stays in the CPU caches on the
+#: way). A large output (fsutil.EarlyWriteback) passes each on in fsutil.WRITE_BLOCK writes.
 WRITE_BLOCK = 1 << 20
 
 

@@ -494,6 +494,23 @@ def test_native_unavailable(monkeypatch):
         get_codec()
 
 
+def test_libwim_found_without_running_ldconfig(nat, monkeypatch):
+    """The usual library names are tried first: ctypes.util.find_library (ldconfig -p in a child
+    process, ~10 ms of every pack/build/extract) is asked only when none of them loads."""
+    import ctypes.util
+    calls = []
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: calls.append(name))
+    monkeypatch.setattr(native, "_lib", None)
+    monkeypatch.setattr(native, "_load_error", None)
+    monkeypatch.delenv(native.LIBWIM_ENV, raising=False)
+    assert native.load_libwim() is not None and calls == []
+    assert native.libwim_path() in native.LIBWIM_NAMES
+    monkeypatch.setattr(native, "LIBWIM_NAMES", ("libwim-missing.so.99",))
+    monkeypatch.setattr(native, "_lib", None)
+    native.load_libwim()
+    assert calls == ["wim"]
+
+
 def test_looks_incompressible():
     rnd = random.Random(13)
     assert looks_incompressible(rnd.randbytes(32768))

@@ -105,6 +105,8 @@ def compiled_entries(sets, *, model=None, source_paths=()) -> tuple[CompiledEntr
     """Every parm of every configuration set, named by the settings model (store.name_compiled).
     A node two settings compile to is named by the parm's SettingsPath, else by the one
     customizations.xml sets (``source_paths``, key-less)."""
+    if not any(cs.parms for cs in sets):
+        return ()          # nothing to name: the settings model is not even imported (extract, pack)
     from ppkgtool.package.catalogue import learned_name
     from ppkgtool.package.store import name_compiled
     out = []

@@ -61,9 +61,9 @@ class ArgumentsError(Exception):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser, or with ``only`` (a command name) the parser of that command alone: each
-    command module imports its own libraries, and importing all of them costs about 0.1 s of every
-    run's start-up."""
+    """The whole parser, or with ``only`` (a command name) the parser of that command alone (``""``:
+    the top-level options only): each command module imports its own libraries, and importing all of
+    them costs about 0.1 s of every run's start-up."""
     parser = Parser(prog="ppkgtool", description=__doc__.splitlines()[0].rstrip(":") if False else
                     "Build, sign, encrypt, inspect, rank and deliver Windows provisioning packages (.ppkg), "
                     "and provision offline domain join (ODJ) accounts - on any OS.",
@@ -94,10 +94,13 @@ def command_parser(sub, name: str, help: str, description: str | None = None) ->
 
 
 def _command_word(argv: list[str]) -> str | None:
-    """The command an argument list names, when its first word is one (top-level options such as
-    --help or --version, or an unknown word, need the whole parser)."""
+    """The command an argument list names, when its first word is one; "" for ``--version`` first
+    (it prints and exits before any command is parsed: no command's parser is built); None when
+    the whole parser is needed (--help lists every command; an unknown word is reported with them)."""
     if argv and argv[0] in dict(COMMANDS):
         return argv[0]
+    if argv and argv[0] == "--version":
+        return ""
     return None
 
 

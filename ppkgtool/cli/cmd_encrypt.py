@@ -68,7 +68,6 @@ def _password(args, *, generate_length: int) -> tuple[str, bool]:
 
 def run(args) -> int:
     from ppkgtool import check_password, encrypt_package
-    from ppkgtool import check_transport_password, seal_for_recipients, seal_with_password
 
     rep = Reporter(json_mode=args.json)
     src = source_file(args)
@@ -79,7 +78,7 @@ def run(args) -> int:
             raise UsageError("--transport cert needs at least one --recipient CERT")
         if args.generate_password or args.password_file or args.password_env:
             raise UsageError("--transport cert takes no password")
-        from ppkgtool import load_certificate_files
+        from ppkgtool import load_certificate_files, seal_for_recipients
         recipients = load_certificate_files(args.recipient)
         info = transform_file(src, args, lambda fin, fout: seal_for_recipients(fin, fout, recipients))
         doc.update(format="cms-authenveloped", **info.to_json())
@@ -89,6 +88,7 @@ def run(args) -> int:
         sealed = args.transport == "password"
         password, generated = _password(args, generate_length=24 if sealed else 16)
         if sealed:
+            from ppkgtool import check_transport_password, seal_with_password
             check_transport_password(password)
             info = transform_file(src, args, lambda fin, fout: seal_with_password(fin, fout, password))
             doc.update(format="cms-authenveloped-pwri", **info.to_json())

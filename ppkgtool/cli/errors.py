@@ -22,7 +22,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import socket
 import sys
 from dataclasses import dataclass
 
@@ -110,8 +109,9 @@ def _file_behind(exc: BaseException) -> str | None:
 
 
 def is_network_error(exc: OSError) -> bool:
-    return isinstance(exc, (ConnectionError, socket.gaierror, socket.herror, TimeoutError)) \
-        or exc.errno in NETWORK_ERRNOS
+    socket = sys.modules.get("socket")      # loaded by whatever raised a resolver error; not at start-up
+    resolver = (socket.gaierror, socket.herror) if socket is not None else ()
+    return isinstance(exc, (ConnectionError, TimeoutError, *resolver)) or exc.errno in NETWORK_ERRNOS
 
 
 def failure_of(exc: BaseException) -> Failure:

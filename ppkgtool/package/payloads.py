@@ -25,7 +25,6 @@ from typing import Sequence
 
 from lxml import etree
 
-from ppkgtool.odj.summary import summarize
 from ppkgtool.errors import InvalidInputError, RegistryPolicyError, WrongPasswordError
 from ppkgtool.package.customizations import PROVISIONING_NS, Addition
 
@@ -138,7 +137,8 @@ def command_config(name: str, *, command_file: str | None, command_line: str, re
 
 def odj_payload(data: bytes, payloads: Payloads, *, origin: str = "--odj") -> None:
     """Add a djoin save file and the command that applies it at first boot."""
-    from ppkgtool.odj import blob_bytes, load_blob, to_savefile
+    from ppkgtool.odj import blob_bytes, load_blob, to_savefile     # ODJ modules only for an ODJ payload
+    from ppkgtool.odj.summary import summarize
     blob, _form = blob_bytes(data)          # OdjError on anything that is not a blob
     pd = load_blob(blob)
     summary = summarize(pd)

@@ -26,7 +26,6 @@ from importlib import resources
 
 COMPUTER_NAME = "Accounts/ComputerAccount/ComputerName"
 TIME_ZONE = "Policies/TimeLanguageSettings/ConfigureTimeZone"
-from ppkgtool.odj.request import MAX_NETBIOS as NETBIOS_MAX   # one home for the NetBIOS limit
 #: a value each checked setting takes (documentation, tests)
 EXAMPLES = {COMPUTER_NAME: "PC-%RAND:4%", TIME_ZONE: "W. Europe Standard Time"}
 _RAND_RE = re.compile(r"%RAND:(\d+)%", re.IGNORECASE)
@@ -50,6 +49,8 @@ def computer_name_length(value: str) -> int:
 def value_problem(path: str, value: str) -> tuple[str, list[str]] | None:
     """(why ``value`` is refused, suggestions) for the settings checked here, else None."""
     if path == COMPUTER_NAME:
+        # one home for the NetBIOS limit; imported here, as the ODJ modules cost every build ~10 ms
+        from ppkgtool.odj.request import MAX_NETBIOS as NETBIOS_MAX
         n = computer_name_length(value.strip())
         if n > NETBIOS_MAX:
             return (f"is {n} characters long; a computer name is at most {NETBIOS_MAX} (its NetBIOS name), "

@@ -18,12 +18,13 @@ from pathlib import Path
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterable, Sequence
-
-from cryptography import x509
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Sequence
 
 from ppkgtool.errors import CatalogError
 from ppkgtool.security import asn1
+
+if TYPE_CHECKING:      # loaded where certificates are parsed: encrypt and build need no x509 to start
+    from cryptography import x509
 
 # --- object identifiers ------------------------------------------------------------------------
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"          # RFC 2315 14
@@ -341,6 +342,7 @@ def parse_catalog(data: bytes) -> Catalog:
 def _load_certificate(node: asn1.Node) -> x509.Certificate:
     """Parse a certificate completely now (cryptography parses some parts lazily), so that
     later checks never meet a malformed field."""
+    from cryptography import x509
     try:
         cert = x509.load_der_x509_certificate(node.der)
         cert.subject.rfc4514_string()
@@ -597,6 +599,16 @@ def catalog_path_for(package_path) -> Path:
     rule build, sign, verify and inspect use)."""
     p = Path(package_path)
     return p.with_suffix(".cat") if p.suffix else p.with_name(p.name + ".cat")
+
+
+def find_catalog(package) -> Path | None:
+    """The detached catalog of a package file: ``<name>.cat`` beside it (as ICD writes it), else
+    ``<name>.ppkg.cat``. The one rule verify, inspect, encrypt and deploy use."""
+    pkg = Path(package)
+    for candidate in (catalog_path_for(pkg), Path(str(pkg) + ".cat")):
+        if candidate != pkg and candidate.is_file():
+            return candidate
+    return None
 
 
 # --- the catalog of an encrypted package (docs/formats/catalog.md "Encrypted packages") -----------

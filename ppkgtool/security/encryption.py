@@ -118,16 +118,20 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
 
 
 class _Pipeline:
-    """Reused buffers and two helper threads, so that AES, the HMAC and the file writes overlap
+    """Reused buffers and one helper thread, so that AES, the HMAC and the file writes overlap
     without allocating (and page-faulting) fresh memory for every chunk."""
 
     SLOTS = 3
 
-    def __init__(self):
-        self.inputs = [bytearray(CHUNK + UNIT) for _ in range(self.SLOTS)]
-        self.outputs = [bytearray(CHUNK + UNIT + 16) for _ in range(self.SLOTS)]
+    def __init__(self, *, handed_on: str):
+        """``handed_on``: which buffers the helper thread reads, "inputs" (decrypt: the HMAC
+        covers the ciphertext read) or "outputs" (encrypt: it covers the ciphertext written); the
+        other side is used by the calling thread alone, so one buffer of it is enough. Buffers are
+        made on first use (a small package needs one of each, not 24 MiB)."""
+        self._rotating = handed_on
+        self.inputs: list[bytearray | None] = [None] * self.SLOTS
+        self.outputs: list[bytearray | None] = [None] * self.SLOTS
         self.mac_pool = ThreadPoolExecutor(max_workers=1)
-        self.write_pool = ThreadPoolExecutor(max_workers=1)
         self.pending: list[list] = [[] for _ in range(self.SLOTS)]
 
     def slot(self, i: int) -> tuple[memoryview, memoryview]:
@@ -135,7 +139,12 @@ class _Pipeline:
         for f in self.pending[k]:  # the buffers of this slot are free again
             f.result()
         self.pending[k] = []
-        return memoryview(self.inputs[k]), memoryview(self.outputs[k])
+        ki, ko = (k, 0) if self._rotating == "inputs" else (0, k)
+        if self.inputs[ki] is None:
+            self.inputs[ki] = bytearray(CHUNK + UNIT)
+        if self.outputs[ko] is None:
+            self.outputs[ko] = bytearray(CHUNK + UNIT + 16)
+        return memoryview(self.inputs[ki]), memoryview(self.outputs[ko])
 
     def submit(self, i: int, pool: ThreadPoolExecutor, fn, *args) -> None:
         self.pending[i % self.SLOTS].append(pool.submit(fn, *args))
@@ -145,11 +154,9 @@ class _Pipeline:
             for f in futures:
                 f.result()
         self.mac_pool.shutdown()
-        self.write_pool.shutdown()
 
     def abort(self) -> None:
         self.mac_pool.shutdown(wait=True, cancel_futures=True)
-        self.write_pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager
@@ -162,6 +169,11 @@ def _opened(src, dst):
             fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             dst = stack.enter_context(os.fdopen(fd, "wb"))
         yield src, dst
+
+
+def _mac_then_write(mac, dst: BinaryIO, cipher: memoryview) -> None:
+    mac.update(cipher)
+    dst.write(cipher)
 
 
 def encrypt_package(src: BinaryIO | os.PathLike | str, dst: BinaryIO | os.PathLike | str, password: str, *,
@@ -185,7 +197,7 @@ def _encrypt(src: BinaryIO, dst: BinaryIO, password: str, iv: bytes | None, requ
         raise ValueError("iv must be 16 bytes")
     encryptor = Cipher(algorithms.AES(key), modes.CBC(bytes(iv))).encryptor()
     mac = hmac.new(key, digestmod="sha256")
-    pipe = _Pipeline()
+    pipe = _Pipeline(handed_on="outputs")
     plain = 0
     try:
         i = 0
@@ -206,8 +218,10 @@ def _encrypt(src: BinaryIO, dst: BinaryIO, password: str, iv: bytes | None, requ
             if n:
                 m = encryptor.update_into(inp[:n], out)
                 plain += n
-                pipe.submit(i, pipe.mac_pool, mac.update, out[:m])
-                pipe.submit(i, pipe.write_pool, dst.write, out[:m])
+                # one helper thread MACs and writes each chunk while AES-CBC (sequential, the
+                # longest job) runs on the next: with three runnable threads on two cores AES
+                # got two thirds of a core and encrypt of 256 MiB took 0.3 s instead of 0.23 s
+                pipe.submit(i, pipe.mac_pool, _mac_then_write, mac, dst, out[:m])
             if n < CHUNK:
                 break
             i += 1
@@ -344,7 +358,7 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
         raise InvalidInputError("the package is not encrypted (it is a plain WIM)")
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     mac = hmac.new(key, digestmod="sha256")
-    pipe = _Pipeline()
+    pipe = _Pipeline(handed_on="inputs")
     left = cipher_len
     header = b""
     try:
@@ -356,6 +370,8 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
             if n != want:
                 raise FormatError("the encrypted package is truncated", where=f"offset {size - left}")
             left -= n
+            # the HMAC (the longest job) runs on the helper thread while this one decrypts and
+            # writes: two runnable threads on two cores (a third, writing, slowed the HMAC)
             pipe.submit(i, pipe.mac_pool, mac.update, inp[:n])
             m = decryptor.update_into(inp[:n], out)
             if i == 0:
@@ -363,7 +379,7 @@ def _decrypt(src: BinaryIO, dst: BinaryIO, password: str, require_wim: bool = Tr
                 if require_wim and not header.startswith(WIM_MAGIC):
                     pipe.finish()
                     _first_chunk_failed(src, left, mac, header)
-            pipe.submit(i, pipe.write_pool, dst.write, out[:m])
+            dst.write(out[:m])
             i += 1
         pipe.finish()
     except BaseException:

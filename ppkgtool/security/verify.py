@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from ppkgtool.errors import CatalogError, TamperedError, UnsignedError, UntrustedError
 from ppkgtool.security import asn1
 from ppkgtool.security.catalog import (
-    HASH_SIZES, OID_CTL, CatalogSigner, PackageHashes, catalog_path_for, hash_package, parse_catalog,
+    HASH_SIZES, OID_CTL, CatalogSigner, PackageHashes, catalog_path_for, find_catalog, hash_package, parse_catalog,
 )
 from ppkgtool.security.signing import OID_ECDSA_WITH, OID_RSA_ENCRYPTION, describe_key, issued_by
 
@@ -386,17 +386,7 @@ def verify_package(package, catalog: bytes | None, trusted: Sequence[x509.Certif
                    f"{path[-1].subject.rfc4514_string()}", pkg_hash, cat_json, tuple(notes))
 
 
-# --- a package file on disk: which catalog, which bytes -----------------------------------------
-
-def find_catalog(package) -> Path | None:
-    """The detached catalog of a package file: ``<name>.cat`` beside it (as ICD writes it), else
-    ``<name>.ppkg.cat``. The one rule verify, inspect and deploy use."""
-    pkg = Path(package)
-    for candidate in (catalog_path_for(pkg), Path(str(pkg) + ".cat")):
-        if candidate != pkg and candidate.is_file():
-            return candidate
-    return None
-
+# --- a package file on disk: which catalog (catalog.find_catalog), which bytes -------------------
 
 def verify_file(package, catalog: bytes | None, trusted: Sequence[x509.Certificate] = (), *,
                 password: str | None = None, now: _dt.datetime | None = None) -> Verdict:

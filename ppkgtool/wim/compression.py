@@ -234,7 +234,9 @@ def _python_decompress_job(items: list[tuple[bytes, int]]) -> list[bytes]:  # ru
 
 
 _pool: ThreadPoolExecutor | None = None
-_hash_pool: ThreadPoolExecutor | None = None
+#: Hashing threads: streams hashed at the same time on different lanes use different cores.
+HASH_LANES = 2
+_hash_pools: list[ThreadPoolExecutor | None] = [None] * HASH_LANES
 _pool_lock = threading.Lock()
 
 
@@ -248,15 +250,15 @@ def _workers_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def hash_async(hasher, data) -> Future:
-    """``hasher.update(data)`` on the process-wide hashing thread (hashlib releases the GIL); one
-    thread, so the updates of every hasher run in the order they were asked for. ``data`` must
-    stay unchanged until the future is done."""
-    global _hash_pool
+def hash_async(hasher, data, lane: int = 0) -> Future:
+    """``hasher.update(data)`` on hashing thread ``lane`` (0 .. HASH_LANES-1; hashlib releases the
+    GIL); one thread per lane, so the updates of a hasher that keeps to one lane run in the order
+    they were asked for. ``data`` must stay unchanged until the future is done."""
     with _pool_lock:
-        if _hash_pool is None:
-            _hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-sha1")
-    return _hash_pool.submit(hasher.update, data)
+        pool = _hash_pools[lane]
+        if pool is None:
+            pool = _hash_pools[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stream-sha1-{lane}")
+    return pool.submit(hasher.update, data)
 
 
 def _run_threads(job, items: Sequence, workers: int) -> list:

@@ -203,12 +203,13 @@ class WimReader:
             raise WimError(f"stream {sha1.hex()} is missing from the blob table", where=where)
         return e
 
-    def iter_stream(self, sha1: bytes, where: str) -> Iterator[bytes]:
+    def iter_stream(self, sha1: bytes, where: str, *, lane: int = 0) -> Iterator[bytes]:
         """The bytes of the stream with this SHA-1, in pieces; hash checked before the last piece
         is yielded (so a consumer never receives the whole of a damaged stream).
 
-        The SHA-1 runs on the hashing thread (compression.hash_async) while the consumer writes a
-        piece and the next one is read and decompressed on the worker threads."""
+        The SHA-1 runs on hashing thread ``lane`` (compression.hash_async; streams read at the
+        same time use different lanes) while the consumer writes a piece and the next one is read
+        and decompressed on the worker threads."""
         if sha1 == ZERO_HASH:
             return
         e = self.blob_for(sha1, where)
@@ -223,7 +224,7 @@ class WimReader:
                 if len(piece) < 65536 and not pending:
                     h.update(piece)
                 else:
-                    pending.append(hash_async(h, piece))    # pieces are immutable bytes
+                    pending.append(hash_async(h, piece, lane))    # pieces are immutable bytes
                     if len(pending) > 4:
                         pending.pop(0).result()
                 if got == e.size:

@@ -25,7 +25,6 @@ import os
 import stat
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import BinaryIO, NamedTuple
 
@@ -298,9 +297,6 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     plan = _plan(tuple(files), order, raw_paths)
     sources = _open_sources(plan.parts, files.values())
     ndirs = plan.ndirs
-    # files streamed from disk are hashed up front only when another file has the same size
-    streamed = any(s.data is None for s in sources)
-    size_counts = Counter(s.size for s in sources if s.size) if streamed else {}
 
     # Pass 1 decides every resource's stored form (compressing on the worker threads) and where
     # it goes; pass 2 writes the file front to back, header first, hashing it on the way
@@ -339,7 +335,11 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
             src.sha1 = ZERO_HASH
             continue
         data = src.data
-        if data is not None or resource_cache is not None or size_counts.get(size, 0) > 1:
+        # a file streamed from disk is hashed while it is planned (one pass: read, SHA-1 and
+        # compression together), so a copy of an earlier stream is found after planning it (below);
+        # with a ResourceCache its SHA-1 is needed first, to look it up (digests.file_digests
+        # remembers it by the file's identity, so bulk hashes a shared asset once)
+        if data is not None or resource_cache is not None:
             digest = src.sha1
             if digest is None:
                 digest = src.sha1 = sha1(data).digest() if data is not None else src.hash()
@@ -364,8 +364,11 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
                             compress=not raw_slots[slot], workers=workers, cache=resource_cache,
                             known_sha1=src.sha1)
         src.sha1 = res.sha1
-        if res.sha1 in written:          # equal content found only now (cannot happen: sizes differ)
-            raise WimError("internal: duplicate stream written twice")
+        row = written.get(res.sha1)
+        if row is not None:              # a copy of a stream planned before: stored once, counted
+            row[4] += 1
+            duplicates += 1
+            continue
         row = [res.stored, res.flags, pos, res.usize, 1, res.sha1]
         pieces.extend(res.pieces)
         pos += res.stored
