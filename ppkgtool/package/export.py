@@ -374,3 +374,54 @@ def redact_customizations(data: bytes, secrets: Mapping[str, str]) -> bytes:
     for v in sorted(secrets, key=len, reverse=True):
         text = text.replace(f">{escape(v)}<", f">{escape(secrets[v])}<")
     return (b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b"") + text.encode("utf-8")
+
+
+# --- export with assets: the files a customizations.xml refers to, beside it --------------------
+
+DATA_ASSET_DIR = "DataAsset/"
+
+
+def asset_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """{file name: bytes} of the package's DataAsset payloads (ppkg-format.md, package tree), named as
+    build looks them up (``layout.safe_asset_file_name`` of the reference). Two different payloads
+    with one name cannot both sit beside the customizations.xml: that is refused, naming both."""
+    out: dict[str, bytes] = {}
+    where: dict[str, str] = {}
+    for path, data in sorted(normalize_files(files).items()):
+        if not path.startswith(DATA_ASSET_DIR) or path.rsplit("/", 1)[-1].lower() == "dataasset.xml":
+            continue
+        try:
+            name = layout.safe_asset_file_name(path)
+        except ValueError as exc:
+            raise FormatError(f"{path}: {exc}") from None
+        key = name.lower()
+        if key in where and out[where[key]] != data:
+            raise FormatError(f"two different assets are named {name}: {where[key]} and {path}",
+                              hint="export them one at a time with 'ppkgtool extract'")
+        where.setdefault(key, name)
+        out.setdefault(name, data)
+    return {where[k]: out[where[k]] for k in where}
+
+
+def point_at_local_assets(data: bytes, names: Sequence[str], *, source_name: str) -> tuple[bytes, int]:
+    """(customizations.xml, references changed): every element whose text is a path to one of
+    ``names`` (matched as build matches it, by file name, case-insensitively) now holds just the file
+    name, which build resolves beside the customizations.xml."""
+    from ppkgtool.xmlsafe import parser
+    parse_customizations(data, source_name=source_name)   # refuse unsafe XML first
+    root = etree.fromstring(data, parser())
+    wanted = {n.lower(): n for n in names}
+    changed = 0
+    for el in root.iter():
+        text = el.text if isinstance(el.tag, str) and len(el) == 0 else None
+        if not text or not text.strip() or ("\\" not in text and "/" not in text):
+            continue
+        try:
+            name = layout.safe_asset_file_name(text)
+        except ValueError:
+            continue
+        if name.lower() in wanted:
+            el.text = wanted[name.lower()]
+            changed += 1
+    out = etree.tostring(root, xml_declaration=True, encoding="utf-8")
+    return out, changed
