@@ -394,7 +394,7 @@ class Package:
     @property
     def readable(self) -> bool:
         """False for an encrypted package opened without its password."""
-        return not (self.view.encrypted and not self.view.properties and not self.view.files)
+        return not self.view.locked
 
     def to_json(self) -> dict[str, Any]:
         from ppkgtool.analysis.inspect import inspect_document
@@ -433,7 +433,7 @@ def resolve(packages: Iterable[Package | PackageView | PathLike]) -> Resolution:
     from ppkgtool.errors import EncryptedPackageError
     views = _views(packages)
     for v in views:
-        if v.encrypted and not v.files and not v.properties:
+        if v.locked:
             raise EncryptedPackageError(f"{v.path} is encrypted", hint="open it with its password first")
     return _resolve(views)
 

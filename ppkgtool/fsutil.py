@@ -21,12 +21,14 @@ PRIVATE_MODE = 0o600
 
 
 def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
-    """Refuse an existing output unless ``overwrite``; return the path."""
+    """Refuse an existing output unless ``overwrite``; return the path. A folder is refused with
+    and without ``overwrite`` (an output is a file; nothing replaces a folder), with the same words."""
     p = Path(path)
+    if p.is_dir():
+        raise OutputExistsError(f"{p} is a folder, not a file", hint="give the path of the file to write "
+                                "(e.g. a name inside that folder); --overwrite never replaces a folder")
     if p.exists() and not overwrite:
         raise OutputExistsError(f"{p} already exists", hint="pass --overwrite to replace it")
-    if p.exists() and p.is_dir():
-        raise OutputExistsError(f"{p} is a directory, not a file")
     return p
 
 

@@ -21,3 +21,9 @@ def safe_text(text: str) -> str:
 
 def has_surrogate(text: str) -> bool:
     return SURROGATE_RE.search(text) is not None
+
+
+def quoted(text: str) -> str:
+    """``text`` in quotes for a message, each character once: a Windows path ``C:\\x\\app.msi`` reads
+    as typed (``repr()`` would double every backslash), control characters escaped (safe_text)."""
+    return f"'{safe_text(str(text))}'"

@@ -183,7 +183,8 @@ def test_encrypted_package_needs_password_for_resolve(tmp_path, real_ppkg):
     code, _out, err = run_cli("resolve", enc)
     assert code == 3 and "encrypted" in err
     doc = run_json("inspect", enc)
-    assert doc["encrypted"] is True and doc["settings"] == []
+    assert doc["encrypted"] is True and doc["readable"] is False and "settings" not in doc
+    assert "settings" in doc["unknown_without_password"]
     pwfile = tmp_path / "pw"
     pwfile.write_text("pw12345\n")
     doc = run_json("inspect", enc, "--password-file", pwfile)

@@ -90,9 +90,7 @@ def load_package(path: str | os.PathLike, *, password: str | None = None, show_s
             if require_readable:
                 raise EncryptedPackageError(f"{p} is encrypted",
                                             hint="give its password with --password-file or --password-env")
-            return [PackageView(path=str(p), encrypted=True, signature=signature, size=p.stat().st_size,
-                                problems=("the package is encrypted: give its password (--password-file or "
-                                          "--password-env) to see its contents",))]
+            return [PackageView(path=str(p), encrypted=True, signature=signature, size=p.stat().st_size)]
         count = int(wim.image_count)
         views = []
         for i in range(1, count + 1):
@@ -290,8 +288,22 @@ def _asset_hash_problem(path: str, sha256_hex: str) -> str | None:
 
 # --- commands ------------------------------------------------------------------------------------
 
+#: what an encrypted package read without its password does not tell (view_document leaves these
+#: keys out and lists them under "unknown_without_password")
+UNKNOWN_WITHOUT_PASSWORD = ("image_count", "name", "id", "version", "description", "owner_type", "rank", "altitude",
+                            "declared", "notes", "target_skus", "builder_version", "properties", "settings",
+                            "configuration_sets", "compiled", "files", "commands", "certificates", "policies",
+                            "conditions")
+PASSWORD_HINT = "give the package password with --password-file FILE or --password-env NAME"
+
+
 def view_document(view: PackageView, *, show_secrets: bool = False) -> dict:
     """The JSON document of one image (see docs/commands/inspect-rank-resolve.md)."""
+    if view.locked:
+        return {"path": view.path, "size": view.size, "encrypted": True,
+                "readable": False, "unknown_without_password": list(UNKNOWN_WITHOUT_PASSWORD),
+                "hint": PASSWORD_HINT, "signature": view.signature.to_json(), "problems": list(view.problems),
+                "warnings": [w.to_json() for w in warnings_for(view)]}
     owner, rank = view.owner_rank
     declared_owner, declared_rank = view.declared
     notes = view.notes
@@ -319,8 +331,10 @@ def view_document(view: PackageView, *, show_secrets: bool = False) -> dict:
         "notes": notes.to_json() if notes else None,
         "builder_version": notes.builder_version if notes else None,
         "target_skus": notes.target_skus if notes else None,
+        "target_skus_meaning": notes.target_skus_meaning if notes else None,
         "properties": dict(view.properties),
         "encrypted": view.encrypted,
+        "readable": True,
         "signature": view.signature.to_json(),
         "settings": [s.to_json(show_secrets) for s in view.settings],
         "settings_tree": settings_tree(view.settings, show_secrets),

@@ -413,6 +413,12 @@ class PackageView:
 
     # -- metadata ---------------------------------------------------------------------------
 
+    @property
+    def locked(self) -> bool:
+        """An encrypted package read without its password: only its size and catalog are known
+        (ppkg-format.md "Encryption": the whole WIM is encrypted, nothing of it is readable)."""
+        return self.encrypted and not self.properties and not self.files
+
     def prop(self, name: str) -> str | None:
         for k, v in self.properties:
             if k == name:

@@ -96,7 +96,7 @@ def rank_packages(views: Sequence[PackageView]) -> list[RankedPackage]:
                 f"ranked by customizations.xml OwnerType/Rank ({alt})" if alt is not None else "ranked lowest"))
         elif owner is None:
             flags.append(f"ALTITUDE {v.altitude} fits no owner type (base 0-5000 plus rank 0-99)")
-        if v.encrypted and not v.properties:
+        if v.locked:
             flags.append("encrypted: ALTITUDE unknown without the password")
         ties = tuple(w.label for o, w in indexed if w is not v and w.effective_altitude == alt)
         if ties:

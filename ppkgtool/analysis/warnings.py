@@ -10,8 +10,9 @@ from ppkgtool.analysis.model import PackageView, Warning_, policy_value_secret
 def warnings_for(view: PackageView) -> list[Warning_]:
     """Everything a user should know before installing this package (heuristics.py rules)."""
     out: list[Warning_] = []
-    if view.encrypted and not view.settings and not view.configuration_sets:
-        out.append(Warning_("encrypted", H.INFO, "package is encrypted; contents not shown without its password"))
+    if view.locked:
+        out.append(Warning_("encrypted", H.INFO, "package is encrypted; its contents are unknown without its "
+                            "password (give it with --password-file FILE or --password-env NAME)"))
     owner, _rank = view.owner_rank
     for claim in {x.name for x in (owner, view.declared[0]) if x is not None}:
         if claim in H.OWNER_CLAIMS:

@@ -9,6 +9,8 @@ from ppkgtool.errors import EXIT_OK, EXIT_SECURITY, InvalidInputError, PpkgError
 from ppkgtool import add_secret_options, has_secret_option, source_from_args
 
 SEVERITY_ORDER = {"high": 3, "medium": 2, "info": 1}
+_LABELS = {"id": "ID", "altitude": "ALTITUDE", "target_skus": "target SKUs", "declared": "declared OwnerType/Rank",
+           "notes": "NOTES", "properties": "image properties", "compiled": "compiled provxml parms"}
 _POLICY_KINDS = {"registry-pol": "Registry.pol file", "odj-policy-provider": "ODJ POLICY_PROVIDER part"}
 
 
@@ -93,23 +95,47 @@ def run(args) -> int:
     return EXIT_OK
 
 
+def _print_locked(rep, d: dict) -> None:
+    """An encrypted package read without its password: what is known and what is not."""
+    rep.heading(d["path"])
+    rep.fields([("file", d["path"]), ("size", f"{d['size']} bytes"),
+                ("encrypted", "yes: its contents are unknown without the password"),
+                ("unknown", ", ".join(_LABELS.get(k, k.replace("_", " ")) for k in d["unknown_without_password"])),
+                ("password", d["hint"]), ("signature", _signature_text(d["signature"]))])
+    _print_warnings(rep, d)
+
+
+def _signature_text(sig: dict) -> str:
+    return (f"{sig['state']}" + (f", catalog {sig['catalog']}" if sig["catalog"] else "")
+            + (f", signer {sig['signer']}" if sig["signer"] else "")
+            + (f", trusted: {'yes' if sig['trusted'] else 'no'}" if sig["trusted"] is not None else ""))
+
+
+def _print_warnings(rep, d: dict) -> None:
+    if d["warnings"]:
+        rep.table(["severity", "warning", "where"],
+                  [(w["severity"], w["message"], w["where"] or "") for w in
+                   sorted(d["warnings"], key=lambda w: -SEVERITY_ORDER.get(w["severity"], 0))], title="Warnings")
+
+
 def _print_image(rep, d: dict, show_secrets: bool) -> None:
+    if not d["readable"]:
+        _print_locked(rep, d)
+        return
     title = d["name"] or d["path"]
     if d["image_count"] > 1:
         title += f" (image {d['image']} of {d['image_count']})"
     rep.heading(title)
-    split = d["altitude_split"]["text"] if d["altitude_split"] else "does not split into owner type + rank"
-    sig = d["signature"]
     rep.fields([
         ("file", d["path"]), ("name", d["name"]), ("id", d["id"]), ("version", d["version"]),
-        ("owner type", d["owner_type"]), ("rank", d["rank"]), ("ALTITUDE", f"{d['altitude']} ({split})"),
-        ("declared", f"OwnerType {d['declared']['owner_type']}, Rank {d['declared']['rank']} (customizations.xml)"),
-        ("builder", d["builder_version"]), ("target SKUs", d["target_skus"]),
+        ("owner type", d["owner_type"]), ("rank", d["rank"]), ("ALTITUDE", _altitude_text(d)),
+        ("declared", _declared_text(d["declared"])),
+        ("builder", d["builder_version"] if d["notes"] else "(the image has no NOTES property)"),
+        ("target SKUs", f"{d['target_skus']} ({d['target_skus_meaning']})" if d["target_skus_meaning"]
+         else d["target_skus"]),
         ("NOTES flags", _notes_flags(d["notes"])),
         ("encrypted", "yes" if d["encrypted"] else "no"),
-        ("signature", f"{sig['state']}" + (f", catalog {sig['catalog']}" if sig["catalog"] else "")
-         + (f", signer {sig['signer']}" if sig["signer"] else "")
-         + (f", trusted: {'yes' if sig['trusted'] else 'no'}" if sig["trusted"] is not None else "")),
+        ("signature", _signature_text(d["signature"])),
         ("description", d["description"]),
     ])
     if d["settings"]:
@@ -150,12 +176,24 @@ def _print_image(rep, d: dict, show_secrets: bool) -> None:
         rep.table(["target", "states"], [(c["target"], " | ".join(
             " and ".join(f"{x['name']}={x['value']}" for x in st) for st in c["states"])) for c in d["conditions"]],
                   title="Multivariant conditions")
-    if d["warnings"]:
-        rep.table(["severity", "warning", "where"],
-                  [(w["severity"], w["message"], w["where"] or "") for w in
-                   sorted(d["warnings"], key=lambda w: -SEVERITY_ORDER.get(w["severity"], 0))], title="Warnings")
+    _print_warnings(rep, d)
     if not show_secrets:
         rep.line("(secrets are shown as <redacted>; use --show-secrets to see them)")
+
+
+def _altitude_text(d: dict) -> str:
+    if d["altitude"] is None:
+        raw = d["properties"].get("ALTITUDE")
+        return f"{raw!s} (not a valid ALTITUDE)" if raw is not None else "none in the image"
+    split = d["altitude_split"]["text"] if d["altitude_split"] else "does not split into owner type + rank"
+    return f"{d['altitude']} ({split})"
+
+
+def _declared_text(declared: dict) -> str:
+    if declared["owner_type"] is None and declared["rank"] is None:
+        return "no PackageConfig OwnerType/Rank (no customizations.xml in the package)"
+    return (f"OwnerType {declared['owner_type'] or '(none)'}, Rank {declared['rank'] or '(none)'} "
+            "(customizations.xml)")
 
 
 def _odj_text(odj: dict) -> str:

@@ -22,7 +22,7 @@ from ppkgtool.errors import InvalidInputError, PpkgError
 from ppkgtool.fsutil import EarlyWriteback, check_writable, output_set
 from ppkgtool.package.catalogue import PROJECT_NAMESPACE, Catalogue, load_catalogue
 from ppkgtool.package.compiler import CompiledSetting, PackageTree, compile_package
-from ppkgtool.package.customizations import Customizations, parse_customizations
+from ppkgtool.package.customizations import Customizations, parse_customizations, unused_variables
 from ppkgtool.package.layout import files_in
 from ppkgtool.package.metadata import Notes, OwnerType, PackageMetadata, check_rank
 from ppkgtool.package.payloads import PayloadOptions, build_payloads
@@ -92,6 +92,7 @@ def prepare_tree(customizations: bytes | os.PathLike | Customizations, options: 
         base_dir = options.base_dir
     else:
         cust, base_dir = _read_customizations(customizations, options)
+    unused = unused_variables(options.variables or {}, cust.variables_used, source_name=cust.source_name)
     meta = cust.metadata
     if options.owner_type is not None:
         ot = options.owner_type if isinstance(options.owner_type, OwnerType) else OwnerType.parse(str(options.owner_type))
@@ -114,6 +115,7 @@ def prepare_tree(customizations: bytes | os.PathLike | Customizations, options: 
                                    model=load_model(options.store_file, build=options.store_build))
     tree = compile_package(cust, catalogue=catalogue, asset_dir=options.asset_dir, assets=payloads.assets,
                            base_dir=base_dir, settings_path_attribute=options.settings_path_attribute)
+    tree.warnings.extend(unused)
     tree.warnings.extend(c.describe() for c in catalogue.conflicts)
     from ppkgtool.package.sanity import odj_name_warnings
     tree.warnings.extend(odj_name_warnings(tree.settings, [p["machine"] for p in payloads.summary

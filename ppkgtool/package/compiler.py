@@ -24,6 +24,7 @@ from ppkgtool.package.customizations import (Customizations, SettingNode, Target
                                              segment_of)
 from ppkgtool.package.metadata import PackageMetadata
 from ppkgtool.package.settings import SettingsError
+from ppkgtool.text import quoted
 
 MAX_CERT_BYTES = 1024 * 1024
 _INT_RE = re.compile(r"-?\d+")
@@ -115,7 +116,7 @@ class AssetResolver:
         try:
             name = layout.safe_asset_file_name(ref)
         except ValueError:
-            raise CustomizationsError(f"setting {setting}: {ref!r} does not name a file", where=where) from None
+            raise CustomizationsError(f"setting {setting}: {quoted(ref)} does not name a file", where=where) from None
         if name in self.provided:
             src = self.provided[name]
             return name, src if isinstance(src, (bytes, bytearray)) else Path(src)
@@ -136,7 +137,7 @@ class AssetResolver:
                 return name, p
         hint = f"put {name} in the folder given with --asset-dir" if self.asset_dir is None else \
             f"no file named {name} in {self.asset_dir}"
-        raise CustomizationsError(f"setting {setting}: asset file {ref!r} not found", where=where, hint=hint)
+        raise CustomizationsError(f"setting {setting}: asset file {quoted(ref)} not found", where=where, hint=hint)
 
 
 def compile_package(customizations: Customizations, *, catalogue: Catalogue | None = None,

@@ -108,6 +108,13 @@ def read_variable_file(data: bytes, *, source_name: str) -> dict[str, str]:
     return out
 
 
+def unused_variables(variables: Mapping[str, str], used: Iterable[str], *, source_name: str) -> list[str]:
+    """One warning per variable given (``--var``, ``--var-file``) that the document never uses: a
+    misspelt name would otherwise go unnoticed (ICD says nothing either)."""
+    return [f"variable {name} (--var/--var-file) is not used: {source_name} has no $({name})"
+            for name in sorted(set(variables) - set(used))]
+
+
 def substitute_variables(data: bytes, variables: Mapping[str, str], *, source_name: str) -> tuple[bytes, set[str]]:
     """Replace ``$(NAME)`` with the XML-escaped value of NAME; return (bytes, names used).
 

@@ -103,6 +103,27 @@ def check_version(text: str) -> str:
     return raw
 
 
+#: What the TargetSkus field of NOTES says [C: the real packages of the fixtures]. WCD writes the
+#: ``<Edition>`` of every ``TargetEditions/Sku`` of its project (``<Name>.icdproj.xml``; Project_1 with
+#: WindowsCommon and Desktop -> ``TargetSkus=WindowsCommon,Desktop``) with ``Source=Classic``; command-
+#: line builds (``icd.exe /Build-ProvisioningPackage``, ``Source=CLI``, and ppkgtool) have no project
+#: editions and write ``Invalid``. It records what the author targeted; it is not an error.
+TARGET_SKUS = {
+    "WindowsCommon": "all Windows editions (WCD's Microsoft-Common-Provisioning.dat settings)",
+    "Desktop": "Windows desktop editions (WCD's Microsoft-Desktop-Provisioning.dat settings)",
+    "Invalid": "no target edition recorded: built from the command line (icd.exe or ppkgtool), which takes a "
+               "settings store rather than a WCD project's editions; normal, not an error",
+}
+
+
+def target_skus_meaning(value: str | None) -> str | None:
+    """What a TargetSkus value means, one phrase per edition (TARGET_SKUS); None when there is none."""
+    if not value:
+        return None
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    return "; ".join(TARGET_SKUS.get(p, f"{p}: an edition name not seen in WCD-built packages") for p in parts)
+
+
 @dataclass(frozen=True)
 class Notes:
     """The image NOTES property (ppkg-format.md, "Image XML properties" [C]):
@@ -154,8 +175,13 @@ class Notes:
                    sign_package=fields.get("SignPackage", "False").lower() == "true",
                    package_id=pid, extra=tuple(extra))
 
+    @property
+    def target_skus_meaning(self) -> str | None:
+        return target_skus_meaning(self.target_skus)
+
     def to_json(self) -> dict:
         return {"builder_version": self.builder_version, "source": self.source, "target_skus": self.target_skus,
+                "target_skus_meaning": self.target_skus_meaning,
                 "encrypt_package": self.encrypt_package, "sign_package": self.sign_package,
                 "package_id": str(self.package_id) if self.package_id else None,
                 "extra": dict(self.extra)}
