@@ -83,3 +83,39 @@ def test_asset_not_found_message_shows_a_windows_path_once(tmp_path, capsys):
     code, _out, err = run(capsys, "build", src, "-o", tmp_path / "x.ppkg", "--var", "SITE=X")
     assert code == 3, err
     assert "D:\\apps\\setup.cmd" in err and "D:\\\\apps" not in err
+
+
+# "diff header 'policie', commands printed as a Python dict and matched by position instead of Name,
+#  the same certificate reported as 'changed'"
+def test_diff_matches_commands_by_name_and_names_things_right(tmp_path, capsys):
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from ppkgtool.regpol import PolicyValue, build_registry_pol
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Diff Root")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+            .sign(key, hashes.SHA256()))
+    root = tmp_path / "root.cer"
+    root.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+    pol = tmp_path / "Registry.pol"
+    pol.write_bytes(build_registry_pol([PolicyValue.dword(r"Software\Policies\X", "Y", 1)]))
+    a, b = tmp_path / "a.ppkg", tmp_path / "b.ppkg"
+    # B has one command more, placed before site_marker: matching by position would pair the wrong ones
+    assert run(capsys, "build", CUSTOMIZATIONS, "-o", a, "--var", "SITE=A", "--root-cert", root)[0] == 0
+    assert run(capsys, "build", CUSTOMIZATIONS, "-o", b, "--var", "SITE=B", "--root-cert", root,
+               "--policy", pol)[0] == 0
+    code, out, _err = run(capsys, "diff", a, b)
+    assert "policie\t" not in out and "\tpolicy\t" in out
+    assert "{" not in out and "'" not in out.replace("\\'", "")
+    code, out, _err = run(capsys, "diff", a, b, "--json")
+    image = json.loads(out)   # one image each: the sections are at the top
+    cmds = image["commands"]
+    assert [c["command"] for c in cmds["changed"]] == ["PrimaryContext/site_marker"]
+    assert [c["command"] for c in cmds["added"]] == ["PrimaryContext/RegistryPolicy_Registry"]
+    assert cmds["removed"] == []
+    certs = image["certificates"]
+    assert certs["changed"] == [] and certs["added"] == [] and certs["removed"] == []

@@ -125,8 +125,11 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
             d["b"] = {"size": new[0], "sha256": new[1]}
         return d
 
-    ca = {(c.context, c.index): c.to_json(show_secrets) for c in va.commands}
-    cb = {(c.context, c.index): c.to_json(show_secrets) for c in vb.commands}
+    # commands are matched by their Name (CommandConfig Name=...), by position only when unnamed
+    def command_key(c):
+        return (c.context, c.name) if c.name else (c.context, f"#{c.index}")
+    ca = {command_key(c): c.to_json(show_secrets) for c in va.commands}
+    cb = {command_key(c): c.to_json(show_secrets) for c in vb.commands}
 
     def show_cmd(k, old, new):
         d = {"command": f"{k[0]}/{k[1]}"}
@@ -136,8 +139,12 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
             d["b"] = {x: new[x] for x in ("name", "command_line", "command_file", "options")}
         return d
 
-    ta = {(c.thumbprint or c.name or str(i)): c.to_json() for i, c in enumerate(va.certificates)}
-    tb = {(c.thumbprint or c.name or str(i)): c.to_json() for i, c in enumerate(vb.certificates)}
+    # the same certificate is the same thumbprint; where it sits in the package (its provxml's numbered
+    # file name) is not a change of the certificate
+    def cert_fields(c) -> dict:
+        return {k: v for k, v in c.to_json().items() if k != "source"}
+    ta = {(c.thumbprint or c.name or str(i)): cert_fields(c) for i, c in enumerate(va.certificates)}
+    tb = {(c.thumbprint or c.name or str(i)): cert_fields(c) for i, c in enumerate(vb.certificates)}
 
     def show_cert(k, old, new):
         d = {"certificate": k}

@@ -50,13 +50,21 @@ def run(args) -> int:
             rows += [("~", x[keyname], _fmt(x.get("a")), _fmt(x.get("b"))) for x in sec["changed"]]
             if rows:
                 title = "customizations.xml (the source, not applied)" if section == "source" else section.capitalize()
-                rep.table(["", "setting" if section == "source" else section[:-1], "A", "B"], rows, title=title)
+                rep.table(["", SINGULAR[section], "A", "B"], rows, title=title)
     return EXIT_OK
 
 
+SINGULAR = {"settings": "setting", "files": "file", "commands": "command", "certificates": "certificate",
+            "policies": "policy", "source": "setting"}
+
+
 def _fmt(v) -> str:
+    """A value as readable text: nested mappings as k=v, lists joined, never a Python repr."""
     if v is None:
         return ""
     if isinstance(v, dict):
-        return ", ".join(f"{k}={w}" for k, w in v.items() if w not in (None, [], {}))
+        return ", ".join(f"{k}={_fmt(w)}" if not isinstance(w, dict) else f"{k}: ({_fmt(w)})"
+                         for k, w in v.items() if w not in (None, [], {}, ""))
+    if isinstance(v, (list, tuple)):
+        return "; ".join(_fmt(w) for w in v)
     return str(v)
