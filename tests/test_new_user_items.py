@@ -1,121 +1,199 @@
-"""Issue 18 item 10, the smaller things a new user hit; each reproduced through the CLI."""
+"""The small items of issue 18 ("What a new user hits"), each reproduced as a user meets it:
+the ``ppkgtool`` console script on real fixture packages, its stdout, stderr and exit code."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from ppkgtool.cli import main
+from certs import make_pki
 
-CUSTOMIZATIONS = Path(__file__).resolve().parent.parent / "customizations" / "customizations.xml"
+PPKGTOOL = str(Path(sys.executable).with_name("ppkgtool"))
+PY_WARNING = re.compile(r"\w+Warning: |\.py:\d+: ")
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+def cli(*argv, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([PPKGTOOL, *map(str, argv)], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def root_cert_xml(cert_path: str, name: str = "CorpRoot") -> str:
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<WindowsCustomizations>
+  <PackageConfig xmlns="urn:schemas-Microsoft-com:Windows-ICD-Package-Config.v1.0">
+    <ID>{{11111111-2222-3333-4444-555555555555}}</ID><Name>CertTest</Name><Version>1.0</Version>
+    <OwnerType>ITAdmin</OwnerType><Rank>0</Rank>
+  </PackageConfig>
+  <Settings xmlns="urn:schemas-microsoft-com:windows-provisioning"><Customizations><Common>
+    <Certificates><RootCertificates><RootCertificate CertificateName="{name}" Name="{name}">
+      <CertificatePath>{cert_path}</CertificatePath>
+    </RootCertificate></RootCertificates></Certificates>
+  </Common></Customizations></Settings>
+</WindowsCustomizations>
+"""
 
 
 @pytest.fixture
-def encrypted(tmp_path, capsys):
+def root_pkg(tmp_path):
+    """A package whose customizations.xml installs root.cer as CertificateName CorpRoot."""
+    pki = make_pki(tmp_path / "pki")
+    shutil.copy(pki.root_pem, tmp_path / "root.cer")
+    (tmp_path / "c.xml").write_text(root_cert_xml(r"C:\certs\root.cer"))
+    r = cli("build", tmp_path / "c.xml", "-o", tmp_path / "c.ppkg", "--asset-dir", tmp_path)
+    assert r.returncode == 0, r.stderr
+    return tmp_path / "c.ppkg"
+
+
+# item 1: "inspect of an encrypted package without its password prints 'ALTITUDE None',
+# 'OwnerType None' and exits 0 — it should say plainly that the package is encrypted and what is
+# unknown without the password (and how to give it), in text and --json, with no 'None' values"
+def test_inspect_encrypted_without_password_says_so(tmp_path, real_ppkg):
     pw = tmp_path / "pw"
-    pw.write_text("Abcdefgh12345678")
-    pkg = tmp_path / "e.ppkg"
-    code, _o, err = run(capsys, "build", CUSTOMIZATIONS, "-o", pkg, "--var", "SITE=X", "--encrypt",
-                        "--encrypt-password-file", pw)
-    assert code == 0, err
-    return pkg
-
-
-# "inspect of an encrypted package without its password prints 'ALTITUDE None', 'OwnerType None' (exit 0)"
-def test_inspect_of_an_encrypted_package_without_password_says_what_is_unknown(encrypted, capsys):
-    code, out, _err = run(capsys, "inspect", encrypted)
-    assert code == 0
-    assert "None" not in out
-    assert "encrypted" in out and "unknown" in out and "--password-file" in out
-    code, out, _err = run(capsys, "inspect", encrypted, "--json")
-    doc = json.loads(out)
+    pw.write_text("Secret-Pass-1234\n")
+    enc = tmp_path / "enc.ppkg"
+    r = cli("encrypt", real_ppkg / "icd-cli-oobe.ppkg", "-o", enc, "--password-file", pw)
+    assert r.returncode == 0, r.stderr
+    text = cli("inspect", enc)
+    assert text.returncode == 0, text.stderr
+    assert "None" not in text.stdout
+    assert "encrypted  yes: its contents are unknown without the password" in text.stdout
+    assert "owner type" in text.stdout and "ALTITUDE" in text.stdout        # listed as unknown
+    assert "--password-file FILE or --password-env NAME" in text.stdout
+    doc = json.loads(cli("inspect", enc, "--json").stdout)
     assert doc["encrypted"] is True and doc["readable"] is False
     assert {"owner_type", "rank", "altitude", "settings"} <= set(doc["unknown_without_password"])
-    assert "--password-file" in doc["hint"]
-    assert "owner_type" not in doc or doc["owner_type"] is not None
+    assert "owner_type" not in doc and "altitude" not in doc and "settings" not in doc
+    assert "--password-file" in doc["hint"] and "--password-env" in doc["hint"]
+    assert [w["code"] for w in doc["warnings"] if w["severity"] != "info"] == []
+    # with the password everything is there
+    doc = json.loads(cli("inspect", enc, "--json", "--password-file", pw).stdout)
+    assert doc["readable"] is True and doc["owner_type"] == "OEM" and doc["altitude"] == 2000
 
 
-# "'target SKUs Invalid' unexplained"
-def test_target_skus_invalid_is_explained(real_ppkg, capsys):
-    code, out, _err = run(capsys, "inspect", real_ppkg / "icd-cli-oobe.ppkg")
-    assert code == 0
-    line = next(ln for ln in out.splitlines() if ln.startswith("target SKUs"))
-    assert "Invalid" in line and "no target edition recorded" in line
+# item 2: '"target SKUs Invalid" is unexplained in inspect output'
+@pytest.mark.parametrize("package,value,meaning", [
+    ("icd-cli-oobe.ppkg", "Invalid", "no target edition recorded: built from the command line"),
+    ("wcd-gui-commands-msi.ppkg", "WindowsCommon,Desktop", "all Windows editions"),
+    ("wcd-itadmin-rank52.ppkg", "Desktop", "Windows desktop editions"),
+])
+def test_target_skus_are_explained(real_ppkg, package, value, meaning):
+    doc = json.loads(cli("inspect", real_ppkg / package, "--json").stdout)
+    assert doc["target_skus"] == value and meaning in doc["target_skus_meaning"]
+    text = cli("inspect", real_ppkg / package).stdout
+    line = next(ln for ln in text.splitlines() if ln.startswith("target SKUs"))
+    assert value in line and meaning in line
 
 
-# "build -o existingdir suggests --overwrite, which then refuses"
-@pytest.mark.parametrize("extra", [[], ["--overwrite"]])
-def test_build_into_a_folder_gives_the_same_right_hint(tmp_path, capsys, extra):
-    d = tmp_path / "d"
-    d.mkdir()
-    code, _out, err = run(capsys, "build", CUSTOMIZATIONS, "-o", d, "--var", "SITE=X", *extra)
-    assert code == 3
-    assert "is a folder, not a file" in err and "--overwrite never replaces a folder" in err
-    assert "use --overwrite" not in err
-    assert list(d.iterdir()) == []
+# item 3: 'The certificate "name" column shows the thumbprint, not CertificateName'
+def test_certificate_name_is_certificate_name(root_pkg):
+    doc = json.loads(cli("inspect", root_pkg, "--json").stdout)
+    (cert,) = doc["certificates"]
+    assert cert["name"] == "CorpRoot" and re.fullmatch(r"[0-9A-F]{40}", cert["thumbprint"])
+    rows = [ln.split("\t") for ln in cli("inspect", root_pkg).stdout.splitlines() if ln.startswith("Root\t")]
+    assert rows and rows[0][1] == "CorpRoot" and rows[0][3] == cert["thumbprint"]
 
 
-# "an unused --var is not warned about"
-def test_an_unused_variable_is_warned_about(tmp_path, capsys):
-    code, _out, err = run(capsys, "build", CUSTOMIZATIONS, "-o", tmp_path / "u.ppkg", "--var", "SITE=X",
-                          "--var", "UNUSED=1")
-    assert code == 0
-    warned = [ln for ln in err.splitlines() if "UNUSED" in ln]
-    assert len(warned) == 1 and "is not used" in warned[0]
-    code, _out, err = run(capsys, "build", CUSTOMIZATIONS, "-o", tmp_path / "v.ppkg", "--var", "SITE=X")
-    assert code == 0 and "is not used" not in err
+def test_trusted_provisioner_has_no_name_but_its_thumbprint(tmp_path, real_ppkg):
+    pki = make_pki(tmp_path / "pki")
+    out = tmp_path / "tp.ppkg"
+    r = cli("build", real_ppkg.parent / "corpus" / "wcd-projects" / "bypass_win11_oobe__c4a8af5f" / "customizations.xml",
+            "-o", out, "--trusted-provisioner", pki.root_pem, "--root-cert", pki.root_pem)
+    assert r.returncode == 0, r.stderr
+    certs = json.loads(cli("inspect", out, "--json").stdout)["certificates"]
+    kinds = {c["kind"]: c for c in certs}
+    assert kinds["TrustedProvisioner"]["name"] is None and kinds["TrustedProvisioner"]["thumbprint"]
+    assert kinds["Root"]["name"] and kinds["Root"]["name"] != kinds["Root"]["thumbprint"]
 
 
-# "asset-not-found messages double the backslashes"
-def test_asset_not_found_message_shows_a_windows_path_once(tmp_path, capsys):
-    xml = CUSTOMIZATIONS.read_text(encoding="utf-8-sig").replace(
-        "<CommandLine>", "<CommandFile>D:\\apps\\setup.cmd</CommandFile><CommandLine>", 1)
-    src = tmp_path / "c.xml"
-    src.write_text(xml, encoding="utf-8")
-    code, _out, err = run(capsys, "build", src, "-o", tmp_path / "x.ppkg", "--var", "SITE=X")
-    assert code == 3, err
-    assert "D:\\apps\\setup.cmd" in err and "D:\\\\apps" not in err
+# item 4: '`inspect DIR` (a directory) says "no such package file"'
+def test_inspect_of_a_folder_says_folder(tmp_path):
+    r = cli("inspect", tmp_path)
+    assert r.returncode == 3 and "is a folder, not a package file" in r.stderr
+    assert "no such" not in r.stderr
 
 
-# "diff header 'policie', commands printed as a Python dict and matched by position instead of Name,
-#  the same certificate reported as 'changed'"
-def test_diff_matches_commands_by_name_and_names_things_right(tmp_path, capsys):
-    import datetime
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from ppkgtool.regpol import PolicyValue, build_registry_pol
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Diff Root")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-            .sign(key, hashes.SHA256()))
-    root = tmp_path / "root.cer"
-    root.write_bytes(cert.public_bytes(serialization.Encoding.DER))
-    pol = tmp_path / "Registry.pol"
-    pol.write_bytes(build_registry_pol([PolicyValue.dword(r"Software\Policies\X", "Y", 1)]))
-    a, b = tmp_path / "a.ppkg", tmp_path / "b.ppkg"
-    # B has one command more, placed before site_marker: matching by position would pair the wrong ones
-    assert run(capsys, "build", CUSTOMIZATIONS, "-o", a, "--var", "SITE=A", "--root-cert", root)[0] == 0
-    assert run(capsys, "build", CUSTOMIZATIONS, "-o", b, "--var", "SITE=B", "--root-cert", root,
-               "--policy", pol)[0] == 0
-    code, out, _err = run(capsys, "diff", a, b)
-    assert "policie\t" not in out and "\tpolicy\t" in out
-    assert "{" not in out and "'" not in out.replace("\\'", "")
-    code, out, _err = run(capsys, "diff", a, b, "--json")
-    image = json.loads(out)   # one image each: the sections are at the top
-    cmds = image["commands"]
-    assert [c["command"] for c in cmds["changed"]] == ["PrimaryContext/site_marker"]
-    assert [c["command"] for c in cmds["added"]] == ["PrimaryContext/RegistryPolicy_Registry"]
-    assert cmds["removed"] == []
-    certs = image["certificates"]
-    assert certs["changed"] == [] and certs["added"] == [] and certs["removed"] == []
+# item 5: '`build -o existingdir` suggests `--overwrite`, which then refuses'
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_build_into_a_folder_gets_a_file_path_hint(root_pkg, overwrite):
+    folder = root_pkg.parent / "outdir"
+    folder.mkdir()
+    r = cli("build", root_pkg.parent / "c.xml", "-o", folder, "--asset-dir", root_pkg.parent, *overwrite)
+    assert r.returncode == 3
+    assert "outdir is a folder, not a file" in r.stderr and "give the path of the file to write" in r.stderr
+    assert "pass --overwrite" not in r.stderr
+    assert folder.is_dir() and not any(folder.iterdir())
+
+
+# item 6: 'Asset-not-found messages double the backslashes (a Windows path like C:\x shown as
+# C:\\x because of repr())'
+def test_asset_not_found_shows_the_path_once(tmp_path):
+    (tmp_path / "c.xml").write_text(root_cert_xml(r"C:\certs\root.cer"))
+    r = cli("build", tmp_path / "c.xml", "-o", tmp_path / "x.ppkg")
+    assert r.returncode == 3
+    assert r"asset file 'C:\certs\root.cer' not found" in r.stderr and "\\\\" not in r.stderr
+    doc = json.loads(cli("build", tmp_path / "c.xml", "-o", tmp_path / "x.ppkg", "--json").stdout)
+    assert r"'C:\certs\root.cer'" in doc["error"]["message"]
+
+
+# item 7: 'An unused `--var NAME=VALUE` in `build` is not warned about'
+def test_unused_variable_is_warned_about(root_pkg):
+    d = root_pkg.parent
+    r = cli("build", d / "c.xml", "-o", d / "v.ppkg", "--asset-dir", d, "--var", "SITE=Berlin")
+    assert r.returncode == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "SITE" in ln]
+    assert lines == [f"warning: variable SITE (--var/--var-file) is not used: {d / 'c.xml'} has no $(SITE)"]
+    r = cli("build", d / "c.xml", "-o", d / "w.ppkg", "--asset-dir", d, "--var", "SITE=Berlin", "--json")
+    assert r.returncode == 0
+    assert any("variable SITE" in w for w in json.loads(r.stdout)["warnings"])
+
+
+# item 9: "The cryptography library's warnings about odd certificates in real driver catalogs reach
+# stderr as Python warnings"
+ODD_CATALOG = "MSM8994-8992__msm8992-8994_Drivers_Null_qcnull.cat"   # negative serial, 73-char name attribute
+
+
+def test_odd_catalog_certificates_are_report_lines(tmp_path, shared_fixtures, real_ppkg):
+    cat = shared_fixtures / "corpus" / "cat" / ODD_CATALOG
+    r = cli("verify", real_ppkg / "icd-cli-oobe.ppkg", "--catalog", cat)
+    assert r.returncode == 4
+    assert not PY_WARNING.search(r.stderr), r.stderr
+    assert "warning: catalog certificate 3 (CN=Windows On Lumia Development Hardware Driver 2020): its serial " \
+           "number is negative or zero" in r.stderr
+    doc = json.loads(cli("verify", real_ppkg / "icd-cli-oobe.ppkg", "--catalog", cat, "--json").stdout)
+    assert any("73 characters long" in n for n in doc["notes"])
+    # inspect of a package with that catalog beside it: the same lines as info warnings
+    shutil.copy(real_ppkg / "icd-cli-oobe.ppkg", tmp_path / "p.ppkg")
+    shutil.copy(cat, tmp_path / "p.cat")
+    r = cli("inspect", tmp_path / "p.ppkg", "--json")
+    assert not PY_WARNING.search(r.stderr), r.stderr
+    notes = [w for w in json.loads(r.stdout)["warnings"] if w["code"] == "catalog-note"]
+    assert len(notes) == 3 and all(w["severity"] == "info" for w in notes)
+
+
+# item 11 (item 8 remainder): "`odj compose --facts` accepts `odj show --json` output"
+def test_compose_from_odj_show_json_of_the_windows_blob(tmp_path, real_odj):
+    show = cli("odj", "show", real_odj / "windows-w2k19-provision-data.bin", "--json")
+    assert show.returncode == 0
+    facts = tmp_path / "show.json"
+    facts.write_text(show.stdout)
+    pw = tmp_path / "pw"
+    pw.write_text("Machine-Pass-123\n")
+    out = tmp_path / "new.odj"
+    r = cli("odj", "compose", "--facts", facts, "--machine", "NEWPC", "--rid", "1234", "--password-file", pw,
+            "--binary", out)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(cli("odj", "show", out, "--json").stdout)
+    old = json.loads(show.stdout)
+    for key in ("domain", "netbios_name", "domain_guid", "domain_sid", "dc_name", "dc_address"):
+        assert doc[key] == old[key], key
+    assert doc["machine_name"] == "NEWPC"          # the blob's own machine is never carried over
+    ndrdump = shutil.which("ndrdump")
+    if ndrdump:                                    # the independent reader, where Samba's test tools are
+        p = subprocess.run([ndrdump, "ODJ", "ODJ_PROVISION_DATA_serialized_ptr", "struct", str(out)],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and "NEWPC" in p.stdout and "w2k19dom.ber.redhat.com" in p.stdout

@@ -136,7 +136,7 @@ def find_signature(package: Path, trusted_certs: Iterable[bytes] = (), password:
     elif signer is not None:
         signer_text = str(signer)
     return Signature(catalog=str(cat), state=state, signer=signer_text, trusted=state == "trusted",
-                     reason=getattr(verdict, "reason", None))
+                     reason=getattr(verdict, "reason", None), notes=tuple(getattr(verdict, "notes", ())))
 
 
 # --- one image -----------------------------------------------------------------------------------

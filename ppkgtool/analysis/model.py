@@ -330,11 +330,12 @@ class Certificate:
     not_after: str | None = None
     source: str | None = None
     problem: str | None = None
+    notes: tuple[str, ...] = ()     # what cryptography said about an odd but readable certificate
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "name": self.name, "subject": self.subject, "issuer": self.issuer,
                 "thumbprint": self.thumbprint, "not_after": self.not_after, "source": self.source,
-                "problem": self.problem}
+                "problem": self.problem, "notes": list(self.notes)}
 
 
 @dataclass(frozen=True)
@@ -357,10 +358,11 @@ class Signature:
     signer: str | None = None
     trusted: bool | None = None
     reason: str | None = None
+    notes: tuple[str, ...] = ()     # verify's notes (odd catalog certificates, unchecked attributes)
 
     def to_json(self) -> dict:
         return {"catalog": self.catalog, "state": self.state, "signer": self.signer,
-                "trusted": self.trusted, "reason": self.reason}
+                "trusted": self.trusted, "reason": self.reason, "notes": list(self.notes)}
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,12 @@ def warnings_for(view: PackageView) -> list[Warning_]:
     for cert in view.certificates:
         if cert.problem:
             out.append(Warning_("certificate-unreadable", H.MEDIUM, cert.problem, cert.name or cert.source))
+        for note in cert.notes:       # what cryptography said about an odd certificate (security.certnotes)
+            out.append(Warning_("certificate-note", H.INFO, f"{cert.kind} certificate {cert.subject or cert.name}: "
+                                f"{note}", cert.source))
     sig = view.signature
+    for note in sig.notes:
+        out.append(Warning_("catalog-note", H.INFO, note, sig.catalog))
     if sig.state == "unsigned":
         out.append(Warning_("unsigned", H.INFO, f"{sig.reason or 'unsigned'}: Windows asks for consent to "
                             "install it (unless policy forbids unsigned packages)", sig.catalog))

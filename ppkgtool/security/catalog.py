@@ -159,6 +159,8 @@ class Catalog:
     crl_count: int
     signers: tuple[CatalogSigner, ...]
     content_octets: bytes = field(repr=False)
+    #: what cryptography said about odd certificates, one line each (security.certnotes)
+    certificate_notes: tuple[str, ...] = ()
 
     @property
     def signed(self) -> bool:
@@ -186,6 +188,7 @@ class Catalog:
             "members": [m.to_json() for m in self.members],
             "certificates": len(self.certificates),
             "signers": len(self.signers),
+            "certificate_notes": list(self.certificate_notes),
         }
 
 
@@ -315,11 +318,12 @@ def parse_catalog(data: bytes) -> Catalog:
     rest = parts[3:]
     cert_ders: list[bytes] = []
     certs: list[x509.Certificate] = []
+    cert_notes: list[str] = []
     crl_count = 0
     if rest and rest[0].tag == asn1.context(0):
         for c in rest[0].children():
             c.expect(asn1.SEQUENCE, "certificate")
-            certs.append(_load_certificate(c))
+            certs.append(_load_certificate(c, len(certs) + 1, cert_notes))
             cert_ders.append(c.der)
         rest = rest[1:]
     if rest and rest[0].tag == asn1.context(1):
@@ -336,23 +340,32 @@ def parse_catalog(data: bytes) -> Catalog:
         list_identifier=list_identifier, effective_time=effective_time, member_algorithm=member_alg,
         members=members, certificates=tuple(certs), certificate_ders=tuple(cert_ders),
         crl_count=crl_count, signers=signers, content_octets=ctl_node.value,
+        certificate_notes=tuple(cert_notes),
     )
 
 
-def _load_certificate(node: asn1.Node) -> x509.Certificate:
+def _load_certificate(node: asn1.Node, number: int, notes: list[str]) -> x509.Certificate:
     """Parse a certificate completely now (cryptography parses some parts lazily), so that
-    later checks never meet a malformed field."""
+    later checks never meet a malformed field. What cryptography says about an odd but readable
+    certificate goes to ``notes`` as "certificate <number> (<subject>): …" (security.certnotes)."""
     from cryptography import x509
+
+    from ppkgtool.security.certnotes import collect_notes
+
+    found: list[str] = []
     try:
-        cert = x509.load_der_x509_certificate(node.der)
-        cert.subject.rfc4514_string()
-        cert.issuer.rfc4514_string()
-        _ = cert.extensions, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc
-        cert.public_key()
-        cert.signature_algorithm_oid
-        return cert
+        with collect_notes(found):
+            cert = x509.load_der_x509_certificate(node.der)
+            subject = cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            _ = cert.extensions, cert.serial_number, cert.not_valid_before_utc, cert.not_valid_after_utc
+            cert.public_key()
+            cert.signature_algorithm_oid
     except Exception as exc:  # noqa: BLE001 - any failure of untrusted DER is a malformed catalog
         raise node.fail(f"certificate does not parse: {exc}") from None
+    for line in found:
+        notes.append(f"catalog certificate {number} ({subject or 'no subject'}): {line}")
+    return cert
 
 
 def _hash_name(node: asn1.Node) -> str:

@@ -16,6 +16,7 @@ Verdicts, decided so that any change of a byte is caught:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import enum
 import hashlib
@@ -270,8 +271,26 @@ def verify_package(package, catalog: bytes | None, trusted: Sequence[x509.Certif
                    now: _dt.datetime | None = None) -> Verdict:
     """Verify ``package`` (bytes, binary file or path) against a catalog's DER (None: no catalog).
 
-    ``trusted`` are the TrustedProvisioners certificates: the only trust anchors.
+    ``trusted`` are the TrustedProvisioners certificates: the only trust anchors. What
+    cryptography says about odd catalog certificates (security.certnotes) is in the verdict's
+    notes, one line each, whatever the verdict.
     """
+    from ppkgtool.security.certnotes import collect_notes
+
+    later: list[str] = []
+    with collect_notes(later, "a catalog certificate"):
+        verdict = _verify_package(package, catalog, trusted, now=now)
+    notes = list((verdict.catalog or {}).get("certificate_notes") or [])
+    known = {n.split("): ", 1)[-1] for n in notes}
+    notes += [n for n in verdict.notes if n not in notes]
+    notes += [n for n in later if n.split(": ", 1)[-1] not in known]   # read again later: said once
+    if tuple(notes) == verdict.notes:
+        return verdict
+    return dataclasses.replace(verdict, notes=tuple(notes))
+
+
+def _verify_package(package, catalog: bytes | None, trusted: Sequence[x509.Certificate] = (), *,
+                    now: _dt.datetime | None = None) -> Verdict:
     now = now or _dt.datetime.now(_dt.timezone.utc)
     trusted = list(trusted)
     if not all(isinstance(t, x509.Certificate) for t in trusted):
