@@ -97,6 +97,37 @@ class _Group:
     asset: tuple | None = None   # (AssetSpec rendered path, file name, source)
 
 
+class SettingsGroupNumbering:
+    """The one rule for the ``SettingsGroup`` id of each RunTime.xml / User_RunTime.xml line.
+
+    Every ConfigurationSet line of a settings group takes the next id of its group's uuid: the
+    first line the bare uuid, the second ``<uuid>_0``, the third ``<uuid>_1``, … One counter per
+    uuid for the whole package (RunTime and User_RunTime) and for every form that writes lines: a
+    common group writes one line; a ``<Variant>`` group one line per state of each referenced
+    target (TargetRefs order, then TargetState order); a ``<Profile>`` group one line, listed in
+    each target's ProfileSet. Lines are counted in the order ``compile_package`` writes them, the
+    order that also numbers the provxml files: common device groups, common user groups, then each
+    Variant/Profile in document order, group by group (all lines of one group before the next [I]).
+
+    Sources: [C] repeats across groups (real-ppkg/icd-cli-oobe.ppkg: CommandLine ``…608``,
+    ``…608_0`` … ``…608_4`` on six consecutive files; wcd-gui-commands-msi.ppkg: Command 0 and
+    Command 1 write each of six command uuids bare, then ``_0``); [C] the relative numbering of a
+    Variant's lines (corpus/ppkg/*EnergyEstimationEngine*: its two target states carry
+    consecutive suffixes in TargetState order). [U] where the count starts when a package
+    continues a count kept outside it: that ICD 10.0.17088 package starts at ``_4`` on file
+    ``3__``, three provxml files and five earlier lines of its uuid that it does not contain
+    (docs/formats/package-layout.md, Multivariant).
+    """
+
+    def __init__(self) -> None:
+        self._count: dict[str, int] = {}
+
+    def next(self, base: str) -> str:
+        count = self._count.get(base, -1)
+        self._count[base] = count + 1
+        return base if count < 0 else f"{base}_{count}"
+
+
 class AssetResolver:
     """Finds the file a setting refers to (often an absolute Windows path such as D:\\app.msi).
 
@@ -249,15 +280,10 @@ def compile_package(customizations: Customizations, *, catalogue: Catalogue | No
     settings: list[CompiledSetting] = []
     asset_entries: list[layout.AssetEntry] = []
     asset_index: dict[str, int] = {}
-    sg_counts: dict[str, int] = {}
     sets: dict[tuple, list[layout.ConfigurationSet]] = {}
     targets = {t.id: t for t in customizations.targets}
 
-    def next_sg(base: str) -> str:
-        # repeats of one SettingsGroup get _0, _1, … on the second, third, … line (ppkg-format.md [C])
-        count = sg_counts.get(base, -1)
-        sg_counts[base] = count + 1
-        return base if count < 0 else f"{base}_{count}"
+    next_sg = SettingsGroupNumbering().next
 
     per_area: dict[str, int] = {}
     for n, g in enumerate(ordered):
