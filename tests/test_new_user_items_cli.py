@@ -88,17 +88,10 @@ def test_asset_not_found_message_shows_a_windows_path_once(tmp_path, capsys):
 # "diff header 'policie', commands printed as a Python dict and matched by position instead of Name,
 #  the same certificate reported as 'changed'"
 def test_diff_matches_commands_by_name_and_names_things_right(tmp_path, capsys):
-    import datetime
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives import serialization
+    from certs import make_cert, new_key
     from ppkgtool.regpol import PolicyValue, build_registry_pol
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Diff Root")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-            .sign(key, hashes.SHA256()))
+    cert = make_cert("Diff Root", new_key("ecdsa"), ca=True)
     root = tmp_path / "root.cer"
     root.write_bytes(cert.public_bytes(serialization.Encoding.DER))
     pol = tmp_path / "Registry.pol"
