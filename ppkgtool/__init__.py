@@ -63,7 +63,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     'ppkgtool.analysis.inspect': ('load_package', 'inspect_document', 'open_package_wim',),
     'ppkgtool.analysis.rank': ('RankedPackage',),
     'ppkgtool.analysis.resolve': ('Resolution',),
-    'ppkgtool.analysis.diff': ('diff_packages',),
+    'ppkgtool.analysis.diff': ('diff_packages', 'DIFF_SECTIONS',),
     'ppkgtool.analysis.compiled': ('secret_paths',),
     'ppkgtool.analysis.image': ('Image', 'Folder',),
     'ppkgtool.analysis.eventlog': ('explain_file',),
@@ -146,7 +146,7 @@ if TYPE_CHECKING:   # the same names, for type checkers (tests/test_api.py keeps
         open_package_wim as open_package_wim)
     from ppkgtool.analysis.rank import (RankedPackage as RankedPackage)
     from ppkgtool.analysis.resolve import (Resolution as Resolution)
-    from ppkgtool.analysis.diff import (diff_packages as diff_packages)
+    from ppkgtool.analysis.diff import (diff_packages as diff_packages, DIFF_SECTIONS as DIFF_SECTIONS)
     from ppkgtool.analysis.compiled import (secret_paths as secret_paths)
     from ppkgtool.analysis.image import (Image as Image, Folder as Folder)
     from ppkgtool.analysis.eventlog import (explain_file as explain_file)
