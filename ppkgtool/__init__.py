@@ -58,7 +58,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     'ppkgtool.package.trust': ('trust_customizations',),
     'ppkgtool.package.export': ('export_customizations', 'normalize_files', 'reconstruct_customizations',
         'redact_customizations', 'secret_values_of', 'settings_from_package', 'settings_from_provxml',
-        'REDACTED_TEXT',),
+        'REDACTED_TEXT', 'export_answer_file', 'ExportedAnswerFile', 'AssetFile',),
     'ppkgtool.analysis.model': ('PackageView',),
     'ppkgtool.analysis.inspect': ('load_package', 'inspect_document', 'open_package_wim',),
     'ppkgtool.analysis.rank': ('RankedPackage',),
@@ -140,7 +140,8 @@ if TYPE_CHECKING:   # the same names, for type checkers (tests/test_api.py keeps
     from ppkgtool.package.export import (export_customizations as export_customizations, normalize_files as
         normalize_files, reconstruct_customizations as reconstruct_customizations, redact_customizations as
         redact_customizations, secret_values_of as secret_values_of, settings_from_package as
-        settings_from_package, settings_from_provxml as settings_from_provxml, REDACTED_TEXT as REDACTED_TEXT)
+        settings_from_package, settings_from_provxml as settings_from_provxml, REDACTED_TEXT as REDACTED_TEXT,
+        export_answer_file as export_answer_file, ExportedAnswerFile as ExportedAnswerFile, AssetFile as AssetFile)
     from ppkgtool.analysis.model import (PackageView as PackageView)
     from ppkgtool.analysis.inspect import (load_package as load_package, inspect_document as inspect_document,
         open_package_wim as open_package_wim)

@@ -85,6 +85,20 @@ def _commands(commands, show_secrets: bool) -> dict:
     return out
 
 
+def _pair_unnamed(a: dict, b: dict) -> tuple[dict, dict]:
+    """A command named on one side only (its Name is in one package's customizations.xml, the
+    compiled form has none) is the command at the same context and position on the other side."""
+    unmatched = {(k[0], v["index"]): k for k, v in a.items() if k not in b}
+    out: dict = {}
+    for k, v in b.items():
+        ka = unmatched.pop((k[0], v["index"]), None) if k not in a else None
+        if ka is not None and not (a[ka]["name"] and v["name"]):
+            out[ka] = v
+        else:
+            out[k] = v
+    return a, out
+
+
 def _certificates(certificates) -> dict:
     """{(kind, thumbprint): the certificate's JSON} (no thumbprint: its name, else its position)."""
     out: dict[tuple[str, str], dict] = {}
@@ -164,7 +178,7 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
             d["b"] = {"size": new[0], "sha256": new[1]}
         return d
 
-    ca, cb = _commands(va.commands, show_secrets), _commands(vb.commands, show_secrets)
+    ca, cb = _pair_unnamed(_commands(va.commands, show_secrets), _commands(vb.commands, show_secrets))
 
     def show_cmd(k, old, new):
         d = {"command": f"{k[0]}/{k[1]}", "context": k[0], "name": k[1]}
