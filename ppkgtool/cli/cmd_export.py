@@ -210,7 +210,8 @@ def _run_with_assets(args, rep, cat, password) -> int:
              + (", written 0600: it holds secrets)" if secrets else ")"))
     if exported.assets:
         rep.table(["file", "setting", "bytes", "mode"],
-                  [(str(dest / a.name), a.setting, a.size, "0600 (secret)" if a.secret else "") for a in exported.assets],
+                  [(str(dest / a.name), ", ".join(a.settings), a.size, "0600 (secret)" if a.secret else "")
+                   for a in exported.assets],
                   title=f"{len(exported.assets)} asset file(s)")
     rep.line(f"build it again with: {build}")
     return 0

@@ -422,14 +422,14 @@ class AssetFile:
     (``data``: a certificate's DER or a PFX, ppkg-format.md "Certificates")."""
 
     name: str                      # relative to the export folder: app.msi, or 2/app.msi beside another app.msi
-    setting: str                   # the setting that names it (instance path)
+    settings: tuple[str, ...]      # the settings that name it (instance paths)
     secret: bool = False           # an ODJ blob, a PFX or a private key: written 0600, content never shown
     package_path: str | None = None
     data: bytes | None = None
     size: int = 0
 
     def to_json(self) -> dict:
-        return {"file": self.name, "setting": self.setting, "from": self.package_path or "provxml",
+        return {"file": self.name, "settings": list(self.settings), "from": self.package_path or "provxml",
                 "size": self.size, "private": self.secret}
 
 
@@ -620,10 +620,13 @@ def _attach_assets(data: bytes, files: Mapping[str, bytes], cat: Catalogue, size
             size = len(content)
         asset = by_source.get(source)
         if asset is None:
-            asset = AssetFile(name=place(name, setting, where), setting=setting, secret=secret,
+            asset = AssetFile(name=place(name, setting, where), settings=(setting,), secret=secret,
                               package_path=source if isinstance(source, str) else None, data=content, size=size)
-            by_source[source] = asset
             assets.append(asset)
+        else:                       # one file named by several settings (a root that is also a provisioner)
+            from dataclasses import replace
+            assets[assets.index(asset)] = asset = replace(asset, settings=asset.settings + (setting,))
+        by_source[source] = asset
         _set_leaf_text(el, asset.name)
     return layout.render_customizations(root), assets, problems
 
