@@ -60,7 +60,6 @@ def test_diff_identical_and_real(tmp_path, real_ppkg):
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 
-import pytest  # noqa: E402
 
 from build_helpers import wimlib_extract  # noqa: E402
 
