@@ -418,8 +418,9 @@ LEGACY_PROVXML_RE = re.compile(r"^[^_/]+_\d+\.provxml$", re.I)     # layout.lega
 @dataclass(frozen=True)
 class AssetFile:
     """A file the exported customizations.xml names: copied from the package's DataAsset folder
-    (``package_path``, ppkg-format.md "DataAsset") or decoded from the provxml parm that carries it
-    (``data``: a certificate's DER or a PFX, ppkg-format.md "Certificates")."""
+    (``package_path``, ppkg-format.md "File tree inside the image": DataAsset/<n>/<k>_<hash>/<file>) or
+    decoded from the provxml parm that carries it (``data``: a certificate's DER or a PFX, ppkg-format.md
+    "Settings that carry the mission's payloads")."""
 
     name: str                      # relative to the export folder: app.msi, or 2/app.msi beside another app.msi
     settings: tuple[str, ...]      # the settings that name it (instance paths)
