@@ -58,12 +58,12 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     'ppkgtool.package.trust': ('trust_customizations',),
     'ppkgtool.package.export': ('export_customizations', 'normalize_files', 'reconstruct_customizations',
         'redact_customizations', 'secret_values_of', 'settings_from_package', 'settings_from_provxml',
-        'REDACTED_TEXT', 'asset_files', 'point_at_local_assets',),
+        'REDACTED_TEXT', 'export_answer_file', 'ExportedAnswerFile', 'AssetFile',),
     'ppkgtool.analysis.model': ('PackageView',),
     'ppkgtool.analysis.inspect': ('load_package', 'inspect_document', 'open_package_wim',),
     'ppkgtool.analysis.rank': ('RankedPackage',),
     'ppkgtool.analysis.resolve': ('Resolution',),
-    'ppkgtool.analysis.diff': ('diff_packages',),
+    'ppkgtool.analysis.diff': ('diff_packages', 'DIFF_SECTIONS',),
     'ppkgtool.analysis.compiled': ('secret_paths',),
     'ppkgtool.analysis.image': ('Image', 'Folder',),
     'ppkgtool.analysis.eventlog': ('explain_file',),
@@ -142,13 +142,13 @@ if TYPE_CHECKING:   # the same names, for type checkers (tests/test_api.py keeps
         normalize_files, reconstruct_customizations as reconstruct_customizations, redact_customizations as
         redact_customizations, secret_values_of as secret_values_of, settings_from_package as
         settings_from_package, settings_from_provxml as settings_from_provxml, REDACTED_TEXT as REDACTED_TEXT,
-        asset_files as asset_files, point_at_local_assets as point_at_local_assets)
+        export_answer_file as export_answer_file, ExportedAnswerFile as ExportedAnswerFile, AssetFile as AssetFile)
     from ppkgtool.analysis.model import (PackageView as PackageView)
     from ppkgtool.analysis.inspect import (load_package as load_package, inspect_document as inspect_document,
         open_package_wim as open_package_wim)
     from ppkgtool.analysis.rank import (RankedPackage as RankedPackage)
     from ppkgtool.analysis.resolve import (Resolution as Resolution)
-    from ppkgtool.analysis.diff import (diff_packages as diff_packages)
+    from ppkgtool.analysis.diff import (diff_packages as diff_packages, DIFF_SECTIONS as DIFF_SECTIONS)
     from ppkgtool.analysis.compiled import (secret_paths as secret_paths)
     from ppkgtool.analysis.image import (Image as Image, Folder as Folder)
     from ppkgtool.analysis.eventlog import (explain_file as explain_file)

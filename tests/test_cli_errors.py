@@ -112,6 +112,7 @@ def _lines(ws_dir: Path, cert: Path, key: Path, port: int) -> dict:
         "inspect": (["inspect", "{IN}"], "good.ppkg"),
         "extract": (["extract", "{IN}", "{OUT}"], "good.ppkg"),
         "export": (["export", "{IN}", "-o", "{OUT}"], "good.ppkg"),
+        "export --with-assets": (["export", "{IN}", "--with-assets", "{OUT}"], "good.ppkg"),
         "sign": (["sign", "{IN}", "--cert", str(cert), "--key", str(key), "-o", "{OUT}"], "good.ppkg"),
         "verify": (["verify", good, "--catalog", "{IN}"], "good.ppkg"),
         "build-trust": (["build-trust", "--cert", "{IN}", "-o", "{OUT}"], cert.name),
@@ -138,10 +139,10 @@ def _lines(ws_dir: Path, cert: Path, key: Path, port: int) -> dict:
     }
 
 
-COMMANDS = ["build", "settings show", "inspect", "extract", "export", "sign", "verify", "build-trust", "encrypt",
+COMMANDS = ["build", "settings show", "inspect", "extract", "export", "export --with-assets", "sign", "verify", "build-trust", "encrypt",
             "decrypt", "rank", "resolve", "diff", "explain-log", "deploy", "odj show", "odj compose",
             "odj request", "odj provision", "odj facts", "catalog learn", "bulk", "policy write", "policy show"]
-WITH_OUTPUT = ["build", "pack", "extract", "export", "sign", "build-trust", "encrypt", "resolve", "odj compose",
+WITH_OUTPUT = ["build", "pack", "extract", "export", "export --with-assets", "sign", "build-trust", "encrypt", "resolve", "odj compose",
                "odj facts", "catalog learn", "policy write"]
 
 
@@ -172,7 +173,7 @@ def _expect_json(res, code: int, where: str | None = None) -> dict:
 
 
 def _out_for(name: str, d: Path, sub: str) -> str:
-    folder_outputs = {"extract": "x", "odj request": "win", "bulk": "bulkout"}
+    folder_outputs = {"extract": "x", "export --with-assets": "x", "odj request": "win", "bulk": "bulkout"}
     return str(d / sub / (folder_outputs.get(name, "out.bin")))
 
 
@@ -217,14 +218,14 @@ def test_output_in_a_read_only_folder(ws, name):
     d, env, cert, key = ws
     template, source = _lines(d, cert, key, _closed_port())[name]
     inp = str(d / source) if source else "x"
-    out = str(d / "ro" / ("x" if name == "extract" else "out.bin"))
+    out = str(d / "ro" / ("x" if name in ("extract", "export --with-assets") else "out.bin"))
     res = _run(_argv(template, inp, out), env=env, unprivileged=True)
     _check(res, 3, str(d / "ro"), "permission denied")
     res = _run(_argv(template, inp, out) + ["--json"], env=env, unprivileged=True)
     _expect_json(res, 3, str(d / "ro"))
 
 
-@pytest.mark.parametrize("name", [n for n in WITH_OUTPUT if n not in ("extract", "odj facts")])
+@pytest.mark.parametrize("name", [n for n in WITH_OUTPUT if n not in ("extract", "export --with-assets", "odj facts")])
 def test_busy_output(ws, name, tmp_path):
     d, env, cert, key = ws
     template, source = _lines(d, cert, key, _closed_port())[name]
@@ -233,6 +234,18 @@ def test_busy_output(ws, name, tmp_path):
     busy.write_bytes(b"in use")
     flags = [] if name == "catalog learn" else ["--overwrite"]   # learn extends its output
     res = _run(_argv(template, inp, str(busy)) + flags, env=env, busy=busy)
+    _check(res, 3, str(busy), "busy")
+    assert busy.read_bytes() == b"in use"
+
+
+def test_busy_output_in_the_export_folder(ws, tmp_path):
+    """export --with-assets writes a folder of outputs: a busy one among them fails the set."""
+    d, env, _cert, _key = ws
+    (tmp_path / "x").mkdir()
+    busy = tmp_path / "x" / "customizations.xml"
+    busy.write_bytes(b"in use")
+    res = _run(["export", str(d / "good.ppkg"), "--with-assets", str(tmp_path / "x"), "--overwrite"], env=env,
+               busy=busy)
     _check(res, 3, str(busy), "busy")
     assert busy.read_bytes() == b"in use"
 

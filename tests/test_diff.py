@@ -53,3 +53,133 @@ def test_diff_identical_and_real(tmp_path, real_ppkg):
     assert doc["identical"] is False
     assert any(f["path"].endswith("Cortex_XDR_9_0_0_16757_x64.msi") for f in doc["files"]["added"])
     assert "Letmein#2024" not in str(doc) and "F0C0nn@135" not in str(doc)
+
+
+# --- issue 18 item 10: section names, commands by Name, the same certificate --------------------
+
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+
+
+from build_helpers import wimlib_extract  # noqa: E402
+
+
+def _openssl_root(folder, cn: str):
+    """A self-signed CA certificate made by openssl (an independent tool), PEM."""
+    path = folder / f"{cn}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(folder / f"{cn}.key"), "-out", str(path), "-days", "30", "-subj", f"/CN={cn}"],
+                   check=True, capture_output=True)
+    return path
+
+
+def _build(tmp_path, name: str, common: str, *args) -> str:
+    xml = tmp_path / f"{name}.xml"
+    xml.write_bytes(customizations_xml(name=name, owner="ITAdmin", rank=1, common=common, package_id=PID))
+    out = tmp_path / f"{name}.ppkg"
+    code, _out, err = run_cli("build", xml, "-o", out, "--no-catalog", *args)
+    assert code == 0, err
+    return str(out)
+
+
+def test_diff_section_labels_are_singular_in_one_place(tmp_path, shared_fixtures):
+    """The header of the policies table says "policy" (was "policie": section[:-1])."""
+    from ppkgtool import DIFF_SECTIONS
+    assert [label for _s, label, _k in DIFF_SECTIONS] == ["setting", "file", "command", "certificate", "policy",
+                                                          "setting"]
+    pols = shared_fixtures / "corpus" / "regpol"
+    cortana = policies({"Experience/AllowCortana": "No"})
+    a = _build(tmp_path, "a", cortana, "--policy", pols / "lgpo__GroupPolicy_Machine_Registry__0f2aad3f.pol")
+    b = _build(tmp_path, "b", cortana, "--policy", pols / "my_windows_policy__Machine_Registry__1d11832a.pol")
+    code, text, _ = run_cli("diff", a, b)
+    assert code == 0
+    lines = text.splitlines()
+    i = lines.index("Policies")
+    assert lines[i + 1].split("\t") == ["", "policy", "A", "B"]
+    assert "policie\t" not in text and "\tcertificat\t" not in text
+    assert any(x.startswith("+\tmy_windows_policy__Machine_Registry__1d11832a.pol: Software\\Policies\\Microsoft")
+               for x in lines)
+    doc = run_json("diff", a, b)
+    assert doc["policies"]["added"] and doc["policies"]["removed"]
+
+
+def _swap_commands(xml: bytes) -> bytes:
+    """The real package's two CommandConfig elements in the other order; 'cortex' gets another line."""
+    text = xml.decode("utf-8-sig")
+    start = text.index("<CommandConfig Name=\"cortex\">")
+    mid = text.index("<CommandConfig Name=\"GlobalProtect\">")
+    end = text.index("</Command>")
+    first, second = text[start:mid].strip(), text[mid:end].strip()
+    first = first.replace("/qn /norestart", "/qn /norestart /l*v C:\\cortex.log")
+    return (text[:start] + second + "\n" + first + "\n" + text[end:]).encode("utf-8")
+
+
+def test_diff_matches_commands_by_name_and_prints_them_as_text(tmp_path, real_ppkg):
+    """The real WCD package with its two commands swapped (and one command line changed): matched by
+    Name, only 'cortex' changed, only its command line; text rows, not a Python dict; JSON objects."""
+    src = real_ppkg / "wcd-gui-commands-msi.ppkg"
+    tree = wimlib_extract(src, tmp_path / "x")
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    for f in (tree / "DataAsset").rglob("*.msi"):
+        shutil.copy(f, assets / f.name)
+    xml = tmp_path / "swapped.xml"
+    xml.write_bytes(_swap_commands((tree / "Multivariant/0/customizations.xml").read_bytes()))
+    out = tmp_path / "swapped.ppkg"
+    code, _o, err = run_cli("build", xml, "-o", out, "--asset-dir", assets, "--no-catalog")
+    assert code == 0, err
+    doc = run_json("diff", src, out)
+    cmds = doc["commands"]
+    assert cmds["added"] == [] and cmds["removed"] == []
+    [changed] = cmds["changed"]
+    assert (changed["command"], changed["context"], changed["name"]) == ("PrimaryContext/cortex", "PrimaryContext",
+                                                                         "cortex")
+    assert changed["fields"] == ["command_line"]
+    assert (changed["a"]["index"], changed["b"]["index"]) == (0, 1)          # moved: not what it is
+    assert changed["a"]["options"] == {"ContinueInstall": "true", "RestartRequired": "false",
+                                       "ReturnCodeRestart": "3010", "ReturnCodeSuccess": "0"}
+    assert changed["b"]["command_line"].endswith("/l*v C:\\cortex.log")
+    code, text, _ = run_cli("diff", src, out)
+    rows = [r.split("\t") for r in text.splitlines() if r.startswith(("+\t", "-\t", "~\t"))]
+    cmd_rows = [r for r in rows if r[1].startswith("PrimaryContext/")]
+    assert cmd_rows == [["~", "PrimaryContext/cortex",
+                         'command line: msiexec /i "cortex_xdr_9_0_0_16757_x64.msi" /qn /norestart',
+                         'command line: msiexec /i "cortex_xdr_9_0_0_16757_x64.msi" /qn /norestart /l*v C:\\cortex.log']]
+    assert "{'" not in text and "'}" not in text
+
+
+def test_diff_added_command_rows_show_what_it_runs(tmp_path, real_ppkg):
+    doc_text = run_cli("diff", real_ppkg / "icd-cli-oobe.ppkg", real_ppkg / "wcd-gui-commands-msi.ppkg")[1]
+    rows = [r.split("\t") for r in doc_text.splitlines() if r.startswith("+\tPrimaryContext/cortex")]
+    assert rows == [["+", "PrimaryContext/cortex", "", 'command line: msiexec /i "cortex_xdr_9_0_0_16757_x64.msi" '
+                     "/qn /norestart"],
+                    ["+", "PrimaryContext/cortex", "", "file: Cortex_XDR_9_0_0_16757_x64.msi"],
+                    ["+", "PrimaryContext/cortex", "", "options: ContinueInstall=true, RestartRequired=false, "
+                     "ReturnCodeRestart=3010, ReturnCodeSuccess=0"]]
+    assert "{'" not in doc_text
+
+
+def test_the_same_certificate_is_not_changed(tmp_path):
+    """One root certificate, carried under another CertificateName and provxml number in B (a setting
+    added before it): not "changed" (was: its source path differed); another certificate is added."""
+    root = _openssl_root(tmp_path, "CorpRoot")
+    other = _openssl_root(tmp_path, "OtherRoot")
+    a = _build(tmp_path, "a", policies({"Experience/AllowCortana": "No"}), "--root-cert", root)
+    shutil.copy(root, tmp_path / "renamed.pem")
+    b = _build(tmp_path, "b", policies({"Experience/AllowCortana": "No", "Camera/AllowCamera": "Yes"}),
+               "--root-cert", tmp_path / "renamed.pem", "--root-cert", other)
+    doc = run_json("diff", a, b)
+    certs = doc["certificates"]
+    assert certs["changed"] == [] and certs["removed"] == []
+    [added] = certs["added"]
+    thumb = subprocess.run(["openssl", "x509", "-in", str(other), "-noout", "-fingerprint", "-sha1"],
+                           check=True, capture_output=True, text=True).stdout.split("=", 1)[1].strip().replace(":", "")
+    assert (added["certificate"], added["kind"], added["b"]["subject"]) == (thumb, "Root", "CN=OtherRoot")
+    same = run_json("diff", a, a)["certificates"]
+    assert same == {"added": [], "removed": [], "changed": []}
+    text = run_cli("diff", a, b)[1]
+    assert f"~\t{thumb}" not in text and f"+\t{thumb}" in text
+    # the certificate of A is in B (same bytes): no row for it at all
+    root_thumb = subprocess.run(["openssl", "x509", "-in", str(root), "-noout", "-fingerprint", "-sha1"], check=True,
+                                capture_output=True, text=True).stdout.split("=", 1)[1].strip().replace(":", "")
+    assert not any(r.split("\t")[1:2] == [root_thumb] for r in text.splitlines())

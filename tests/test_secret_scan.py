@@ -113,6 +113,9 @@ def test_no_command_prints_a_secret_and_every_secret_file_is_0600(world, real_od
         ("export --settings", ["export", d / "p.ppkg", "--settings", "--json"]),
         ("export -o", ["export", d / "p.ppkg", "-o", d / "exported.xml"]),
         ("export --reconstruct -o", ["export", d / "p.ppkg", "--reconstruct", "-o", d / "reconstructed.xml"]),
+        ("export --with-assets", ["export", d / "p.ppkg", "--with-assets", d / "exported", "--json"]),
+        ("export --reconstruct --with-assets", ["export", d / "p.ppkg", "--reconstruct", "--with-assets",
+                                                d / "reconstructed"]),
         ("extract", ["extract", d / "p.ppkg", d / "tree", "--json"]),
         ("pack", ["pack", d / "tree", "-o", d / "repacked.ppkg"]),
         ("encrypt", ["encrypt", d / "p.ppkg", "-o", d / "e.ppkg", "--password-env", "PKG_PW", "--json"]),
@@ -146,6 +149,7 @@ def test_no_command_prints_a_secret_and_every_secret_file_is_0600(world, real_od
     # with --show-secrets they are shown: the machine password (odj show) and the admin password
     assert {MACHINE_PW, ADMIN_PW} <= printed_with_show
     # the files that must hold secrets do, and are private
-    for name in ("pc01.odj", "pc01.bin", "unattend.xml", "exported.xml"):
+    for name in ("pc01.odj", "pc01.bin", "unattend.xml", "exported.xml", "exported/customizations.xml",
+                 "exported/odj-PC01.txt", "reconstructed/odj-PC01.txt"):
         assert found_in((d / name).read_bytes()), name
         assert stat.S_IMODE((d / name).stat().st_mode) == 0o600, name

@@ -4,8 +4,11 @@ Settings are what Windows applies (the compiled side, named by the settings mode
 keyed by (setting path, multivariant condition); ``source`` compares the packages' customizations.xml
 settings, so a change that exists only in the source (the compiled content is the same) is reported
 as such; files by image path (content by
-SHA-256); commands by (context, index); certificates by thumbprint; registry policy values by (kind,
-.pol file name or ODJ list source, key, value name). Images are compared pairwise by
+SHA-256); commands by (context, Name) — their position is not what they are — and compared by what
+they run (name, command line, file, options, dependency file names, ODJ summary); certificates by
+(store kind, SHA-1 thumbprint) and compared by content (subject, issuer, expiry), not by the provxml
+or name they are carried under; registry policy values by (kind, .pol file name or ODJ list source,
+key, value name). Images are compared pairwise by
 index (merged packages); an image present on one side only is reported as added or removed.
 """
 
@@ -16,6 +19,17 @@ from typing import Sequence
 
 from ppkgtool.analysis.heuristics import REDACTED
 from ppkgtool.analysis.model import PackageView, scrub, secret_values
+
+#: The sections of a diff: (JSON name, singular label of one entry, the entry's key field). The one
+#: home of the section names a report prints ("policies" -> "policy").
+DIFF_SECTIONS = (("settings", "setting", "path"), ("files", "file", "path"), ("commands", "command", "command"),
+            ("certificates", "certificate", "certificate"), ("policies", "policy", "policy"),
+            ("source", "setting", "path"))
+
+#: What a command is, compared between packages (its index only places it).
+COMMAND_FIELDS = ("name", "command_line", "command_file", "options", "dependencies", "odj")
+#: What a certificate is, compared between packages (same thumbprint = same certificate bytes).
+CERTIFICATE_FIELDS = ("kind", "thumbprint", "subject", "issuer", "not_after", "problem")
 
 METADATA_FIELDS = ("name", "id", "version", "owner_type", "rank", "altitude", "description", "builder_version",
                    "target_skus", "encrypt_package", "sign_package", "encrypted", "signature")
@@ -47,11 +61,50 @@ class Section:
         return {"added": list(self.added), "removed": list(self.removed), "changed": list(self.changed)}
 
 
-def _section(a: dict, b: dict, show) -> Section:
+def _section(a: dict, b: dict, show, same=lambda x, y: x == y) -> Section:
     added = tuple(show(k, None, b[k]) for k in b if k not in a)
     removed = tuple(show(k, a[k], None) for k in a if k not in b)
-    changed = tuple(show(k, a[k], b[k]) for k in a if k in b and a[k] != b[k])
+    changed = tuple(show(k, a[k], b[k]) for k in a if k in b and not same(a[k], b[k]))
     return Section(added, removed, changed)
+
+
+def _content(d: dict, fields: Sequence[str]) -> dict:
+    return {f: d.get(f) for f in fields}
+
+
+def _commands(commands, show_secrets: bool) -> dict:
+    """{(context, Name): the command's JSON} — a command without a Name (or a second one of the same
+    Name) is keyed by its position, ``#<index>``. Dependencies by file name (their image paths carry
+    the asset's position and digest; the digest is compared in the files section)."""
+    out: dict[tuple[str, str], dict] = {}
+    for c in commands:
+        d = c.to_json(show_secrets)
+        d["dependencies"] = [p.rsplit("/", 1)[-1] for p in d["dependencies"]]
+        name = c.name if c.name and (c.context, c.name) not in out else f"#{c.index}"
+        out[(c.context, name)] = d
+    return out
+
+
+def _pair_unnamed(a: dict, b: dict) -> tuple[dict, dict]:
+    """A command named on one side only (its Name is in one package's customizations.xml, the
+    compiled form has none) is the command at the same context and position on the other side."""
+    unmatched = {(k[0], v["index"]): k for k, v in a.items() if k not in b}
+    out: dict = {}
+    for k, v in b.items():
+        ka = unmatched.pop((k[0], v["index"]), None) if k not in a else None
+        if ka is not None and not (a[ka]["name"] and v["name"]):
+            out[ka] = v
+        else:
+            out[k] = v
+    return a, out
+
+
+def _certificates(certificates) -> dict:
+    """{(kind, thumbprint): the certificate's JSON} (no thumbprint: its name, else its position)."""
+    out: dict[tuple[str, str], dict] = {}
+    for i, c in enumerate(certificates):
+        out.setdefault((c.kind, c.thumbprint or c.name or f"#{i}"), c.to_json())
+    return out
 
 
 @dataclass(frozen=True)
@@ -125,29 +178,22 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
             d["b"] = {"size": new[0], "sha256": new[1]}
         return d
 
-    # commands are matched by their Name (CommandConfig Name=...), by position only when unnamed
-    def command_key(c):
-        return (c.context, c.name) if c.name else (c.context, f"#{c.index}")
-    ca = {command_key(c): c.to_json(show_secrets) for c in va.commands}
-    cb = {command_key(c): c.to_json(show_secrets) for c in vb.commands}
+    ca, cb = _pair_unnamed(_commands(va.commands, show_secrets), _commands(vb.commands, show_secrets))
 
     def show_cmd(k, old, new):
-        d = {"command": f"{k[0]}/{k[1]}"}
+        d = {"command": f"{k[0]}/{k[1]}", "context": k[0], "name": k[1]}
         if old:
-            d["a"] = {x: old[x] for x in ("name", "command_line", "command_file", "options")}
+            d["a"] = old
         if new:
-            d["b"] = {x: new[x] for x in ("name", "command_line", "command_file", "options")}
+            d["b"] = new
+        if old and new:
+            d["fields"] = [f for f in COMMAND_FIELDS if _content(old, COMMAND_FIELDS)[f] != _content(new, COMMAND_FIELDS)[f]]
         return d
 
-    # the same certificate is the same thumbprint; where it sits in the package (its provxml's numbered
-    # file name) is not a change of the certificate
-    def cert_fields(c) -> dict:
-        return {k: v for k, v in c.to_json().items() if k != "source"}
-    ta = {(c.thumbprint or c.name or str(i)): cert_fields(c) for i, c in enumerate(va.certificates)}
-    tb = {(c.thumbprint or c.name or str(i)): cert_fields(c) for i, c in enumerate(vb.certificates)}
+    ta, tb = _certificates(va.certificates), _certificates(vb.certificates)
 
     def show_cert(k, old, new):
-        d = {"certificate": k}
+        d = {"certificate": k[1], "kind": k[0]}
         if old:
             d["a"] = old
         if new:
@@ -173,8 +219,11 @@ def diff_views(a: PackageView | None, b: PackageView | None, *, show_secrets: bo
         return d
 
     return ImageDiff(image=image, metadata=metadata, settings=_section(sa, sb, setting_shower(sa, sb)),
-                     files=_section(fa, fb, show_file), commands=_section(ca, cb, show_cmd),
-                     certificates=_section(ta, tb, show_cert),
+                     files=_section(fa, fb, show_file),
+                     commands=_section(ca, cb, show_cmd, same=lambda x, y: _content(x, COMMAND_FIELDS)
+                                       == _content(y, COMMAND_FIELDS)),
+                     certificates=_section(ta, tb, show_cert, same=lambda x, y: _content(x, CERTIFICATE_FIELDS)
+                                           == _content(y, CERTIFICATE_FIELDS)),
                      policies=_section(policy_values(va), policy_values(vb), show_policy),
                      source=_section(srca, srcb, setting_shower(srca, srcb)),
                      only_in=None if (a is not None and b is not None) else ("a" if a is not None else "b"))

@@ -81,6 +81,9 @@ def add_build_arguments(p, *, single: bool) -> None:
     out.add_argument("--no-catalog", action="store_true", help="do not write <name>.cat beside the package")
     if single:
         out.add_argument("--dry-run", action="store_true", help="compile and report, write nothing")
+        out.add_argument("--runtime-layout", choices=("wcd", "icd-2015"), default="wcd",
+                         help="provxml layout: wcd (every WCD/ICD since Windows 10 1607, default) or icd-2015 (the "
+                              "2015 ICD's, which 'export --with-assets' names for such a package)")
         out.add_argument("--show-secrets", action="store_true", help="show secret setting values in the report")
     sig = p.add_argument_group("signing (a signed <name>.cat; NOTES SignPackage=True)")
     sig.add_argument("--sign-cert", metavar="F", help="signer certificate (PEM/DER) or PFX")
@@ -164,7 +167,7 @@ def options_from_args(args, **overrides):
                            catalogue_files=tuple(map(Path, args.catalogue)),
                            store_file=Path(args.store_file) if args.store_file else None,
                            store_build=args.store_build, signer=signer,
-                           encrypt_password=password)
+                           encrypt_password=password, runtime_layout=getattr(args, "runtime_layout", "wcd"))
     if overrides:
         import dataclasses
         options = dataclasses.replace(options, **overrides)

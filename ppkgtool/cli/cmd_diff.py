@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ppkgtool import diff_packages
+    from ppkgtool import DIFF_SECTIONS, diff_packages
     from ppkgtool.cli.cmd_inspect import load_views
     from ppkgtool.cli.output import Reporter
 
@@ -42,29 +42,59 @@ def run(args) -> int:
             rep.table(["field", "A", "B"], [(m["field"], m["a"], m["b"]) for m in image["metadata"]], title="Metadata")
         if image.get("only_source_differs"):
             rep.warn("the settings Windows applies are the same; only the embedded customizations.xml differs")
-        for section, keyname in (("settings", "path"), ("files", "path"), ("commands", "command"),
-                                 ("certificates", "certificate"), ("policies", "policy"), ("source", "path")):
+        for section, label, keyname in DIFF_SECTIONS:
             sec = image[section]
-            rows = [("+", x[keyname], "", _fmt(x.get("b"))) for x in sec["added"]]
-            rows += [("-", x[keyname], _fmt(x.get("a")), "") for x in sec["removed"]]
-            rows += [("~", x[keyname], _fmt(x.get("a")), _fmt(x.get("b"))) for x in sec["changed"]]
+            show = _command_rows if section == "commands" else _rows
+            rows = show(sec, keyname)
             if rows:
                 title = "customizations.xml (the source, not applied)" if section == "source" else section.capitalize()
-                rep.table(["", SINGULAR[section], "A", "B"], rows, title=title)
+                rep.table(["", label, "A", "B"], rows, title=title)
     return EXIT_OK
 
 
-SINGULAR = {"settings": "setting", "files": "file", "commands": "command", "certificates": "certificate",
-            "policies": "policy", "source": "setting"}
+def _rows(sec: dict, keyname: str) -> list[tuple]:
+    rows = [("+", x[keyname], "", _fmt(x.get("b"))) for x in sec["added"]]
+    rows += [("-", x[keyname], _fmt(x.get("a")), "") for x in sec["removed"]]
+    rows += [("~", x[keyname], _fmt(x.get("a")), _fmt(x.get("b"))) for x in sec["changed"]]
+    return rows
+
+
+_COMMAND_LABELS = {"name": "name", "command_line": "command line", "command_file": "file", "options": "options",
+                   "dependencies": "dependencies", "odj": "offline domain join"}
+
+
+def _command_rows(sec: dict, keyname: str) -> list[tuple]:
+    """A command per row and field ("command line: cmd /c …"): an added or removed command shows
+    what it runs, a changed one only the fields that differ."""
+    rows = []
+
+    def cell(d: dict, field: str) -> str:
+        return f"{_COMMAND_LABELS[field]}: {_fmt(d.get(field))}"
+
+    for mark, side, entries in (("+", "b", sec["added"]), ("-", "a", sec["removed"])):
+        for x in entries:
+            fields = [f for f in _COMMAND_LABELS if f != "name" and x[side].get(f) not in (None, "", [], {})]
+            for f in fields or ["command_line"]:
+                c = cell(x[side], f)
+                rows.append((mark, x[keyname], "" if side == "b" else c, c if side == "b" else ""))
+    for x in sec["changed"]:
+        for f in x.get("fields") or list(_COMMAND_LABELS):
+            rows.append(("~", x[keyname], cell(x["a"], f), cell(x["b"], f)))
+    return rows
 
 
 def _fmt(v) -> str:
-    """A value as readable text: nested mappings as k=v, lists joined, never a Python repr."""
+    """A value as readable text: ``k=v, …`` for a mapping (nested ones ``k=v k2=v2``), lists joined."""
     if v is None:
         return ""
     if isinstance(v, dict):
-        return ", ".join(f"{k}={_fmt(w)}" if not isinstance(w, dict) else f"{k}: ({_fmt(w)})"
-                         for k, w in v.items() if w not in (None, [], {}, ""))
+        return ", ".join(f"{k}={_flat(w)}" for k, w in v.items() if w not in (None, [], {}, ""))
+    return _flat(v)
+
+
+def _flat(v) -> str:
+    if isinstance(v, dict):
+        return " ".join(f"{k}={_flat(w)}" for k, w in v.items() if w not in (None, [], {}, ""))
     if isinstance(v, (list, tuple)):
-        return "; ".join(_fmt(w) for w in v)
-    return str(v)
+        return " ".join(_flat(w) for w in v)
+    return "" if v is None else str(v)

@@ -55,6 +55,7 @@ class BuildOptions:
     resource_cache: object | None = None           # ppkgtool.wim.ResourceCache shared by many builds (bulk)
     settings_path_attribute: bool = True           # SettingsPath="…" on parms, as WCD 2024+ writes
     hashes: bool = True                            # SHA-1/SHA-256 of the package even without a catalog
+    runtime_layout: str = "wcd"                    # or icd-2015: the 2015 ICD's provxml layout (compiler.RUNTIME_LAYOUTS)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ def prepare_tree(customizations: bytes | os.PathLike | Customizations, options: 
         catalogue = load_catalogue(options.catalogue_files,
                                    model=load_model(options.store_file, build=options.store_build))
     tree = compile_package(cust, catalogue=catalogue, asset_dir=options.asset_dir, assets=payloads.assets,
-                           base_dir=base_dir, settings_path_attribute=options.settings_path_attribute)
+                           base_dir=base_dir, settings_path_attribute=options.settings_path_attribute,
+                           runtime_layout=options.runtime_layout)
     tree.warnings.extend(unused)
     tree.warnings.extend(c.describe() for c in catalogue.conflicts)
     from ppkgtool.package.sanity import odj_name_warnings

@@ -174,6 +174,10 @@ def reverse_parm(parm: ProvParm, catalogue: Catalogue) -> tuple[Entry, dict, str
             caps = _match_templates(list(out.characteristic) + [out.parm], list(parm.characteristic) + [parm.name])
             if caps is None:
                 continue
+            if _segments_for(e, caps) is None:
+                # a key the compiled form does not carry (a root certificate's CertificateName: its
+                # node is the thumbprint) is in the provxml's group name (ppkg-format.md [C])
+                caps = {**_group_captures(e.group, group), **caps}
             if out.constant is not None:
                 if parm.value == out.constant:
                     cand = (rank(e, caps), e, caps, None)
@@ -181,13 +185,43 @@ def reverse_parm(parm: ProvParm, catalogue: Catalogue) -> tuple[Entry, dict, str
                 continue
             if _segments_for(e, caps) is None:
                 continue
-            value = _reverse_value(parm.value, out, e)
+            value = transform_file_name(out.transform, caps) if out.transform else _reverse_value(parm.value, out, e)
             if value is None:
                 continue
             cand = (rank(e, caps), e, caps, value)
             if best is None or cand[0] > best[0]:
                 best = cand
     return (best[1], best[2], best[3]) if best else None
+
+
+def _group_captures(template: str, group: str | None) -> dict:
+    """The keys a provxml group name (``Certificates_RootCertificates_CorpRoot``) holds for the
+    entry's group template (``Certificates/RootCertificates/{CertificateName}``); {} if it does not fit."""
+    if not group:
+        return {}
+    parts = re.split(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
+    rx, names = "", []
+    for i, part in enumerate(parts):
+        if i % 2:
+            if part in names:
+                return {}
+            names.append(part)
+            rx += f"(?P<{part}>.+)"
+        else:
+            rx += re.escape(layout.provxml_file_name(0, part)[3:-len(".provxml")])
+    m = re.fullmatch(rx, group)
+    return {k: v for k, v in m.groupdict().items()} if m else {}
+
+
+def transform_file_name(transform: str, caps: Mapping[str, str]) -> str:
+    """The file a reconstructed certificate setting names (its content is in the provxml, not a
+    file of the package): ``<CertificateName>.cer`` / ``.pfx``, else the SHA-1 thumbprint."""
+    base = caps.get("CertificateName") or caps.get("CertificateHash") or caps.get("cert_sha1") or "certificate"
+    try:
+        base = layout.safe_asset_file_name(base)
+    except ValueError:
+        base = caps.get("cert_sha1") or "certificate"
+    return f"{base}.pfx" if transform == "pfx-base64" else f"{base}.cer"
 
 
 def _reverse_value(value: str, out, entry=None) -> str | None:
@@ -376,52 +410,267 @@ def redact_customizations(data: bytes, secrets: Mapping[str, str]) -> bytes:
     return (b"\xef\xbb\xbf" if data.startswith(b"\xef\xbb\xbf") else b"") + text.encode("utf-8")
 
 
-# --- export with assets: the files a customizations.xml refers to, beside it --------------------
+# --- export --with-assets: the customizations.xml and every file it names -------------------------
 
-DATA_ASSET_DIR = "DataAsset/"
+LEGACY_PROVXML_RE = re.compile(r"^[^_/]+_\d+\.provxml$", re.I)     # layout.legacy_provxml_file_name
 
 
-def asset_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
-    """{file name: bytes} of the package's DataAsset payloads (ppkg-format.md, package tree), named as
-    build looks them up (``layout.safe_asset_file_name`` of the reference). Two different payloads
-    with one name cannot both sit beside the customizations.xml: that is refused, naming both."""
-    out: dict[str, bytes] = {}
-    where: dict[str, str] = {}
-    for path, data in sorted(normalize_files(files).items()):
-        if not path.startswith(DATA_ASSET_DIR) or path.rsplit("/", 1)[-1].lower() == "dataasset.xml":
+@dataclass(frozen=True)
+class AssetFile:
+    """A file the exported customizations.xml names: copied from the package's DataAsset folder
+    (``package_path``, ppkg-format.md "File tree inside the image": DataAsset/<n>/<k>_<hash>/<file>) or
+    decoded from the provxml parm that carries it (``data``: a certificate's DER or a PFX, ppkg-format.md
+    "Settings that carry the mission's payloads")."""
+
+    name: str                      # relative to the export folder: app.msi, or 2/app.msi beside another app.msi
+    settings: tuple[str, ...]      # the settings that name it (instance paths)
+    secret: bool = False           # an ODJ blob, a PFX or a private key: written 0600, content never shown
+    package_path: str | None = None
+    data: bytes | None = None
+    size: int = 0
+
+    def to_json(self) -> dict:
+        return {"file": self.name, "settings": list(self.settings), "from": self.package_path or "provxml",
+                "size": self.size, "private": self.secret}
+
+
+@dataclass(frozen=True)
+class ExportedAnswerFile:
+    """What ``export`` writes: the customizations.xml and (``with_assets``) the files it names,
+    its asset references rewritten to those files' paths relative to the customizations.xml
+    (``build`` resolves a relative reference against the folder of the customizations.xml)."""
+
+    customizations: bytes
+    how: str                               # embedded | reconstructed
+    assets: tuple[AssetFile, ...] = ()
+    settings: tuple[SettingValue, ...] = ()    # the reconstructed settings (unknown ones are left out)
+    runtime_layout: str = "wcd"            # the layout build must be given to compile the package back
+    problems: tuple[str, ...] = ()         # asset settings whose file the package does not carry
+
+
+def runtime_layout_of(files: Mapping[str, bytes]) -> str:
+    """``icd-2015`` for a package compiled in the 2015 ICD layout (``<Area>_<k>.provxml``,
+    compiler.compile_package), else ``wcd``."""
+    names = [p.rsplit("/", 1)[-1] for p, _d in provxml_files(files)]
+    return "icd-2015" if names and all(LEGACY_PROVXML_RE.match(n) for n in names) else "wcd"
+
+
+def export_answer_file(files: Mapping[str, bytes], metadata: PackageMetadata | None = None, *,
+                       catalogue: Catalogue | None = None, reconstruct: bool = False, with_assets: bool = False,
+                       asset_sizes: Mapping[str, int] | None = None,
+                       secret_paths: frozenset[str] | set[str] = frozenset()) -> ExportedAnswerFile:
+    """The package's customizations.xml (``reconstruct``: rebuilt from its provxml) and, with
+    ``with_assets``, every file it names: DataAsset files (``asset_sizes``: the package's files by
+    path and size) and certificates/PFX from their provxml parms. ``secret_paths``: the package
+    files that hold a secret (analysis.compiled.secret_paths, the rule extract applies)."""
+    files = normalize_files(files)
+    cat = catalogue if catalogue is not None else load_catalogue()
+    settings: list[SettingValue] = []
+    if reconstruct:
+        if metadata is None:
+            raise FormatError("the package has no metadata to rebuild a customizations.xml from")
+        settings = settings_from_provxml(files, catalogue=cat)
+        data, how = reconstruct_customizations(settings, metadata), "reconstructed"
+    else:
+        data, how = export_customizations(files, metadata, catalogue=cat)
+        if how == "reconstructed":
+            settings = settings_from_provxml(files, catalogue=cat)
+    layout_name = runtime_layout_of(files)
+    if not with_assets:
+        return ExportedAnswerFile(data, how, (), tuple(settings), layout_name)
+    data, assets, problems = _attach_assets(data, files, cat, dict(asset_sizes or {}), set(secret_paths))
+    return ExportedAnswerFile(data, how, tuple(assets), tuple(settings), layout_name, tuple(problems))
+
+
+def _children(el) -> list:
+    return [c for c in el if isinstance(c.tag, str)]
+
+
+def _setting_leaves(root):
+    """(segments with every attribute, leaf element) below Common and each Variant/Profile Settings,
+    in document order: the walk compile_package makes over the parsed settings tree."""
+    cust_el = next((c for c in _children(next((c for c in _children(root) if local_name(c) == "Settings"), root))
+                    if local_name(c) == "Customizations"), None)
+    if cust_el is None:
+        return
+    tops = []
+    for c in _children(cust_el):
+        if local_name(c) == "Common":
+            tops.append(c)
+        elif local_name(c) in ("Variant", "Profile"):
+            tops += [s for s in _children(c) if local_name(s) == "Settings"]
+
+    def rec(el, path):
+        counts: dict[str, int] = {}
+        for c in _children(el):
+            name = local_name(c)
+            pos = counts.get(name, 0)
+            counts[name] = pos + 1
+            seg = (name, {etree.QName(k).localname: v for k, v in c.attrib.items()}, pos)
+            if _children(c):
+                yield from rec(c, path + [seg])
+            else:
+                yield path + [seg], c
+    for top in tops:
+        yield from rec(top, [])
+
+
+def _leaf_text(el) -> str:
+    return ((el.text or "") + "".join(c.tail or "" for c in el)).strip()
+
+
+def _set_leaf_text(el, text: str) -> None:
+    for c in el:
+        c.tail = None
+    el.text = text
+
+
+def _pem(der: bytes) -> bytes:
+    import base64
+    b64 = base64.b64encode(der).decode("ascii")
+    return ("-----BEGIN CERTIFICATE-----\n" + "".join(b64[i:i + 64] + "\n" for i in range(0, len(b64), 64))
+            + "-----END CERTIFICATE-----\n").encode("ascii")
+
+
+def _attach_assets(data: bytes, files: Mapping[str, bytes], cat: Catalogue, sizes: dict[str, int],
+                   secret_paths: set[str]) -> tuple[bytes, list[AssetFile], list[str]]:
+    """The customizations.xml with each file reference pointing at the exported file, the files,
+    and the problems (a setting whose file the package does not carry keeps its reference)."""
+    import base64
+    import binascii
+
+    from ppkgtool.errors import UnsafePathError
+    from ppkgtool.package.catalogue import render_template
+    from ppkgtool.package.customizations import DISPLAY_NAME_ATTRIBUTE, safe_parse_xml
+    from ppkgtool.package.settings import SettingsError
+    from ppkgtool.wim.safepath import check_component
+
+    root = safe_parse_xml(data, source_name=layout.CUSTOMIZATIONS_XML)
+    by_setting = _data_asset_files(files, sizes)
+    parms = [p for path, blob in provxml_files(files) for p in parse_provxml(blob, source_file=path)]
+    lower_sizes = {k.lower(): k for k in sizes}
+    assets: list[AssetFile] = []
+    by_source: dict[object, AssetFile] = {}
+    taken = {layout.CUSTOMIZATIONS_XML.rsplit("/", 1)[-1].lower()}
+    problems: list[str] = []
+
+    def place(name: str, setting: str, where: str) -> str:
+        check_component(name, where=f"the file name of setting {setting} ({where})")
+        if "$(" in name:
+            raise UnsafePathError(f"asset file name {name!r} of setting {setting} ({where}) holds '$(', which build "
+                                  "would read as a variable")
+        rel, k = name, 1
+        while rel.lower() in taken:
+            k += 1
+            rel = f"{k}/{name}"
+        taken.add(rel.lower())
+        return rel
+
+    for segs, el in _setting_leaves(root):
+        m = cat.match(segs)
+        if m is None:
             continue
+        entry = m.entry
+        transform = next((o for o in entry.outputs if o.transform), None)
+        if entry.asset is None and transform is None:
+            continue
+        keys = [(n, {k: v for k, v in a.items() if k != DISPLAY_NAME_ATTRIBUTE}, pos) for n, a, pos in segs]
+        setting = instance_path(keys)
+        where = f"{layout.CUSTOMIZATIONS_XML}:{el.sourceline}"
+        caps = m.captures
+        if entry.definition is not None:
+            try:
+                caps = entry.definition.compile_keys(caps)
+            except SettingsError:
+                continue       # build refuses it with the settings model's message
+        value = _leaf_text(el)
+        if entry.asset is not None:
+            setting_path = render_template(entry.asset.path, caps)
+            hit = by_setting.get(setting_path.strip("/").lower())
+            if hit is None:
+                problems.append(f"{setting}: the package carries no file for it (DataAsset.xml lists none for "
+                                f"{setting_path}); its reference {value!r} is kept")
+                continue
+            path = lower_sizes.get(hit.lower(), hit)
+            source: object = path
+            name = path.rsplit("/", 1)[-1]
+            content = None
+            secret = path in secret_paths
+            size = sizes.get(path, 0)
+        else:
+            found = _transform_parm(entry, transform, caps, parms)
+            if found is None:
+                problems.append(f"{setting}: no {'/'.join(transform.characteristic)}/{transform.parm} parm carries "
+                                f"its {'PFX' if transform.transform == 'pfx-base64' else 'certificate'}; its "
+                                f"reference {value!r} is kept")
+                continue
+            try:
+                content = base64.b64decode(found.value, validate=True)
+            except (binascii.Error, ValueError):
+                problems.append(f"{setting}: the parm in {found.source_file} is not base64; its reference "
+                                f"{value!r} is kept")
+                continue
+            try:
+                name = layout.safe_asset_file_name(value)
+            except ValueError:
+                name = transform_file_name(transform.transform, caps)
+            if transform.transform == "cert-der-base64" and name.lower().endswith(".pem"):
+                content = _pem(content)
+            source = ("provxml", content)
+            secret = transform.transform == "pfx-base64"
+            size = len(content)
+        asset = by_source.get(source)
+        if asset is None:
+            asset = AssetFile(name=place(name, setting, where), settings=(setting,), secret=secret,
+                              package_path=source if isinstance(source, str) else None, data=content, size=size)
+            assets.append(asset)
+        else:                       # one file named by several settings (a root that is also a provisioner)
+            from dataclasses import replace
+            assets[assets.index(asset)] = asset = replace(asset, settings=asset.settings + (setting,))
+        by_source[source] = asset
+        _set_leaf_text(el, asset.name)
+    return layout.render_customizations(root), assets, problems
+
+
+def _data_asset_files(files: Mapping[str, bytes], sizes: Mapping[str, int]) -> dict[str, str]:
+    """{setting path without its leading '/', lower case: package path of its file} from
+    DataAsset/DataAsset.xml; a key that is not ``<k>_<hash>\\<file>`` of plain names is refused."""
+    from ppkgtool.errors import UnsafePathError
+    from ppkgtool.package.tree.dataasset import parse_data_asset
+    from ppkgtool.wim.safepath import check_component
+
+    hit = _get(files, layout.DATA_ASSET_XML)
+    if hit is None:
+        return {}
+    out: dict[str, str] = {}
+    for index, _name, key, setting_path in parse_data_asset(hit[1], where=hit[0]):
+        parts = key.replace("\\", "/").split("/")
+        if not index.isdigit() or len(parts) != 2:
+            raise UnsafePathError(f"{hit[0]}: asset key {key!r} (element {index!r}) is not <k>_<hash>\\<file>")
+        for part in parts:
+            check_component(part, where=f"{hit[0]} asset key {key!r}")
+        out.setdefault(setting_path.strip("/").lower(), f"DataAsset/{int(index)}/{parts[0]}/{parts[1]}")
+    return out
+
+
+def _transform_parm(entry: Entry, out, caps: Mapping[str, str], parms: Sequence[ProvParm]) -> ProvParm | None:
+    """The compiled parm that carries a certificate setting's file (its node may hold the thumbprint,
+    unknown from the customizations.xml: the group's provxml tells two certificates apart)."""
+    from ppkgtool.package.catalogue import render_template
+    templates = list(out.characteristic) + [out.parm]
+    cands = []
+    for p in parms:
+        if p.scope != entry.scope:
+            continue
+        got = _match_templates(templates, list(p.characteristic) + [p.name])
+        if got is not None and all(caps[k] == v for k, v in got.items() if k in caps):
+            cands.append(p)
+    if len(cands) > 1:
         try:
-            name = layout.safe_asset_file_name(path)
-        except ValueError as exc:
-            raise FormatError(f"{path}: {exc}") from None
-        key = name.lower()
-        if key in where and out[where[key]] != data:
-            raise FormatError(f"two different assets are named {name}: {where[key]} and {path}",
-                              hint="export them one at a time with 'ppkgtool extract'")
-        where.setdefault(key, name)
-        out.setdefault(name, data)
-    return {where[k]: out[where[k]] for k in where}
-
-
-def point_at_local_assets(data: bytes, names: Sequence[str], *, source_name: str) -> tuple[bytes, int]:
-    """(customizations.xml, references changed): every element whose text is a path to one of
-    ``names`` (matched as build matches it, by file name, case-insensitively) now holds just the file
-    name, which build resolves beside the customizations.xml."""
-    from ppkgtool.xmlsafe import parser
-    parse_customizations(data, source_name=source_name)   # refuse unsafe XML first
-    root = etree.fromstring(data, parser())
-    wanted = {n.lower(): n for n in names}
-    changed = 0
-    for el in root.iter():
-        text = el.text if isinstance(el.tag, str) and len(el) == 0 else None
-        if not text or not text.strip() or ("\\" not in text and "/" not in text):
-            continue
-        try:
-            name = layout.safe_asset_file_name(text)
-        except ValueError:
-            continue
-        if name.lower() in wanted:
-            el.text = wanted[name.lower()]
-            changed += 1
-    out = etree.tostring(root, xml_declaration=True, encoding="utf-8")
-    return out, changed
+            suffix = layout.provxml_file_name(0, render_template(entry.group, caps))[1:].lower()
+        except KeyError:
+            suffix = None
+        mine = [p for p in cands if suffix and p.source_file.lower().endswith(suffix)]
+        cands = mine or cands
+    values = {p.value for p in cands}
+    return cands[0] if len(values) == 1 else None
