@@ -56,10 +56,12 @@ def run(args) -> int:
     from ppkgtool import secret_paths
     from ppkgtool import Folder, Image
     private = bool(secret_paths(Image(Folder(args.folder))))     # credentials inside: the package is 0600
-    with large_output(args.output, overwrite=args.overwrite, private=private) as fh:
+    with rep.byte_progress(f"packing {os.path.basename(args.output)}") as progress, \
+            large_output(args.output, overwrite=args.overwrite, private=private) as fh:
         result = pack_folder(args.folder, fh, name=args.name, description=args.description,
                              owner_type=args.owner_type, rank=args.rank, package_id=args.package_id,
-                             version=args.version, notes=args.notes, reproducible=args.reproducible)
+                             version=args.version, notes=args.notes, reproducible=args.reproducible,
+                             progress=progress)
     for w in result.warnings:
         rep.warn(w)
     sha256 = result.stats.digests["sha256"].hex()     # computed while the package was written

@@ -2,6 +2,8 @@
 
 - ``--json``: exactly one JSON document on stdout, nothing else there (warnings go to stderr).
 - On a terminal: rich tables and progress bars. Otherwise: plain text, one fact per line.
+- Progress of bytes (build, pack of PROGRESS_MIN_BYTES or more of file data): a bar on stderr when
+  it is a terminal and not ``--json``; nothing at all otherwise.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import time
 from typing import Any, Iterable, Sequence
 
 from ppkgtool import SURROGATE_RE as _SURROGATE_RE, safe_text  # noqa: F401 - re-exported
+
+#: File data from which build and pack show a progress bar on a terminal (smaller ones stay quiet).
+PROGRESS_MIN_BYTES = 32 * 1024 * 1024
 
 
 def json_text(document: Any) -> str:
@@ -101,9 +106,14 @@ class Reporter:
         """A warning to stderr (never on stdout, so JSON stays clean)."""
         self.stderr.write(f"warning: {safe_text(str(text))}\n")
 
-    def progress(self, total: int | None, description: str):
-        """A progress context: rich bar on a terminal, plain periodic lines otherwise."""
-        return _Progress(self, total, description)
+    def progress(self, total: int | None, description: str, *, unit: str = "items"):
+        """A progress context: rich bar on a terminal, plain periodic lines otherwise. ``unit``
+        "bytes": sizes, percent and transfer rate, on a terminal only (no plain lines)."""
+        return _Progress(self, total, description, unit=unit)
+
+    def byte_progress(self, description: str, *, min_bytes: int = PROGRESS_MIN_BYTES) -> "ByteProgress":
+        """The ``progress`` callback of the library's build and pack (ByteProgress)."""
+        return ByteProgress(self, description, min_bytes)
 
 
 def _rich_table(columns: Sequence[str], rows: list[list[str]], title: str | None, width: int):
@@ -124,10 +134,13 @@ def _rich_table(columns: Sequence[str], rows: list[list[str]], title: str | None
 
 
 class _Progress:
-    def __init__(self, reporter: Reporter, total: int | None, description: str):
+    def __init__(self, reporter: Reporter, total: int | None, description: str, *, unit: str = "items"):
+        if unit not in ("items", "bytes"):
+            raise ValueError(f"unknown progress unit {unit!r}")
         self.r = reporter
         self.total = total
         self.description = description
+        self.unit = unit
         self.done = 0
         self._bar = None
         self._task = None
@@ -139,23 +152,32 @@ class _Progress:
         return f"{self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
 
     def __enter__(self):
-        if self.r.rich and _is_tty(self.r.stderr):
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+        if self.unit == "bytes":
+            shown = not self.r.json_mode and _is_tty(self.r.stderr)
+            columns = (TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(),
+                       DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        else:
+            shown = self.r.rich and _is_tty(self.r.stderr)
+            columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[extra]}", markup=False),
+                       TimeElapsedColumn(), TimeRemainingColumn())
+        if shown:
             from rich.console import Console
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[extra]}"),
-                                 TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=Console(file=self.r.stderr))
+            self._bar = Progress(*columns, console=Console(file=self.r.stderr))
             self._bar.__enter__()
-            self._task = self._bar.add_task(self.description, total=self.total, extra="", rate="")
+            self._task = self._bar.add_task(safe_text(self.description), total=self.total, extra="", rate="")
         return self
 
     def advance(self, n: int = 1, extra: str = "") -> None:
         self.done += n
         if self._bar is not None:
-            self._bar.update(self._task, advance=n, extra=extra, rate=self.rate())
-        elif not self.r.json_mode:
+            if self.unit == "bytes":
+                self._bar.advance(self._task, n)
+            else:
+                self._bar.update(self._task, advance=n, extra=safe_text(extra), rate=self.rate())
+        elif not self.r.json_mode and self.unit == "items":
             now = time.monotonic()
             if now - self._last >= 1.0 or self.done == self.total:   # plain lines at most once a second
                 self._last = now
@@ -165,6 +187,37 @@ class _Progress:
     def __exit__(self, *exc):
         if self._bar is not None:
             self._bar.__exit__(*exc)
+            self._bar = None
+        return False
+
+
+class ByteProgress:
+    """The ``progress`` callback the library's build and pack take (ppkgtool.wim.write_wim: bytes
+    of file data done since the last call, ``start(total)`` first): a bar of bytes on a terminal
+    (Reporter.progress unit "bytes") when the total is at least ``min_bytes``, nothing otherwise.
+    A context manager; the bar ends with it."""
+
+    def __init__(self, reporter: Reporter, description: str, min_bytes: int = PROGRESS_MIN_BYTES):
+        self.reporter = reporter
+        self.description = description
+        self.min_bytes = min_bytes
+        self._bar: _Progress | None = None
+
+    def start(self, total: int) -> None:
+        if self._bar is None and total >= self.min_bytes:
+            self._bar = _Progress(self.reporter, total, self.description, unit="bytes").__enter__()
+
+    def __call__(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(n)
+
+    def __enter__(self) -> "ByteProgress":
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+            self._bar = None
         return False
 
 

@@ -15,7 +15,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from ppkgtool.version import __version__
 from ppkgtool.errors import InvalidInputError, PpkgError
@@ -56,6 +56,8 @@ class BuildOptions:
     settings_path_attribute: bool = True           # SettingsPath="…" on parms, as WCD 2024+ writes
     hashes: bool = True                            # SHA-1/SHA-256 of the package even without a catalog
     runtime_layout: str = "wcd"                    # or icd-2015: the 2015 ICD's provxml layout (compiler.RUNTIME_LAYOUTS)
+    # told the bytes of file data read and compressed as the package is written (wim.write_wim ``progress``)
+    progress: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -150,13 +152,14 @@ def _read_customizations(customizations: bytes | os.PathLike, options: BuildOpti
 
 def write_package_wim(dest, tree: PackageTree, *, wim_guid: bytes | None = None,
                       timestamp: _dt.datetime | None = None, codec: str | None = None,
-                      resource_cache=None, hashes: bool = False) -> PackageHashes | None:
+                      resource_cache=None, hashes: bool = False,
+                      progress: Callable[[int], None] | None = None) -> PackageHashes | None:
     """The one place the WIM container is written (ppkgtool.wim.write_wim). With ``hashes``, the
     package's SHA-1 and SHA-256 (what its catalog lists), computed while it is written."""
     from ppkgtool.wim import write_wim
     stats = write_wim(dest, {"/" + p: src for p, src in tree.files.items()}, tree.metadata.image_properties(),
                       wim_guid=wim_guid, timestamp=timestamp, codec=codec, resource_cache=resource_cache,
-                      digests=("sha1", "sha256") if hashes else ())
+                      digests=("sha1", "sha256") if hashes else (), progress=progress)
     if not hashes:
         return None
     return PackageHashes(stats.digests["sha1"], stats.digests["sha256"], stats.size)
@@ -200,7 +203,7 @@ def build_package(customizations: bytes | os.PathLike | Customizations, out_path
                 fh = EarlyWriteback(raw)
                 sink = encryption.EncryptingWriter(fh, options.encrypt_password, digests=("sha1", "sha256"))
                 write_package_wim(sink, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
-                                  resource_cache=options.resource_cache)
+                                  resource_cache=options.resource_cache, progress=options.progress)
                 sealed = sink.finish()
             hashes, *extra = listed_forms(
                 PackageHashes(sealed.plain["sha1"], sealed.plain["sha256"], sealed.plain_size),
@@ -213,7 +216,8 @@ def build_package(customizations: bytes | os.PathLike | Customizations, out_path
                 # the digests are computed while the package is written (bulk without catalogs skips them)
                 hashes = write_package_wim(fh, tree, wim_guid=wim_guid, timestamp=when, codec=options.codec,
                                            resource_cache=options.resource_cache,
-                                           hashes=cat_path is not None or options.hashes)
+                                           hashes=cat_path is not None or options.hashes,
+                                           progress=options.progress)
                 catalog = _catalog_bytes(hashes, tree, options, when) if cat_path and hashes else None
         if cat_path is not None and catalog is not None:
             with outs.open(cat_path, overwrite=options.overwrite) as fh:

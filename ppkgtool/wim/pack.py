@@ -15,7 +15,7 @@ import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from lxml import etree
 
@@ -158,13 +158,15 @@ def pack_folder(folder: str | os.PathLike, dest: BinaryIO, *, name: str | None =
                 description: str | None = None, owner_type: str | None = None, rank: int | str | None = None,
                 package_id: str | None = None, version: str | None = None, notes: str | None = None,
                 reproducible: bool = False, codec=None, resource_cache: ResourceCache | None = None,
-                exclude: tuple[str, ...] = (), digests: tuple[str, ...] = ("sha256",)) -> PackResult:
+                exclude: tuple[str, ...] = (), digests: tuple[str, ...] = ("sha256",),
+                progress: Callable[[int], None] | None = None) -> PackResult:
     """Write the .ppkg of ``folder`` to ``dest`` (seekable, at offset 0).
 
     ``notes`` replaces the generated NOTES property verbatim (e.g. to keep an original package's
     builder record). ``reproducible``: fixed timestamp (SOURCE_DATE_EPOCH or 2000-01-01) and a WIM
     GUID derived from the properties and content, so the same folder gives the same bytes.
     ``digests``: digests of the package computed while it is written (PackResult.stats.digests).
+    ``progress``: told the bytes of file data read and compressed (write_wim ``progress``).
     """
     files = collect_folder(folder, exclude=exclude)
     md, warnings = resolve_metadata(folder, files, name=name, description=description, owner_type=owner_type,
@@ -187,7 +189,7 @@ def pack_folder(folder: str | os.PathLike, dest: BinaryIO, *, name: str | None =
         guid = h.digest()[:16]
     try:
         stats = write_wim(dest, files, props, wim_guid=guid, timestamp=when, codec=codec,
-                          resource_cache=resource_cache, digests=digests)
+                          resource_cache=resource_cache, digests=digests, progress=progress)
     except OSError as exc:
         raise WimError(f"cannot write the package: {exc.strerror or exc}") from None
     return PackResult(md, props, stats, len(files), tuple(warnings))

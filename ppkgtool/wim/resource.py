@@ -339,7 +339,8 @@ def _chunk_table(stored_sizes: list[int], usize: int) -> bytes:
 
 def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, identity: tuple | None = None,
                   compress: bool = True, extra_flags: int = 0, workers: int | None = None,
-                  cache: ResourceCache | None = None, known_sha1: bytes | None = None) -> PlannedResource:
+                  cache: ResourceCache | None = None, known_sha1: bytes | None = None,
+                  progress: Callable[[int], None] | None = None) -> PlannedResource:
     """Decide the stored form of one stream without writing it.
 
     The stream is ``data`` (in memory: bytes or a memoryview the caller keeps alive) or the file
@@ -348,6 +349,8 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
     worker threads while the SHA-1 is computed on another (compression.compress_chunks_async).
     A resource that compression would not make smaller is stored uncompressed whole, as WIMGAPI
     does. With a ResourceCache, a stream compressed before is reused and a new one is kept.
+    ``progress(n)`` is called as each batch of ``n`` uncompressed bytes has been read, hashed and
+    compressed (once with ``usize`` for a reused resource); the calls add up to ``usize``.
     """
     from ppkgtool.wim.compression import Done, compress_chunks_async, hash_async
 
@@ -357,8 +360,11 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
             flags, stored, cusize = hit
             if cusize == usize:
                 if flags & RESHDR_FLAG_COMPRESSED:
-                    return PlannedResource(flags | extra_flags, stored, usize, known_sha1,
-                                           tuple(cache.pieces(known_sha1)), reused=True)
+                    reused = PlannedResource(flags | extra_flags, stored, usize, known_sha1,
+                                             tuple(cache.pieces(known_sha1)), reused=True)
+                    if progress is not None:
+                        progress(usize)
+                    return reused
                 compress = False
     whole = (memoryview(data),) if data is not None else (SourceRange(path, identity, 0, usize),) if usize else ()
     if data is not None and len(data) != usize:
@@ -395,6 +401,8 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
                                else memoryview(data)[offset:offset + size])
                     stored_sizes.append(size)
                 offset += size
+            if progress is not None:
+                progress(offset - start)
 
         for k, start in enumerate(range(0, usize, per_batch)):
             want = min(per_batch, usize - start)

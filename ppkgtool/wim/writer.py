@@ -25,7 +25,7 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import BinaryIO, NamedTuple
 
 from ppkgtool.errors import UnsafePathError, WimError
@@ -36,7 +36,8 @@ from ppkgtool.wim.header import (HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS
                                  RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, pack_header)
 from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
 from ppkgtool.digests import HashingWriter
-from ppkgtool.wim.resource import ResourceCache, SourceRange, SpoolRange, file_identity, plan_resource
+from ppkgtool.wim.resource import (PLAN_BATCH_BYTES, ResourceCache, SourceRange, SpoolRange, file_identity,
+                                   plan_resource)
 from ppkgtool.wim.safepath import split_package_path
 from ppkgtool.wim.security import DEFAULT_DESCRIPTORS, FILE_SECURITY_ID, ROOT_SECURITY_ID, SecurityData
 
@@ -258,7 +259,7 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
               wim_guid: bytes | None = None, timestamp: _dt.datetime | None = None, codec=None,
               resource_cache: ResourceCache | None = None, workers: int | None = None,
               store_uncompressed: Iterable[str] | None = None, order: str = "package",
-              digests: Iterable[str] = ()) -> WriteStats:
+              digests: Iterable[str] = (), progress: Callable[[int], None] | None = None) -> WriteStats:
     """Write a one-image WIM (.ppkg container) to ``dest`` (a binary file at offset 0, or any
     object with ``write``: the file is written front to back, never seeked or read).
 
@@ -269,6 +270,10 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     ``order``: "package" (WIMGAPI-like stream order, see package_order_key) or "given".
     ``digests``: hashlib names (e.g. "sha1", "sha256") of digests of the whole file to compute
     while it is written (WriteStats.digests); the output is written front to back, never read.
+    ``progress(n)``: told that ``n`` more bytes of file data have been read and compressed (the
+    work of pass 1, per block of up to PLAN_BATCH_BYTES, small files together); the calls add up
+    to WriteStats.total_bytes. If it has a ``start(total)`` method, that is called first with
+    the total. None: no calls, no cost.
     """
     if codec is None:
         codec = get_codec()
@@ -309,6 +314,9 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
     rows: list[list] = []
     duplicates = reused = 0
     total_bytes = sum([s.size for s in sources])
+    tick = 0                                 # file bytes done, not yet told to ``progress``
+    if progress is not None and callable(getattr(progress, "start", None)):
+        progress.start(total_bytes)
     one_write = resource_cache is None       # in-memory files of one chunk: no chunk table
     compress = codec.compress
     sha1 = hashlib.sha1
@@ -344,6 +352,11 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
             if digest is None:
                 digest = src.sha1 = sha1(data).digest() if data is not None else src.hash()
             row = written.get(digest)
+            if progress is not None and (row is not None or slot in single):
+                tick += size                 # done here; larger streams are told by plan_resource
+                if tick >= PLAN_BATCH_BYTES:
+                    progress(tick)
+                    tick = 0
             if row is not None:
                 row[4] += 1
                 duplicates += 1
@@ -360,9 +373,12 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
                 written[digest] = row
                 rows.append(row)
                 continue
+        if tick:
+            progress(tick)
+            tick = 0
         res = plan_resource(size, PPKG_CHUNK_SIZE, codec, data=data, path=src.path, identity=src.identity,
                             compress=not raw_slots[slot], workers=workers, cache=resource_cache,
-                            known_sha1=src.sha1)
+                            known_sha1=src.sha1, progress=progress)
         src.sha1 = res.sha1
         row = written.get(res.sha1)
         if row is not None:              # a copy of a stream planned before: stored once, counted
@@ -375,6 +391,8 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
         written[res.sha1] = row
         rows.append(row)
         reused += res.reused
+    if tick:
+        progress(tick)
 
     stream_bytes = pos - HEADER_SIZE
     # image metadata resource: security data + dentry tree
