@@ -17,7 +17,8 @@ EXAMPLES = """examples:
   ppkgtool build customizations.xml -o secret.ppkg --encrypt --generate-password
 
 The package is written atomically and never over an existing file without --overwrite;
-<name>.cat (the security catalog ICD writes) goes beside it unless --no-catalog."""
+<name>.cat (the security catalog ICD writes) goes beside it unless --no-catalog.
+On a terminal, inputs of 32 MiB or more show a progress bar (stderr)."""
 
 
 def register(sub) -> None:

@@ -20,7 +20,7 @@ The image properties (NAME, DESCRIPTION, VERSION, ALTITUDE = owner-type base + r
 NOTES, RESETCLEAR) come from Multivariant/0/customizations.xml PackageConfig where present; the
 options override them (the file itself is not changed; a warning says when they differ).
 Links in DIR are refused. The files are packed as they are: no settings are compiled (use
-'ppkgtool build' for that)."""
+'ppkgtool build' for that). On a terminal, folders of 32 MiB or more show a progress bar (stderr)."""
 
 
 def register(sub) -> None:
