@@ -80,6 +80,15 @@ class OutputExistsError(InvalidInputError):
     """An output file exists and --overwrite was not given."""
 
 
+class NotRegularOutputError(OutputExistsError):
+    """An output path is a symbolic link, device, FIFO, socket or folder: never replaced or followed,
+    --overwrite or not (fsutil.refuse_non_regular). ``where`` is the path."""
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.where = where
+
+
 class SecretSourceError(InvalidInputError):
     """No usable password/secret source (no file, no environment variable, no terminal)."""
 

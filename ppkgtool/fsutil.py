@@ -15,19 +15,58 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from ppkgtool.errors import InvalidInputError, OutputExistsError
+from ppkgtool.errors import InvalidInputError, NotRegularOutputError, OutputExistsError
 
 PRIVATE_MODE = 0o600
 
 
-def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
-    """Refuse an existing output unless ``overwrite``; return the path. A folder is refused with
-    and without ``overwrite`` (an output is a file; nothing replaces a folder), with the same words."""
+def _kind(path: Path, st: os.stat_result) -> str:
+    """What a file that is not a regular file is, in words."""
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        try:
+            return f"a symbolic link (to {os.readlink(path)})"
+        except OSError:
+            return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def refuse_non_regular(path: str | os.PathLike[str]) -> os.stat_result | None:
+    """The rule for every output: the final path is absent or a regular file. A symbolic link (even
+    one to a regular file), a device such as /dev/null, a FIFO, a socket or a folder is refused, with
+    and without --overwrite - replacing it would follow it, block on it, or destroy it. (The folders
+    leading to the path may be symbolic links.) Returns the path's lstat, or None if it is absent."""
     p = Path(path)
-    if p.is_dir():
-        raise OutputExistsError(f"{p} is a folder, not a file", hint="give the path of the file to write "
-                                "(e.g. a name inside that folder); --overwrite never replaces a folder")
-    if p.exists() and not overwrite:
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None          # a part of the path is a file: creating the output reports it
+    if stat.S_ISREG(st.st_mode):
+        return st
+    kind = _kind(p, st)
+    hint = ("give the path of the file to write (e.g. a name inside that folder); --overwrite never replaces a "
+            "folder" if stat.S_ISDIR(st.st_mode) else
+            "remove it or give another path; --overwrite replaces only regular files")
+    raise NotRegularOutputError(f"{p} is {kind}, not a regular file; refusing to replace it", where=str(p), hint=hint)
+
+
+def check_writable(path: str | os.PathLike[str], *, overwrite: bool) -> Path:
+    """Refuse an existing output unless ``overwrite``; return the path. Anything but a regular file
+    (refuse_non_regular) is refused with and without ``overwrite``."""
+    p = Path(path)
+    if refuse_non_regular(p) is not None and not overwrite:
         raise OutputExistsError(f"{p} already exists", hint="pass --overwrite to replace it")
     return p
 
@@ -161,7 +200,7 @@ def _commit_one(st: _Staged) -> None:
         os.chmod(st.tmp, PRIVATE_MODE if st.private else 0o644 & ~_umask())
     p = st.path
     if st.overwrite:
-        if os.path.lexists(p):
+        if refuse_non_regular(p) is not None:    # again: it may have changed while the output was made
             st.old = f"{st.tmp[:-4]}.old"
             try:
                 os.link(p, st.old, follow_symlinks=False)
@@ -174,7 +213,7 @@ def _commit_one(st: _Staged) -> None:
         except FileExistsError:
             raise OutputExistsError(f"{p} already exists", hint="pass --overwrite to replace it") from None
         except OSError:
-            if p.exists():
+            if os.path.lexists(p):
                 raise OutputExistsError(f"{p} already exists", hint="pass --overwrite to replace it") from None
             os.replace(st.tmp, p)        # file systems without hard links (FAT, some FUSE)
         with contextlib.suppress(FileNotFoundError):

@@ -124,7 +124,7 @@ def test_build_into_a_folder_gets_a_file_path_hint(root_pkg, overwrite):
     folder.mkdir()
     r = cli("build", root_pkg.parent / "c.xml", "-o", folder, "--asset-dir", root_pkg.parent, *overwrite)
     assert r.returncode == 3
-    assert "outdir is a folder, not a file" in r.stderr and "give the path of the file to write" in r.stderr
+    assert "outdir is a folder, not a regular file" in r.stderr and "give the path of the file to write" in r.stderr
     assert "pass --overwrite" not in r.stderr
     assert folder.is_dir() and not any(folder.iterdir())
 

@@ -58,7 +58,7 @@ def test_build_into_a_folder_gives_the_same_right_hint(tmp_path, capsys, extra):
     d.mkdir()
     code, _out, err = run(capsys, "build", CUSTOMIZATIONS, "-o", d, "--var", "SITE=X", *extra)
     assert code == 3
-    assert "is a folder, not a file" in err and "--overwrite never replaces a folder" in err
+    assert "is a folder, not a regular file" in err and "--overwrite never replaces a folder" in err
     assert "use --overwrite" not in err
     assert list(d.iterdir()) == []
 

@@ -100,25 +100,26 @@ def test_wimlib_sees_the_hostile_name(tmp_path):
     assert "/Multivariant/a..b" in out.stdout
 
 
-def test_existing_symlink_in_target_not_followed(tmp_path):
-    """--overwrite into a folder where a name of the package is a link to elsewhere: the link is
-    replaced, the outside is untouched."""
+@pytest.mark.parametrize("link", ["Multivariant", "top.txt"])
+def test_existing_symlink_in_target_not_followed(tmp_path, link):
+    """--overwrite into a folder where a name of the package is a link to elsewhere: refused (a link is
+    not a regular file: fsutil.refuse_non_regular), neither followed nor replaced; the outside is untouched."""
     outside = tmp_path / "outside"
     outside.mkdir()
+    (outside / "victim.txt").write_bytes(b"victim")
     target = tmp_path / "target"
     target.mkdir()
-    os.symlink(outside, target / "Multivariant")
-    os.symlink(outside / "victim.txt", target / "top.txt")
+    os.symlink(outside if link == "Multivariant" else outside / "victim.txt", target / link)
     buf = io.BytesIO()
     write_wim(buf, {"/Multivariant/0/customizations.xml": PAYLOAD, "/top.txt": PAYLOAD}, {"NAME": "x"})
     with open_wim(io.BytesIO(buf.getvalue())) as wim:
         with pytest.raises(OutputExistsError):
             extract_image(wim, target)                  # non-empty, no overwrite
-        extract_image(wim, target, overwrite=True)
-    assert list(outside.iterdir()) == []
-    assert not (target / "Multivariant").is_symlink()
-    assert (target / "Multivariant" / "0" / "customizations.xml").read_bytes() == PAYLOAD
-    assert not (target / "top.txt").is_symlink() and (target / "top.txt").read_bytes() == PAYLOAD
+        with pytest.raises(OutputExistsError, match="symbolic link.*not a regular file; refusing to replace it"):
+            extract_image(wim, target, overwrite=True)
+    assert [p.name for p in outside.iterdir()] == ["victim.txt"] and (outside / "victim.txt").read_bytes() == b"victim"
+    assert (target / link).is_symlink()
+    assert [p.name for p in target.iterdir()] == [link]
 
 
 def test_target_that_is_a_file_refused(tmp_path):

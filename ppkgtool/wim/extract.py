@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 from ppkgtool.errors import OutputExistsError, UnsafePathError, WimError
-from ppkgtool.fsutil import write_blocks
+from ppkgtool.fsutil import refuse_non_regular, write_blocks
 from ppkgtool.wim.dentry import ZERO_HASH
 from ppkgtool.wim.reader import Entry, WimReader
 from ppkgtool.wim.safepath import check_component
@@ -217,6 +217,7 @@ def _extract_entries(wim: WimReader, entries: list[Entry], dest: Path, root: str
         if d.is_directory:
             if os.path.lexists(target):
                 if not _is_real_dir(target):
+                    refuse_non_regular(target)      # a link, device, FIFO or socket stays as it is
                     if not overwrite:
                         raise OutputExistsError(f"{target} exists and is not a folder")
                     os.unlink(target)
@@ -230,6 +231,7 @@ def _extract_entries(wim: WimReader, entries: list[Entry], dest: Path, root: str
         if os.path.lexists(target):
             if _is_real_dir(target):
                 raise OutputExistsError(f"{target} is a folder; cannot write the file {e.path!r}")
+            refuse_non_regular(target)              # a link, device, FIFO or socket stays as it is
             if not overwrite:
                 raise OutputExistsError(f"{target} already exists", hint="pass --overwrite")
             os.unlink(target)
