@@ -6,8 +6,8 @@ Safety rules (issue 10):
 - every state change is fsync'd in journal.jsonl before the next step starts;
 - re-running the same command resumes: finished devices are skipped, half-done ones continue
   from their last journaled state;
-- when the directory becomes unreachable the run stops taking new devices, lets the ones in
-  flight end, and reports; nothing is left half-written (outputs are atomic).
+- when the directory becomes unreachable, or on Ctrl-C, the run stops taking new devices, lets
+  the ones in flight end, and reports; nothing is left half-written (outputs are atomic).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -87,7 +87,8 @@ class BulkRun:
     def __init__(self, devices: list[Device], out_dir: Path, provisioner: Provisioner,
                  builder: PackageBuilder, *, reuse: bool = False, parallel: int = 4,
                  generate_password: Callable[[], str] | None = None,
-                 on_progress: Callable[[DeviceOutcome], None] | None = None, options: dict | None = None):
+                 on_progress: Callable[[DeviceOutcome], None] | None = None, options: dict | None = None,
+                 on_interrupt: Callable[[int], None] | None = None):
         self.devices = devices
         self.out = Path(out_dir)
         self.provisioner = provisioner
@@ -98,6 +99,7 @@ class BulkRun:
             from ppkgtool.odj import generate_machine_password as generate_password
         self.generate_password = generate_password
         self.on_progress = on_progress
+        self.on_interrupt = on_interrupt    # Ctrl-C: called with the number of devices under way
         self.options = options      # recorded in the journal (journal.option_drift compares runs)
         self._abort = threading.Event()
         self._abort_reason: str | None = None
@@ -160,34 +162,54 @@ class BulkRun:
             journal.record(name, "failed", error=exc.one_line(), code=exc.code)
             return DeviceOutcome(name, "failed", error=exc.one_line(), code=exc.code, exit_code=exc.exit_code)
 
+    def _stop_on_ctrl_c(self) -> Callable[[], None]:
+        """Ctrl-C (SIGINT) during the run: no device starts any more, those under way finish, and the
+        run ends normally with a summary (aborted "interrupted"). A KeyboardInterrupt raised at an
+        arbitrary point of the main thread could leave a future's lock held and the workers hung, so
+        the signal only sets the abort flag. Returns the function that puts the previous handler back;
+        nothing changes outside the main thread (library use from a thread)."""
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def handler(signum, frame):
+            if self._abort_reason == "interrupted":
+                return              # a second Ctrl-C: already stopping
+            self._abort_reason = "interrupted"     # told by the main loop: no output from a handler
+            self._abort.set()
+        previous = signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
     def run(self) -> BulkResult:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / SECRETS_DIR).mkdir(mode=0o700, exist_ok=True)
         start = time.monotonic()
         journal = Journal(self.out / "journal.jsonl")
-        if self.options is not None:
-            journal.record_run(self.options)
         outcomes: dict[str, DeviceOutcome] = {}
         futures: dict = {}
+        pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="bulk")
+        restore = self._stop_on_ctrl_c()
         try:
-            with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="bulk") as pool:
-                futures = {pool.submit(self._process, d, journal): d for d in self.devices}
-                try:
-                    for fut in as_completed(futures):
-                        outcome = fut.result()
-                        outcomes[outcome.name] = outcome
-                        if self.on_progress:
-                            self.on_progress(outcome)
-                except KeyboardInterrupt:
-                    # stop starting devices; those under way finish their current step (the journal
-                    # stays consistent) and the summary says what is left: a re-run resumes
-                    self._abort_reason = "interrupted"
-                    self._abort.set()
-                    for f in futures:
-                        f.cancel()
+            if self.options is not None:
+                journal.record_run(self.options)
+            for d in self.devices:
+                futures[pool.submit(self._process, d, journal)] = d
+            told = False
+            for fut in as_completed(futures):
+                if self._abort_reason == "interrupted" and not told and self.on_interrupt:
+                    told = True
+                    self.on_interrupt(sum(f.running() for f in futures))
+                outcome = fut.result()
+                outcomes[outcome.name] = outcome
+                if self.on_progress:
+                    self.on_progress(outcome)
         finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+            wait(futures)
+            restore()
             journal.close()
-        for f in futures:     # devices that finished while an interrupt was being handled
+        for f in futures:     # devices that finished while the interrupt was being handled
             if f.done() and not f.cancelled() and f.exception() is None:
                 outcomes.setdefault(f.result().name, f.result())
         ordered = [outcomes.get(d.name, DeviceOutcome(d.name, "not_started")) for d in self.devices]
@@ -195,4 +217,3 @@ class BulkRun:
         write_bytes_atomic(self.out / "summary.json",
                            (json.dumps(result.to_json(), indent=2) + "\n").encode(), overwrite=True)
         return result
-

@@ -86,8 +86,12 @@ def run(args) -> int:
                     failures += outcome.status == "failed"
                     progress.advance(1, extra=f"{failures} failed" if failures else "")
 
+                def on_interrupt(under_way: int) -> None:
+                    rep.warn(f"interrupted: no further device starts; waiting for the {under_way} under way to finish")
+
                 result = BulkRun(devices, Path(args.out), provisioner, builder, reuse=args.reuse,
                                  parallel=args.parallel, on_progress=on_progress, options=run_options,
+                                 on_interrupt=on_interrupt,
                                  generate_password=functools.partial(generate_machine_password,
                                                                      form=args.password_form)).run()
     finally:
@@ -95,6 +99,9 @@ def run(args) -> int:
 
     doc = result.to_json()
     doc["out"] = str(Path(args.out))
+    stopped = stopped_early(result, doc)
+    if stopped is not None:
+        doc.update(stopped.to_json())   # the error document every failing command prints (docs/commands.md)
     if rep.json_mode:
         rep.json(doc)
     else:
@@ -103,15 +110,28 @@ def run(args) -> int:
         if result.failed:
             rep.table(["device", "code", "error"], [(f["name"], f["code"] or "", f["error"]) for f in doc["failed"]],
                       title="failed")
-    if result.aborted:
-        done = doc["counts"].get("done", 0) + doc["counts"].get("skipped", 0)
-        rep.stderr.write(f"ppkgtool: error: the run stopped early: {result.aborted}; {done} devices done, "
-                         f"{len(doc['failed'])} failed, {len(doc['not_started'])} not started - re-run the same "
-                         f"command to resume\n")
-        return 130 if result.aborted == "interrupted" else EXIT_DIRECTORY
+    if stopped is not None:
+        from ppkgtool.cli.errors import report
+        return report(stopped, json_mode=False, stderr=rep.stderr)   # the line; the document is above
     if result.failed:
         return max(f.exit_code or EXIT_INVALID_INPUT for f in result.failed)
     return 0
+
+
+def stopped_early(result, doc: dict):
+    """The Failure of a run that stopped before every device was tried (Ctrl-C: exit 130; the DC
+    unreachable: exit 5), with what was done and how to go on; None for a run that tried them all."""
+    from ppkgtool.cli.errors import Failure
+
+    if not result.aborted:
+        return None
+    interrupted = result.aborted == "interrupted"
+    done = doc["counts"].get("done", 0) + doc["counts"].get("skipped", 0)
+    return Failure(130 if interrupted else EXIT_DIRECTORY,
+                   f"the run stopped early: {result.aborted}; {done} devices done, {len(doc['failed'])} failed, "
+                   f"{len(doc['not_started'])} not started",
+                   where=doc["out"], hint="re-run the same command to resume",
+                   type="Interrupted" if interrupted else "DcUnreachableError")
 
 
 #: the options a bulk run journals: a re-run with other values is warned about
