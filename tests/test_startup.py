@@ -64,3 +64,37 @@ def test_encrypt_decrypt_and_build_load_only_their_libraries(tmp_path, real_ppkg
     doc = loaded("build", EXAMPLE, "-o", tmp_path / "b.ppkg", "--var", "SITE=Berlin", "--no-catalog")
     assert doc["rc"] == 0, doc["out"]
     assert not {m for m in doc["modules"] if m.startswith("ppkgtool.odj")}
+
+
+def test_build_and_pack_without_a_terminal_load_no_progress_bar_nor_wim_reader(tmp_path):
+    """Piped (no terminal), build and pack draw no bar, so rich.progress (~25 ms) is not
+    imported; writing a package needs neither the WIM reader nor the extractor (ppkgtool.wim's
+    names are imported when used); a build makes only the setting definitions it uses."""
+    doc = loaded("build", EXAMPLE, "-o", tmp_path / "b.ppkg", "--var", "SITE=Berlin")
+    assert doc["rc"] == 0, doc["out"]
+    mods = set(doc["modules"])
+    assert "rich.progress" not in mods
+    assert "ppkgtool.wim.writer" in mods
+    assert not {"ppkgtool.wim.reader", "ppkgtool.wim.extract"} & mods
+    tree = tmp_path / "tree"
+    (tree / "Multivariant" / "0").mkdir(parents=True)
+    (tree / "Multivariant" / "0" / "MasterDatastore.xml").write_bytes(b"<ConfigurationSourceList/>")
+    doc = loaded("pack", tree, "-o", tmp_path / "p.ppkg")
+    assert doc["rc"] == 0, doc["out"]
+    assert "rich.progress" not in doc["modules"]
+
+
+def test_setting_definitions_are_made_when_used():
+    from ppkgtool.package.store import builtin_models, load_model
+    default, models = builtin_models()
+    model = load_model()
+    paths = model.paths()
+    assert len(paths) == len(model) > 1000
+    made = sum(1 for p in paths if model._defs[p] is not None)
+    d = model.get(paths[0].lower())          # any case, made now
+    assert d is not None and d.path == paths[0] and model._defs[paths[0]] is d
+    assert sum(1 for p in paths if model._defs[p] is not None) <= made + 1
+    # the builds share one definition per table entry
+    others = [m for name, m in models.items() if name != default and paths[0] in m]
+    assert all(m.get(paths[0]) is d for m in others)
+    assert [x.path for x in model] == paths            # iterating makes them all, in order

@@ -201,7 +201,7 @@ def run(args) -> int:
     import dataclasses
     with rep.byte_progress(f"building {Path(args.output).name}") as progress:   # a bar for large inputs
         result = build_package(Path(args.customizations), Path(args.output),
-                               dataclasses.replace(options, progress=progress))
+                               dataclasses.replace(options, progress=progress.wanted))
     if generated and args.password_out:
         from ppkgtool import write_bytes_atomic
         write_bytes_atomic(args.password_out, (password + "\n").encode("ascii"), overwrite=args.overwrite, private=True)

@@ -61,7 +61,7 @@ def run(args) -> int:
         result = pack_folder(args.folder, fh, name=args.name, description=args.description,
                              owner_type=args.owner_type, rank=args.rank, package_id=args.package_id,
                              version=args.version, notes=args.notes, reproducible=args.reproducible,
-                             progress=progress)
+                             progress=progress.wanted)
     for w in result.warnings:
         rep.warn(w)
     sha256 = result.stats.digests["sha256"].hex()     # computed while the package was written

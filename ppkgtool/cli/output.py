@@ -151,20 +151,24 @@ class _Progress:
         elapsed = time.monotonic() - self._start
         return f"{self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
 
-    def __enter__(self):
-        from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+    def shown(self) -> bool:
+        """Whether a bar is drawn (a terminal on stderr; for bytes also without --json)."""
         if self.unit == "bytes":
-            shown = not self.r.json_mode and _is_tty(self.r.stderr)
-            columns = (TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(),
-                       DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        else:
-            shown = self.r.rich and _is_tty(self.r.stderr)
-            columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[extra]}", markup=False),
-                       TimeElapsedColumn(), TimeRemainingColumn())
-        if shown:
+            return not self.r.json_mode and _is_tty(self.r.stderr)
+        return self.r.rich and _is_tty(self.r.stderr)
+
+    def __enter__(self):
+        if self.shown():       # rich.progress is imported only for a bar (it costs ~25 ms)
             from rich.console import Console
+            from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+            if self.unit == "bytes":
+                columns = (TextColumn("{task.description}", markup=False), BarColumn(), TaskProgressColumn(),
+                           DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+            else:
+                columns = (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[extra]}", markup=False),
+                           TimeElapsedColumn(), TimeRemainingColumn())
             self._bar = Progress(*columns, console=Console(file=self.r.stderr))
             self._bar.__enter__()
             self._task = self._bar.add_task(safe_text(self.description), total=self.total, extra="", rate="")
@@ -203,9 +207,17 @@ class ByteProgress:
         self.min_bytes = min_bytes
         self._bar: _Progress | None = None
 
+    @property
+    def wanted(self) -> "ByteProgress | None":
+        """This callback when a bar could be drawn (a terminal, no --json), else None: the library
+        then makes no progress calls at all."""
+        return self if _Progress(self.reporter, None, self.description, unit="bytes").shown() else None
+
     def start(self, total: int) -> None:
         if self._bar is None and total >= self.min_bytes:
-            self._bar = _Progress(self.reporter, total, self.description, unit="bytes").__enter__()
+            bar = _Progress(self.reporter, total, self.description, unit="bytes")
+            if bar.shown():
+                self._bar = bar.__enter__()
 
     def __call__(self, n: int) -> None:
         if self._bar is not None:

@@ -507,8 +507,8 @@ class ModelEntries:
         self._newer = {shape(e.path): e for e in learned if e.newer_than_store} if self.newest else {}
         self._by_shape: dict[tuple, Entry] = {shape(e.path): e for e in learned if not e.newer_than_store}
         self._defs: dict[tuple, list] = {}
-        for d in model:
-            self._defs.setdefault(bucket_of(d.path), []).append(d)
+        for path in model.paths():           # the definitions are made per bucket, as it is asked for
+            self._defs.setdefault(bucket_of(path), []).append(path)
         for e in self._newer.values():
             self._defs.setdefault(bucket_of(e.path), [])
         self._made: dict[tuple, tuple[Entry, ...]] = {}
@@ -522,8 +522,8 @@ class ModelEntries:
             made = self._made.get(key)
             if made is None:
                 out = [e for e in self._newer.values() if bucket_of(e.path) == key]
-                for d in self._defs.get(key, ()):
-                    e = self._entry(d)
+                for path in self._defs.get(key, ()):
+                    e = self._entry(self.model.get(path))
                     if e is not None:
                         out.append(e)
                 made = self._made[key] = tuple(out)

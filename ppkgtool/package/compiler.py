@@ -142,6 +142,17 @@ class AssetResolver:
         self.base_dir = Path(base_dir) if base_dir else None
         if self.asset_dir is not None and not self.asset_dir.is_dir():
             raise CustomizationsError(f"--asset-dir {self.asset_dir} is not a directory")
+        self._folded: dict[str, Path] | None = None     # lower-case name -> file in asset_dir (listed once)
+
+    def _by_folded_name(self, name: str) -> Path | None:
+        if self._folded is None:
+            assert self.asset_dir is not None
+            folded: dict[str, Path] = {}
+            for q in sorted(self.asset_dir.iterdir()):
+                folded.setdefault(q.name.lower(), q)
+            self._folded = folded
+        q = self._folded.get(name.lower())
+        return q if q is not None and q.is_file() else None
 
     def resolve(self, ref: str, *, where: str, setting: str) -> tuple[str, bytes | Path]:
         try:
@@ -155,10 +166,9 @@ class AssetResolver:
             p = self.asset_dir / name
             if p.is_file():
                 return name, p
-            lower = name.lower()
-            for q in sorted(self.asset_dir.iterdir()):
-                if q.name.lower() == lower and q.is_file():
-                    return name, q
+            q = self._by_folded_name(name)
+            if q is not None:
+                return name, q
         local = ref.replace("\\", "/") if not re.match(r"^[A-Za-z]:[\\/]", ref) else None
         if local:
             p = Path(local)

@@ -30,7 +30,7 @@ import difflib
 import enum
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from ppkgtool.errors import InvalidInputError
 
@@ -437,31 +437,50 @@ class SettingsModel:
     """Every leaf setting of one store, with the tree's group/list nodes for lookups and suggestions."""
 
     def __init__(self, definitions: Iterable[SettingDefinition], source: ModelSource,
-                 nodes: Mapping[str, int] | None = None):
+                 nodes: Mapping[str, int] | None = None, *,
+                 lazy: Iterable[tuple[str, Callable[[], SettingDefinition]]] = ()):
+        """``lazy``: (path, function making its definition) pairs, made when first asked for (a
+        build uses a few of the store's ~1600 settings: store.loads_models)."""
         self.source = source
-        self._defs: dict[str, SettingDefinition] = {}
+        self._defs: dict[str, SettingDefinition | None] = {}
+        self._make: dict[str, Callable[[], SettingDefinition]] = {}
         self._lower: dict[str, str] = {}
         for d in definitions:
             self._defs[d.path] = d
             self._lower[d.path.lower()] = d.path
+        for path, make in lazy:
+            self._defs[path] = None
+            self._make[path] = make
+            self._lower[path.lower()] = path
         self.nodes: dict[str, int] = dict(nodes or {})   # group/list paths -> Type (6, 7, 8)
+
+    def _definition(self, path: str) -> SettingDefinition:
+        d = self._defs[path]
+        if d is None:
+            d = self._defs[path] = self._make[path]()
+        return d
+
+    def paths(self) -> list[str]:
+        """Every setting's key-less path, without making the definitions."""
+        return list(self._defs)
 
     def __len__(self) -> int:
         return len(self._defs)
 
     def __iter__(self) -> Iterator[SettingDefinition]:
-        return iter(self._defs.values())
+        return iter([self._definition(p) for p in self._defs])
 
     def __contains__(self, path: str) -> bool:
         return path in self._defs
 
     def get(self, path: str) -> SettingDefinition | None:
         """By key-less path (``Accounts/Users/User/Password``); exact case first, then any case."""
-        d = self._defs.get(path)
-        if d is None:
+        if path not in self._defs:
             p = self._lower.get(path.lower())
-            d = self._defs.get(p) if p else None
-        return d
+            if p is None:
+                return None
+            path = p
+        return self._definition(path)
 
     def require(self, path: str) -> SettingDefinition:
         d = self.get(path)
@@ -490,7 +509,7 @@ class SettingsModel:
     def search(self, word: str) -> list[SettingDefinition]:
         w = word.lower()
         out = []
-        for d in self._defs.values():
+        for d in self:
             hay = [d.path, d.display_name or "", d.target.path if d.target else ""] + [lbl for _v, lbl in d.values]
             if any(w in h.lower() for h in hay):
                 out.append(d)
@@ -498,7 +517,7 @@ class SettingsModel:
 
     def to_json(self) -> dict:
         return {"source": self.source.to_json(), "nodes": self.nodes,
-                "settings": [d.to_json() for d in self._defs.values()]}
+                "settings": [d.to_json() for d in self]}
 
 
 # --- decompile -----------------------------------------------------------------------------------

@@ -211,13 +211,28 @@ def loads_models(data: bytes, *, origin: str) -> tuple[str, dict[str, SettingsMo
                 if not 0 <= lv[3] < len(key_tables):
                     raise SettingsError(f"{origin}: {d.get('path')}: list key table {lv[3]} does not exist")
                 lv[3] = key_tables[lv[3]]
-    defs = [SettingDefinition.from_json(d) for d in doc["definitions"]]
+    table = doc["definitions"]
+    for d in table:
+        if not isinstance(d, dict) or not isinstance(d.get("path"), str):
+            raise SettingsError(f"{origin}: a setting definition without a path: {str(d)[:80]}")
+    made: list[SettingDefinition | None] = [None] * len(table)
+
+    def maker(i: int):
+        def make() -> SettingDefinition:
+            d = made[i]
+            if d is None:
+                d = made[i] = SettingDefinition.from_json(table[i])
+            return d
+        return make
+
+    makers = [maker(i) for i in range(len(table))]
     out = {}
     for name, b in doc["builds"].items():
         src = b.get("source", {})
-        out[name] = SettingsModel((defs[i] for i in b["settings"]),
-                                  ModelSource(f"builtin {name}", str(src.get("sha256", "")), name),
-                                  b.get("nodes", {}))
+        # the definitions are made as they are used (a build needs a few of them), shared by the builds
+        out[name] = SettingsModel((), ModelSource(f"builtin {name}", str(src.get("sha256", "")), name),
+                                  b.get("nodes", {}),
+                                  lazy=((str(table[i]["path"]), makers[i]) for i in b["settings"]))
     return str(doc.get("default")), out
 
 
