@@ -111,6 +111,13 @@ class Reporter:
         "bytes": sizes, percent and transfer rate, on a terminal only (no plain lines)."""
         return _Progress(self, total, description, unit=unit)
 
+    def draws_bar(self, unit: str = "items") -> bool:
+        """Whether a progress bar is drawn: stderr is a terminal; for ``unit`` "bytes" also
+        without --json (items: only in rich mode)."""
+        if unit == "bytes":
+            return not self.json_mode and _is_tty(self.stderr)
+        return self.rich and _is_tty(self.stderr)
+
     def byte_progress(self, description: str, *, min_bytes: int = PROGRESS_MIN_BYTES) -> "ByteProgress":
         """The ``progress`` callback of the library's build and pack (ByteProgress)."""
         return ByteProgress(self, description, min_bytes)
@@ -151,14 +158,8 @@ class _Progress:
         elapsed = time.monotonic() - self._start
         return f"{self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
 
-    def shown(self) -> bool:
-        """Whether a bar is drawn (a terminal on stderr; for bytes also without --json)."""
-        if self.unit == "bytes":
-            return not self.r.json_mode and _is_tty(self.r.stderr)
-        return self.r.rich and _is_tty(self.r.stderr)
-
     def __enter__(self):
-        if self.shown():       # rich.progress is imported only for a bar (it costs ~25 ms)
+        if self.r.draws_bar(self.unit):       # rich.progress is imported only for a bar (it costs ~25 ms)
             from rich.console import Console
             from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                                        TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
@@ -205,19 +206,18 @@ class ByteProgress:
         self.reporter = reporter
         self.description = description
         self.min_bytes = min_bytes
+        self.shown = reporter.draws_bar("bytes")
         self._bar: _Progress | None = None
 
     @property
     def wanted(self) -> "ByteProgress | None":
         """This callback when a bar could be drawn (a terminal, no --json), else None: the library
         then makes no progress calls at all."""
-        return self if _Progress(self.reporter, None, self.description, unit="bytes").shown() else None
+        return self if self.shown else None
 
     def start(self, total: int) -> None:
-        if self._bar is None and total >= self.min_bytes:
-            bar = _Progress(self.reporter, total, self.description, unit="bytes")
-            if bar.shown():
-                self._bar = bar.__enter__()
+        if self._bar is None and self.shown and total >= self.min_bytes:
+            self._bar = _Progress(self.reporter, total, self.description, unit="bytes").__enter__()
 
     def __call__(self, n: int) -> None:
         if self._bar is not None:

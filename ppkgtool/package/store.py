@@ -16,6 +16,7 @@ document, definitions shared between builds). Loading is done once per process p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -217,22 +218,19 @@ def loads_models(data: bytes, *, origin: str) -> tuple[str, dict[str, SettingsMo
             raise SettingsError(f"{origin}: a setting definition without a path: {str(d)[:80]}")
     made: list[SettingDefinition | None] = [None] * len(table)
 
-    def maker(i: int):
-        def make() -> SettingDefinition:
-            d = made[i]
-            if d is None:
-                d = made[i] = SettingDefinition.from_json(table[i])
-            return d
-        return make
+    def make(i: int) -> SettingDefinition:
+        d = made[i]
+        if d is None:
+            d = made[i] = SettingDefinition.from_json(table[i])
+        return d
 
-    makers = [maker(i) for i in range(len(table))]
     out = {}
     for name, b in doc["builds"].items():
         src = b.get("source", {})
         # the definitions are made as they are used (a build needs a few of them), shared by the builds
         out[name] = SettingsModel((), ModelSource(f"builtin {name}", str(src.get("sha256", "")), name),
                                   b.get("nodes", {}),
-                                  lazy=((str(table[i]["path"]), makers[i]) for i in b["settings"]))
+                                  lazy=((table[i]["path"], functools.partial(make, i)) for i in b["settings"]))
     return str(doc.get("default")), out
 
 
