@@ -1,8 +1,12 @@
 """Hashing shared by the package, WIM and catalog layers.
 
-- ``file_digests``: digests of a file on disk, remembered while the file's identity (device, inode,
-  size, modification time) stays the same — bulk builds put one large asset into hundreds of
-  packages and hash it once per algorithm.
+- ``file_identity``: what must stay the same for a file read twice to be the same content (device,
+  inode, size, modification and change times); the one home of that rule (the WIM writer checks
+  it before and after each read of a source).
+- ``file_digests``: digests of a file on disk, remembered while the file's identity stays the
+  same — a build hashes its asset once for the asset's name (SHA-256) and the WIM (SHA-1), bulk
+  builds put one large asset into hundreds of packages and hash it once per algorithm;
+  ``cached_file_digest`` looks one up without reading.
 - ``stream_digests``: several digests of one stream in a single pass, each algorithm on its own
   thread (hashlib releases the GIL on large updates), so SHA-1 + SHA-256 of a package cost about
   one hash's time on two cores.
@@ -17,6 +21,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Sequence
+
+from ppkgtool.errors import InvalidInputError
 
 _BLOCK = 4 << 20
 _CACHE_MAX = 4096
@@ -70,26 +76,39 @@ def _update_all(hashers, block) -> None:
         f.result()
 
 
-def file_digests(path: str | os.PathLike, algorithms: Sequence[str]) -> list[bytes]:
-    """Digests of a file, cached by the file's identity."""
-    st = os.stat(path)
-    ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    found: dict[str, bytes] = {}
+def file_identity(st: os.stat_result) -> tuple:
+    """What must stay the same for a file read twice to be the same content."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class FileChangedError(InvalidInputError):
+    """A file changed while it was being read (its file_identity differs after the read)."""
+
+
+def cached_file_digest(identity: tuple, algorithm: str) -> bytes | None:
+    """The ``algorithm`` digest file_digests computed of the file with this file_identity, if any."""
     with _cache_lock:
-        for a in algorithms:
-            d = _cache.get(ident + (a,))
-            if d is not None:
-                found[a] = d
-    missing = [a for a in algorithms if a not in found]
-    if missing:
-        with open(path, "rb") as fh:
-            digests, _ = stream_digests(fh, missing)
+        return _cache.get(identity + (algorithm,))
+
+
+def file_digests(path: str | os.PathLike, algorithms: Sequence[str]) -> list[bytes]:
+    """Digests of a file, cached by its file_identity (taken on the open file, before and after
+    reading it: a file that changes while it is read raises FileChangedError)."""
+    with open(path, "rb") as fh:
+        ident = file_identity(os.fstat(fh.fileno()))
         with _cache_lock:
-            if len(_cache) > _CACHE_MAX:
-                _cache.clear()
-            for a, d in zip(missing, digests):
-                _cache[ident + (a,)] = d
-                found[a] = d
+            found = {a: d for a in algorithms if (d := _cache.get(ident + (a,))) is not None}
+        missing = [a for a in algorithms if a not in found]
+        if missing:
+            digests, size = stream_digests(fh, missing)
+            if size != ident[2] or file_identity(os.fstat(fh.fileno())) != ident:
+                raise FileChangedError(f"{os.fspath(path)} changed while it was read")
+            with _cache_lock:
+                if len(_cache) > _CACHE_MAX:
+                    _cache.clear()
+                for a, d in zip(missing, digests):
+                    _cache[ident + (a,)] = d
+                    found[a] = d
     return [found[a] for a in algorithms]
 
 

@@ -320,3 +320,49 @@ def test_large_files_extracted_two_at_a_time_match_and_a_damaged_one_leaves_noth
             extract_image(wim, out)
         assert not out.exists(), damaged
     assert len(os.listdir("/proc/self/fd")) == fds        # every extracted file was closed
+
+
+def test_a_build_hashes_its_asset_once(tmp_path, monkeypatch):
+    """The asset's SHA-256 (its folder name) and SHA-1 (its WIM resource) come from one read
+    (package.layout.sha256_of); planning the resource finds the SHA-1 by the file's identity and
+    does not hash the asset again. The package still verifies and its blob table lists the
+    asset's real SHA-1."""
+    from ppkgtool import digests
+    from ppkgtool.package.builder import BuildOptions, build_package
+    import ppkgtool.wim.compression as compression
+    template, assets = make_template(tmp_path / "tpl", asset_size=3 * 1024 * 1024 + 5, incompressible=0.5)
+    asset = assets / "bigapp.msi"
+    reads: list[tuple] = []
+    real = digests.stream_digests
+    monkeypatch.setattr(digests, "stream_digests", lambda fh, algs: reads.append(tuple(algs)) or real(fh, algs))
+    monkeypatch.setattr(compression, "hash_async", lambda *a, **k: pytest.fail("the asset was hashed again"))
+    out = tmp_path / "b.ppkg"
+    build_package(template, out, BuildOptions(asset_dir=assets, variables={"SITE": "Berlin"}))
+    assert reads == [("sha256", "sha1")]
+    subprocess.run(["wimlib-imagex", "verify", str(out)], check=True, capture_output=True)
+    info = subprocess.run(["wimlib-imagex", "info", str(out), "--blobs"], check=True, capture_output=True,
+                          text=True).stdout
+    assert hashlib.sha1(asset.read_bytes()).hexdigest() in info
+
+
+def test_a_file_that_changes_while_it_is_hashed_is_refused_and_not_remembered(tmp_path, monkeypatch):
+    from ppkgtool import digests
+    from ppkgtool.errors import InvalidInputError
+    p = tmp_path / "asset.bin"
+    p.write_bytes(random.Random(3).randbytes(1 << 20))
+    real = digests.stream_digests
+
+    def changing(fh, algs):
+        result = real(fh, algs)
+        with open(p, "ab") as other:        # another program appends while we read
+            other.write(b"more")
+        return result
+
+    monkeypatch.setattr(digests, "stream_digests", changing)
+    with pytest.raises(InvalidInputError, match="changed while it was read"):
+        digests.file_digests(p, ("sha1",))
+    ident = digests.file_identity(os.stat(p))
+    assert digests.cached_file_digest(ident, "sha1") is None
+    monkeypatch.setattr(digests, "stream_digests", real)
+    assert digests.file_digests(p, ("sha1",)) == [hashlib.sha1(p.read_bytes()).digest()]
+    assert digests.cached_file_digest(digests.file_identity(os.stat(p)), "sha1") == hashlib.sha1(p.read_bytes()).digest()

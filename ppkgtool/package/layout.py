@@ -127,11 +127,14 @@ def asset_hash_name(k: int, digest_sha256: bytes) -> str:
 
 
 def sha256_of(source: bytes | os.PathLike) -> bytes:
-    """SHA-256 of bytes or of a file (a file's digest is cached by its identity: ppkgtool.digests)."""
+    """SHA-256 of bytes or of a file (a file's digest is cached by its identity: ppkgtool.digests).
+
+    A file's SHA-1 is computed in the same read, on the other core: the WIM writer needs it for
+    the file's resource and finds it there (no second hashing pass over a large asset)."""
     if isinstance(source, (bytes, bytearray)):
         return hashlib.sha256(source).digest()
     from ppkgtool.digests import file_digests
-    return file_digests(source, ("sha256",))[0]
+    return file_digests(source, ("sha256", "sha1"))[0]
 
 
 def provxml_file_name(number: int, group: str) -> str:

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from ppkgtool.digests import file_identity
 from ppkgtool.errors import WimError
 from ppkgtool.wim.header import RESHDR_FLAG_COMPRESSED, ResourceHeader
 
@@ -300,9 +301,6 @@ class SpoolRange:
             left -= n
 
 
-def file_identity(st: os.stat_result) -> tuple:
-    """What must stay the same for a file read twice to be the same content."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def piece_size(piece) -> int:
@@ -348,7 +346,9 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
     ``identity`` is file_identity of the file as opened). Chunks are judged and compressed on
     worker threads while the SHA-1 is computed on another (compression.compress_chunks_async).
     A resource that compression would not make smaller is stored uncompressed whole, as WIMGAPI
-    does. With a ResourceCache, a stream compressed before is reused and a new one is kept.
+    does. ``known_sha1``: the stream's SHA-1 when the caller has it (of in-memory bytes, or
+    digests.file_digests of this file at ``identity``, checked before and after this read): the
+    stream is then not hashed again. With a ResourceCache, a stream compressed before is reused and a new one is kept.
     ``progress(n)`` is called as each batch of ``n`` uncompressed bytes has been read, hashed and
     compressed (once with ``usize`` for a reused resource); the calls add up to ``usize``.
     """
@@ -371,7 +371,7 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
         raise WimError(f"stream changed while being written ({len(data)} bytes instead of {usize})")
     n = (usize + chunk_size - 1) // chunk_size
     table_size = max(0, n - 1) * (8 if usize > 0xFFFFFFFF else 4)
-    sha = hashlib.sha1()
+    sha = hashlib.sha1() if known_sha1 is None else None
     fd = None
     if path is not None:
         try:
@@ -389,7 +389,8 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
 
         def collect(item) -> None:
             start, chunks, hashed, results = item
-            hashed.result()
+            if hashed is not None:
+                hashed.result()
             offset = start
             for chunk, comp in zip(chunks, (r for f in results for r in f.result())):
                 size = len(chunk)
@@ -419,7 +420,7 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
             else:
                 view = memoryview(data)[start:start + want]
             chunks = [view[i:i + chunk_size] for i in range(0, want, chunk_size)]
-            hashed = hash_async(sha, view)
+            hashed = hash_async(sha, view) if sha is not None else None
             results = compress_chunks_async(chunks, codec, workers=workers) if compress \
                 else [Done([None] * len(chunks))]
             pending.append((start, chunks, hashed, results))
@@ -430,9 +431,7 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
     finally:
         if fd is not None:
             os.close(fd)
-    digest = sha.digest()
-    if known_sha1 is not None and digest != known_sha1:
-        raise WimError(f"{path or 'a stream'} changed while the package was written")
+    digest = sha.digest() if sha is not None else known_sha1
     stored_total = table_size + sum(stored_sizes)
     cacheable = cache is not None and usize >= cache.min_size
     if not compress or usize == 0 or stored_total >= usize:

@@ -35,7 +35,7 @@ from ppkgtool.wim.dentry import ZERO_HASH, PlainTreeLayout, plain_name
 from ppkgtool.wim.header import (HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS, RESHDR_FLAG_COMPRESSED,
                                  RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, pack_header)
 from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
-from ppkgtool.digests import HashingWriter
+from ppkgtool.digests import HashingWriter, cached_file_digest, file_digests
 from ppkgtool.wim.resource import (PLAN_BATCH_BYTES, ResourceCache, SourceRange, SpoolRange, file_identity,
                                    plan_resource)
 from ppkgtool.wim.safepath import split_package_path
@@ -105,9 +105,13 @@ class _Source:
     def hash(self) -> bytes:
         if self.sha1 is None and self.data is not None:
             self.sha1 = hashlib.sha1(self.data).digest()
-        if self.sha1 is None:
-            from ppkgtool.digests import file_digests
-            self.sha1 = file_digests(self.path, ("sha1",))[0]   # cached by file identity (bulk)
+        if self.sha1 is None:       # cached by file identity (a build's asset, bulk's shared assets)
+            digest = cached_file_digest(self.identity, "sha1")
+            if digest is None:
+                digest = file_digests(self.path, ("sha1",))[0]
+                if cached_file_digest(self.identity, "sha1") != digest:
+                    raise WimError(f"{self.path} changed while the package was written")
+            self.sha1 = digest
         return self.sha1
 
 
@@ -344,13 +348,17 @@ def write_wim(dest: BinaryIO, files: Mapping[str, bytes | os.PathLike], properti
             continue
         data = src.data
         # a file streamed from disk is hashed while it is planned (one pass: read, SHA-1 and
-        # compression together), so a copy of an earlier stream is found after planning it (below);
-        # with a ResourceCache its SHA-1 is needed first, to look it up (digests.file_digests
-        # remembers it by the file's identity, so bulk hashes a shared asset once)
-        if data is not None or resource_cache is not None:
+        # compression together), so a copy of an earlier stream is found after planning it (below),
+        # unless it was hashed before: an asset's name needs its SHA-256, computed with its SHA-1
+        # (package.layout.sha256_of), and digests.file_digests remembers both by the file's
+        # identity. With a ResourceCache the SHA-1 is needed first, to look the stream up (bulk
+        # hashes a shared asset once).
+        if data is None and src.sha1 is None:
+            src.sha1 = src.hash() if resource_cache is not None else cached_file_digest(src.identity, "sha1")
+        if data is not None or src.sha1 is not None:
             digest = src.sha1
             if digest is None:
-                digest = src.sha1 = sha1(data).digest() if data is not None else src.hash()
+                digest = src.sha1 = sha1(data).digest()
             row = written.get(digest)
             if progress is not None and (row is not None or slot in single):
                 tick += size                 # done here; larger streams are told by plan_resource
