@@ -301,8 +301,6 @@ class SpoolRange:
             left -= n
 
 
-
-
 def piece_size(piece) -> int:
     return piece.length if isinstance(piece, (SourceRange, SpoolRange)) else len(piece)
 
@@ -348,7 +346,8 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
     A resource that compression would not make smaller is stored uncompressed whole, as WIMGAPI
     does. ``known_sha1``: the stream's SHA-1 when the caller has it (of in-memory bytes, or
     digests.file_digests of this file at ``identity``, checked before and after this read): the
-    stream is then not hashed again. With a ResourceCache, a stream compressed before is reused and a new one is kept.
+    stream is then not hashed again. With a ResourceCache, a stream compressed before is reused
+    and a new one is kept.
     ``progress(n)`` is called as each batch of ``n`` uncompressed bytes has been read, hashed and
     compressed (once with ``usize`` for a reused resource); the calls add up to ``usize``.
     """

@@ -35,9 +35,8 @@ from ppkgtool.wim.dentry import ZERO_HASH, PlainTreeLayout, plain_name
 from ppkgtool.wim.header import (HEADER_SIZE, PPKG_CHUNK_SIZE, PPKG_HEADER_FLAGS, RESHDR_FLAG_COMPRESSED,
                                  RESHDR_FLAG_METADATA, WIM_VERSION_DEFAULT, pack_header)
 from ppkgtool.wim.imagexml import build_image_xml, build_wim_xml
-from ppkgtool.digests import HashingWriter, cached_file_digest, file_digests
-from ppkgtool.wim.resource import (PLAN_BATCH_BYTES, ResourceCache, SourceRange, SpoolRange, file_identity,
-                                   plan_resource)
+from ppkgtool.digests import HashingWriter, cached_file_digest, file_digests, file_identity
+from ppkgtool.wim.resource import PLAN_BATCH_BYTES, ResourceCache, SourceRange, SpoolRange, plan_resource
 from ppkgtool.wim.safepath import split_package_path
 from ppkgtool.wim.security import DEFAULT_DESCRIPTORS, FILE_SECURITY_ID, ROOT_SECURITY_ID, SecurityData
 
