@@ -48,6 +48,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         'looks_sealed', 'unseal',),
     'ppkgtool.package.builder': ('BuildOptions', 'BuildResult', 'build_package', 'build_tree_only',),
     'ppkgtool.package.payloads': ('PayloadOptions', 'ClientPfx',),
+    'ppkgtool.package.prefetch': ('prefetch_assets',),
     'ppkgtool.package.metadata': ('OwnerType', 'PackageMetadata', 'check_package_id', 'check_rank',
         'parse_altitude',),
     'ppkgtool.package.customizations': ('parse_variable_assignments', 'read_variable_file', 'keyless_path',),
@@ -127,6 +128,7 @@ if TYPE_CHECKING:   # the same names, for type checkers (tests/test_api.py keeps
     from ppkgtool.package.builder import (BuildOptions as BuildOptions, BuildResult as BuildResult,
         build_package as build_package, build_tree_only as build_tree_only)
     from ppkgtool.package.payloads import (PayloadOptions as PayloadOptions, ClientPfx as ClientPfx)
+    from ppkgtool.package.prefetch import (prefetch_assets as prefetch_assets)
     from ppkgtool.package.metadata import (OwnerType as OwnerType, PackageMetadata as PackageMetadata,
         check_package_id as check_package_id, check_rank as check_rank, parse_altitude as parse_altitude)
     from ppkgtool.package.customizations import (parse_variable_assignments as parse_variable_assignments,

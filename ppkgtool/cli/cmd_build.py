@@ -176,6 +176,8 @@ def options_from_args(args, **overrides):
 
 
 def run(args) -> int:
+    from ppkgtool import prefetch_assets
+    prefetch_assets(args.customizations, args.asset_dir)    # before the heavy imports: they leave a core idle
     from ppkgtool.cli.output import Reporter
     from ppkgtool import build_package, build_tree_only
 

@@ -119,6 +119,8 @@ def prepare_tree(customizations: bytes | os.PathLike | Customizations, options: 
     tree = compile_package(cust, catalogue=catalogue, asset_dir=options.asset_dir, assets=payloads.assets,
                            base_dir=base_dir, settings_path_attribute=options.settings_path_attribute,
                            runtime_layout=options.runtime_layout)
+    from ppkgtool.digests import stop_prefetch
+    stop_prefetch()          # the assets are hashed now; a wrong guess of package.prefetch reads no further
     tree.warnings.extend(unused)
     tree.warnings.extend(c.describe() for c in catalogue.conflicts)
     from ppkgtool.package.sanity import odj_name_warnings

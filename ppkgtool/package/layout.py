@@ -133,8 +133,8 @@ def sha256_of(source: bytes | os.PathLike) -> bytes:
     the file's resource and finds it there (no second hashing pass over a large asset)."""
     if isinstance(source, (bytes, bytearray)):
         return hashlib.sha256(source).digest()
-    from ppkgtool.digests import file_digests
-    return file_digests(source, ("sha256", "sha1"))[0]
+    from ppkgtool.digests import ASSET_ALGORITHMS, file_digests
+    return file_digests(source, ASSET_ALGORITHMS)[ASSET_ALGORITHMS.index("sha256")]
 
 
 def provxml_file_name(number: int, group: str) -> str:

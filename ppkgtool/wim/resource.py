@@ -333,6 +333,11 @@ def _chunk_table(stored_sizes: list[int], usize: int) -> bytes:
     return struct.pack(f"<{len(offsets)}{'Q' if usize > 0xFFFFFFFF else 'I'}", *offsets)
 
 
+#: While a helper process plans files (wim.ahead), its lookup: (file_identity, path, chunk size,
+#: codec) -> the PlannedResource it made of that file, or None (plan it here).
+planned_ahead: Callable[..., "PlannedResource | None"] | None = None
+
+
 def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, identity: tuple | None = None,
                   compress: bool = True, extra_flags: int = 0, workers: int | None = None,
                   cache: ResourceCache | None = None, known_sha1: bytes | None = None,
@@ -353,6 +358,13 @@ def plan_resource(usize: int, chunk_size: int, codec, *, data=None, path=None, i
     """
     from ppkgtool.wim.compression import Done, compress_chunks_async, hash_async
 
+    if planned_ahead is not None and path is not None and cache is None and compress and not extra_flags \
+            and workers is None:
+        ahead = planned_ahead(identity, path, chunk_size, codec)
+        if ahead is not None and ahead.usize == usize:
+            if progress is not None:
+                progress(usize)
+            return ahead
     if cache is not None and known_sha1 is not None:
         hit = cache.lookup(known_sha1)
         if hit is not None:
