@@ -33,8 +33,14 @@ def python(code: str, *args, env: dict | None = None) -> subprocess.CompletedPro
                           text=True, env=full, timeout=120)
 
 
-def helper_run(snippet: str, *args) -> subprocess.CompletedProcess:
-    return python(textwrap.dedent(HELPER_SCRIPT) + textwrap.dedent(snippet), *args)
+def helper_says(tmp_path: Path, snippet: str, *assets: tuple[str, int, float]) -> str:
+    """What ``snippet`` prints, run after HELPER_SCRIPT has started a helper on ``assets`` (name,
+    size, incompressible share), made in tmp_path."""
+    paths = []
+    for name, size, incompressible in assets:
+        make_asset(tmp_path / name, size, incompressible=incompressible)
+        paths.append(tmp_path / name)
+    return ok(python(textwrap.dedent(HELPER_SCRIPT) + textwrap.dedent(snippet), *paths)).strip()
 
 
 def ok(r: subprocess.CompletedProcess) -> str:
@@ -82,28 +88,26 @@ HELPER_SCRIPT = """
     from ppkgtool.wim import ahead
     from ppkgtool.wim.compression import get_codec
     from ppkgtool.wim.resource import plan_resource, _materialize
-    paths = sys.argv[2:]
+    paths = sys.argv[1:]
     assert ahead.available()
     stop = ahead.start(paths, 32768)
     assert stop is not None
     helper = ahead._helper
     def plan_bytes(res):
         return b"".join(_materialize(res.pieces))
-    mode = sys.argv[1]
+    def now(path):                      # the file's bytes and identity as they are now
+        return open(path, "rb").read(), digests.file_identity(os.stat(path))
+    p = paths[0]
+    codec = get_codec()
 """
 
 
 @needs_helper
 def test_the_helpers_plan_writes_the_bytes_of_the_parents_own(tmp_path):
-    a = tmp_path / "a.msi"
-    make_asset(a, 5 * 1024 * 1024 + 77, incompressible=0.5)
-    out = ok(helper_run("""
-        p = paths[0]
-        data = open(p, "rb").read()
+    said = helper_says(tmp_path, """
+        data, ident = now(p)
         assert digests.file_digests(p, digests.ASSET_ALGORITHMS) == [hashlib.sha256(data).digest(),
                                                                      hashlib.sha1(data).digest()]
-        ident = digests.file_identity(os.stat(p))
-        codec = get_codec()
         mine = ahead.take_plan(ident, p, 32768, codec)
         assert mine is not None and any(type(x).__name__ == "SpoolRange" for x in mine.pieces)
         own = plan_resource(ident[2], 32768, codec, path=p, identity=ident)      # taken already: planned here
@@ -112,64 +116,51 @@ def test_the_helpers_plan_writes_the_bytes_of_the_parents_own(tmp_path):
         assert plan_bytes(mine) == plan_bytes(own)
         assert mine.sha1 == hashlib.sha1(data).digest()
         print("same")
-    """, "plan", a))
-    assert out.strip() == "same"
+    """, ("a.msi", 5 * 1024 * 1024 + 77, 0.5))
+    assert said == "same"
 
 
 @needs_helper
 def test_a_helper_that_dies_leaves_the_work_to_the_parent(tmp_path):
-    a = tmp_path / "a.msi"
-    make_asset(a, 6 * 1024 * 1024, incompressible=0.75)
-    out = ok(helper_run("""
+    said = helper_says(tmp_path, """
         import signal
         os.kill(helper.pid, signal.SIGKILL)
-        p = paths[0]
-        data = open(p, "rb").read()
+        data, ident = now(p)
         assert digests.file_digests(p, ("sha1",)) == [hashlib.sha1(data).digest()]
-        ident = digests.file_identity(os.stat(p))
-        assert ahead.take_plan(ident, p, 32768, get_codec()) is None
+        assert ahead.take_plan(ident, p, 32768, codec) is None
         assert helper.ended
         print("fell back")
-    """, "die", a))
-    assert out.strip() == "fell back"
+    """, ("a.msi", 6 * 1024 * 1024, 0.75))
+    assert said == "fell back"
 
 
 @needs_helper
 def test_a_file_changed_after_the_helper_started_is_not_taken_from_it(tmp_path):
-    a = tmp_path / "a.msi"
-    make_asset(a, 5 * 1024 * 1024, incompressible=0.5)
-    out = ok(helper_run("""
-        p = paths[0]
+    said = helper_says(tmp_path, """
         with open(p, "ab") as fh:
             fh.write(b"appended by another program")
-        data = open(p, "rb").read()
-        ident = digests.file_identity(os.stat(p))
+        data, ident = now(p)
         assert digests.file_digests(p, ("sha256", "sha1")) == [hashlib.sha256(data).digest(), hashlib.sha1(data).digest()]
-        assert ahead.take_plan(ident, p, 32768, get_codec()) is None
-        res = plan_resource(ident[2], 32768, get_codec(), path=p, identity=ident)
+        assert ahead.take_plan(ident, p, 32768, codec) is None
+        res = plan_resource(ident[2], 32768, codec, path=p, identity=ident)
         assert res.sha1 == hashlib.sha1(data).digest()
         print("own")
-    """, "changed", a))
-    assert out.strip() == "own"
+    """, ("a.msi", 5 * 1024 * 1024, 0.5))
+    assert said == "own"
 
 
 @needs_helper
 def test_a_wrong_guess_is_not_planned_once_the_build_says_so(tmp_path):
-    used, unused = tmp_path / "used.msi", tmp_path / "unused.msi"
-    make_asset(used, 6 * 1024 * 1024, incompressible=0.25)
-    make_asset(unused, 6 * 1024 * 1024, incompressible=0.25)
-    out = ok(helper_run("""
-        p = paths[0]
+    said = helper_says(tmp_path, """
         digests.file_digests(p, digests.ASSET_ALGORITHMS)      # the compiler asks for the used one only
         digests.stop_prefetch()
-        ident = digests.file_identity(os.stat(p))
-        assert ahead.take_plan(ident, p, 32768, get_codec()) is not None
+        assert ahead.take_plan(now(p)[1], p, 32768, codec) is not None
         while helper._pump_one():
             pass
         assert 1 not in helper.plans and helper.ended
         print("skipped")
-    """, "guess", used, unused))
-    assert out.strip() == "skipped"
+    """, ("used.msi", 6 * 1024 * 1024, 0.25), ("unused.msi", 6 * 1024 * 1024, 0.25))
+    assert said == "skipped"
 
 
 def test_the_helper_is_not_forked_from_a_threaded_process_or_when_disabled():

@@ -22,10 +22,12 @@ threaded process can deadlock the child), the native codec, and not with PPKGTOO
 Files the compiled package does not use (package.prefetch guesses) are skipped once the parent
 says so (stop: digests.stop_prefetch).
 
-Messages (helper -> parent, little-endian): kind (1 byte), file index (u32), payload length (u32),
-payload. ``D``: the digests, concatenated in ASSET_ALGORITHMS order. ``P``: flags u32, stored u64,
-usize u64, sha1 (20 bytes), then per piece: kind u8 (0 spool, 1 source), offset u64, length u64.
-``F``: this file's plan is not coming (the parent plans it).
+Messages (helper -> parent, little-endian; docs/formats/wim.md, "Planned ahead"): kind (1 byte),
+file index (u32), payload length (u32), payload. ``D``: the digests, concatenated in
+ASSET_ALGORITHMS order. ``C`` (once, index 0): the codec the plans use, ASCII ``name:level``.
+``P``: flags u32, stored u64, usize u64, sha1 (20 bytes), then per piece: kind u8 (0 spool,
+1 source), offset u64, length u64. ``F``: this file's plan is not coming (the parent plans it).
+Parent -> helper (control pipe): u32 indices of files to skip.
 """
 
 from __future__ import annotations
