@@ -35,7 +35,9 @@ def main() -> int:
     if not REAL_PPKG.is_dir() or shutil.which("wimlib-imagex") is None:
         print("needs ../shared/fixtures and wimlib-imagex", file=sys.stderr)
         return 1
+    from ppkgtool.errors import CustomizationsError
     from ppkgtool.package.builder import BuildOptions, build_package, build_tree_only
+    from ppkgtool.package.store import builtin_builds
     ppkgtool = str(Path(sys.executable).with_name("ppkgtool"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,9 +53,17 @@ def main() -> int:
                 if f.is_file() and f.parent.parent.parent.name == "DataAsset":
                     shutil.copy(f, assets / f.name)
             cust = src / "Multivariant/0/customizations.xml"
-            opts = BuildOptions(asset_dir=assets, overwrite=True)
-            # the compiled tree on disk, for the peer
-            tree = build_tree_only(cust, opts)
+            # the first shipped settings model (WCD build) that accepts the package: real packages come
+            # from several WCD builds, and a value one build allows another may not
+            for store_build in builtin_builds():
+                opts = BuildOptions(asset_dir=assets, overwrite=True, store_build=store_build)
+                try:
+                    tree = build_tree_only(cust, opts)      # the compiled tree on disk, for the peer
+                    break
+                except CustomizationsError:
+                    continue
+            else:
+                raise SystemExit(f"{name}: no shipped settings model accepts it")
             lay = tmp / name / "tree"
             for p, v in tree.files.items():
                 q = lay / p
@@ -69,7 +79,7 @@ def main() -> int:
 
             def cli():
                 subprocess.run([ppkgtool, "build", str(cust), "-o", str(out), "--asset-dir", str(assets),
-                                "--overwrite"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--store-build", store_build, "--overwrite"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
             def lib():
                 build_package(cust, out, opts)
@@ -77,7 +87,7 @@ def main() -> int:
             t_peer, t_cli, t_lib = (median_time(peer, args.runs), median_time(cli, args.runs),
                                      median_time(lib, args.runs))
             size = out.stat().st_size
-            rows.append((name, len(tree.settings), size, t_peer, t_cli, t_lib))
+            rows.append((f"{name} ({store_build})", len(tree.settings), size, t_peer, t_cli, t_lib))
             print(f"{name}: peer {t_peer*1000:.0f} ms, ppkgtool build {t_cli*1000:.0f} ms, library {t_lib*1000:.0f} ms")
     lines = ["# Build: customizations.xml -> .ppkg", "",
              f"Machine: {machine()}. Medians of {args.runs} runs each, measured in the same run.", "",
