@@ -23,6 +23,8 @@ from ppkgtool.digests import ASSET_ALGORITHMS, prefetch_file_digests
 PREFETCH_MIN_SIZE = 4 << 20
 #: A customizations.xml larger than this is not searched for names (real ones are kilobytes).
 MAX_TEXT = 4 << 20
+#: At most this many files get a head start (each is held open meanwhile).
+MAX_FILES = 64
 
 
 def _text_of(data: bytes) -> str:
@@ -33,7 +35,7 @@ def _text_of(data: bytes) -> str:
 
 def prefetch_assets(customizations: str | os.PathLike, asset_dir: str | os.PathLike | None) -> Callable[[], None]:
     """Start hashing the files of ``asset_dir`` of PREFETCH_MIN_SIZE bytes or more whose names occur
-    in ``customizations`` (a file; a WCD project folder gets no head start); returns a function
+    in ``customizations`` (the first MAX_FILES by name) (a file; a WCD project folder gets no head start); returns a function
     that stops it. Never raises for a missing or unreadable input: the build reports those."""
     nothing: Callable[[], None] = lambda: None  # noqa: E731
     if asset_dir is None:
@@ -56,7 +58,7 @@ def prefetch_assets(customizations: str | os.PathLike, asset_dir: str | os.PathL
             continue
     if not wanted:
         return nothing
-    wanted.sort()
+    wanted = sorted(wanted)[:MAX_FILES]
     from ppkgtool.wim import ahead
     if ahead.available():     # digests and WIM resources, in a helper process
         # what the helper and, later, the build itself need is loaded once, before the fork
