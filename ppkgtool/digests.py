@@ -56,26 +56,55 @@ def _executor() -> ThreadPoolExecutor:
 
 def stream_digests(stream: BinaryIO, algorithms: Sequence[str]) -> tuple[list[bytes], int]:
     """([digest per algorithm], bytes read) of ``stream`` from its current position to its end."""
+    digests, size = _read_digests(stream, algorithms, _BLOCK, parallel=True)
+    assert digests is not None
+    return digests, size
+
+
+def _read_digests(stream: BinaryIO, algorithms: Sequence[str], block_size: int, *, parallel: bool,
+                  stop: threading.Event | None = None) -> tuple[list[bytes] | None, int]:
+    """stream_digests in ``block_size`` reads; ``parallel``: each algorithm on its own thread per
+    block (else all on this one: fewer GIL hand-offs, as a background prefetch wants). None for
+    the digests when ``stop`` was set part-way."""
     hashers = [hashlib.new(a) for a in algorithms]
     size = 0
-    buf = bytearray(_BLOCK)          # one buffer, reused: no page faults for fresh blocks
+    buf = bytearray(block_size)      # one buffer, reused: no page faults for fresh blocks
     view = memoryview(buf)
     readinto = getattr(stream, "readinto", None)
     while True:
+        if stop is not None and stop.is_set():
+            return None, size
         if readinto is not None:
             n = readinto(buf)
             if not n:
                 break
             block = view[:n]
         else:
-            block = stream.read(_BLOCK)
+            block = stream.read(block_size)
             if not block:
                 break
             n = len(block)
         size += n
-        _update_all(hashers, block)
+        if parallel:
+            _update_all(hashers, block)
+        else:
+            for h in hashers:
+                h.update(block)
     view.release()
     return [h.digest() for h in hashers], size
+
+
+def buffer_digests(data, algorithms: Sequence[str]) -> list[bytes]:
+    """[digest per algorithm] of a bytes-like object (an mmap: hashed where it is, not copied),
+    each algorithm on its own thread per block, as stream_digests."""
+    hashers = [hashlib.new(a) for a in algorithms]
+    view = memoryview(data).cast("B")
+    for at in range(0, len(view), _BLOCK):
+        block = view[at:at + _BLOCK]
+        _update_all(hashers, block)
+        block.release()
+    view.release()
+    return [h.digest() for h in hashers]
 
 
 def _update_all(hashers, block) -> None:
@@ -200,29 +229,13 @@ def stop_prefetch() -> None:
 
 
 def _prefetch(jobs, algorithms: tuple[str, ...], stop: threading.Event) -> None:
-    buf = view = None
     for fh, ident, done in jobs:
         try:
             if stop.is_set():
                 continue
-            if buf is None:
-                buf = bytearray(PREFETCH_BLOCK)
-                view = memoryview(buf)
-            hashers = [hashlib.new(a) for a in algorithms]
-            size = 0
-            while not stop.is_set():
-                n = fh.readinto(buf)
-                if not n:
-                    break
-                block = view[:n]
-                for h in hashers:
-                    h.update(block)
-                block.release()
-                size += n
-            else:
-                continue            # stopped part-way: nothing learnt
-            if size == ident[2] and file_identity(os.fstat(fh.fileno())) == ident:
-                remember_digests(ident, algorithms, [h.digest() for h in hashers])
+            digests, size = _read_digests(fh, algorithms, PREFETCH_BLOCK, parallel=False, stop=stop)
+            if digests is not None and size == ident[2] and file_identity(os.fstat(fh.fileno())) == ident:
+                remember_digests(ident, algorithms, digests)
         except OSError:
             pass                    # whoever needs the file reads it and reports the error
         finally:
@@ -240,24 +253,14 @@ WRITE_BLOCK = 1 << 20
 #: of the time, issue 19).
 WRITE_RING = 4
 
-_lanes: list = []
-
-
-def _lane(i: int):
-    """Hashing thread ``i``: one thread per hasher keeps each hasher's updates in order."""
-    with _pool_lock:
-        while len(_lanes) <= i:
-            from concurrent.futures import ThreadPoolExecutor
-            _lanes.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"digest-lane-{len(_lanes)}"))
-        return _lanes[i]
-
-
 class HashingWriter:
     """Writes a file front to back in WRITE_BLOCK blocks and computes its digests on the way, so
     that the digests of an output cost no second pass over it (nothing is read back).
 
     A pipeline: each block is written on the calling thread while every algorithm hashes it on a
-    thread of its own (hashlib and os.write release the GIL), and the caller goes on with the
+    thread of its own (hashlib and os.write release the GIL; one thread per algorithm and writer,
+    started with the first large block, keeps each hasher's blocks in order and lets writers on
+    parallel threads, as bulk runs them, hash side by side), and the caller goes on with the
     next blocks meanwhile (up to WRITE_RING in flight), so on two cores SHA-1 + SHA-256 + the
     write take about the time of one of them. Pieces are copied into the ring's buffers (the
     caller may reuse a piece once write returns), except ``bytes``, which cannot change and are
@@ -277,6 +280,7 @@ class HashingWriter:
         self._stage = self._ring[0]
         self._fill = 0
         self._inflight: collections.deque = collections.deque()   # futures of blocks not in the ring
+        self._lanes: list = []              # one single-thread executor per algorithm, made when needed
         self.size = 0
 
     def write(self, piece) -> None:
@@ -328,7 +332,10 @@ class HashingWriter:
                 h.update(block)
             self._write(block)
             return
-        futures = [_lane(i).submit(h.update, block) for i, h in enumerate(hashers)]
+        if not self._lanes:
+            from concurrent.futures import ThreadPoolExecutor
+            self._lanes = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"digest-{a}") for a in self.algorithms]
+        futures = [lane.submit(h.update, block) for lane, h in zip(self._lanes, hashers)]
         self._write(block)
         if slot is not None:
             self._busy[slot] = futures
@@ -352,4 +359,7 @@ class HashingWriter:
         """Write what is gathered; {algorithm: digest} of everything written."""
         self._flush_stage()
         self._settle()
+        for lane in self._lanes:
+            lane.shutdown(wait=False)
+        self._lanes = []
         return {a: h.digest() for a, h in zip(self.algorithms, self.hashers)}

@@ -146,7 +146,8 @@ def leave(code: int) -> None:
     complete. What an exit must still do is done: atexit handlers run (temporary folders left to
     weakref.finalize, logging), the standard streams are flushed. Where the interpreter has no
     atexit._run_exitfuncs (not CPython), it returns and the process exits the usual way."""
-    run_exitfuncs = getattr(__import__("atexit"), "_run_exitfuncs", None)
+    import atexit
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
     if run_exitfuncs is None:
         return
     run_exitfuncs()

@@ -33,12 +33,14 @@ Parent -> helper (control pipe): u32 indices of files to skip.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import sys
 import threading
 from typing import Callable, Sequence
 
-from ppkgtool.digests import ASSET_ALGORITHMS, announce_digests, file_identity, remember_digests, settle_digests
+from ppkgtool.digests import (ASSET_ALGORITHMS, announce_digests, file_identity, on_prefetch_stop, remember_digests,
+                              settle_digests)
 
 ENV = "PPKGTOOL_AHEAD"
 _HEAD = struct.Struct("<cII")
@@ -102,7 +104,7 @@ class _Helper:
         elif kind == b"D":
             self._digests(index, payload)
         elif kind == b"P":
-            self.plans[index] = self._plan(payload)
+            self.plans[index] = _decode_plan(payload)
         elif kind == b"F":
             self.plans[index] = None
         return True
@@ -119,15 +121,6 @@ class _Helper:
         self.digested.add(index)
         settle_digests(self.idents[index])
 
-    def _plan(self, payload: bytes):
-        if len(payload) < _PLAN.size:
-            return None
-        flags, stored, usize, sha1, n = _PLAN.unpack_from(payload)
-        if len(payload) != _PLAN.size + n * _PIECE.size:
-            return None
-        pieces = [_PIECE.unpack_from(payload, _PLAN.size + i * _PIECE.size) for i in range(n)]
-        return flags, stored, usize, sha1, pieces
-
     def _end(self) -> None:
         if self.ended:
             return
@@ -135,11 +128,11 @@ class _Helper:
         for i, ident in enumerate(self.idents):
             if i not in self.digested:
                 settle_digests(ident)
-        try:
-            os.close(self.rfd)
-            os.close(self.ctl)
-        except OSError:
-            pass
+        for fd in (self.rfd, self.ctl):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         try:
             os.waitpid(self.pid, os.WNOHANG)
         except OSError:
@@ -214,8 +207,7 @@ def start(paths: Sequence[str | os.PathLike], chunk_size: int) -> Callable[[], N
         except OSError:
             os.close(fd)
             continue
-        import stat as _stat
-        if not _stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             continue
         files.append((fd, os.fspath(p), file_identity(st)))
@@ -231,6 +223,7 @@ def start(paths: Sequence[str | os.PathLike], chunk_size: int) -> Callable[[], N
         return None
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -242,7 +235,7 @@ def start(paths: Sequence[str | os.PathLike], chunk_size: int) -> Callable[[], N
     if pid == 0:                                       # the helper
         code = 1
         try:
-            _die_with_parent()
+            _die_with_parent(parent)
             os.close(rfd)
             os.close(cwfd)
             _child(files, chunk_size, spool, wfd, crfd)
@@ -263,7 +256,6 @@ def start(paths: Sequence[str | os.PathLike], chunk_size: int) -> Callable[[], N
         announce_digests(ident, lambda i=i: helper.wait_digests(i))
     import atexit
     atexit.register(helper.kill)
-    from ppkgtool.digests import on_prefetch_stop
     on_prefetch_stop(helper.stop)
     return helper.stop
 
@@ -296,7 +288,7 @@ def _skipped(crfd: int, skip: set[int]) -> set[int]:
     return skip
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Have the kernel end the helper when the command ends, however it ends (SIGKILL included):
     prctl(PR_SET_PDEATHSIG, SIGKILL). Best effort; the helper also ends when its pipe breaks."""
     try:
@@ -304,42 +296,70 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)    # PR_SET_PDEATHSIG = 1
     except (OSError, AttributeError):
         pass
-    if os.getppid() == 1:       # the command ended before the call above
+    if os.getppid() != parent:      # the command ended before the call above (re-parented)
         os._exit(0)
 
 
-def _mapped_digests(fd: int, size: int) -> tuple[list[bytes], int]:
+def _mapped_digests(fd: int, size: int) -> list[bytes]:
     """ASSET_ALGORITHMS digests of the file, hashed straight from its pages (no copy into a
     buffer). Only the helper maps files: a file cut short while mapped raises SIGBUS, which ends
     the helper (the parent then does the work), where it would end a command."""
     import mmap
 
-    from ppkgtool.digests import _update_all, stream_digests
-    if size == 0:
-        with os.fdopen(fd, "rb", buffering=0, closefd=False) as fh:
-            return stream_digests(fh, ASSET_ALGORITHMS)
-    import hashlib
-    hashers = [hashlib.new(a) for a in ASSET_ALGORITHMS]
+    from ppkgtool.digests import buffer_digests
+    if size == 0:                   # an empty file cannot be mapped
+        return buffer_digests(b"", ASSET_ALGORITHMS)
     with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
-        view = memoryview(mm)
-        step = 8 << 20
-        for at in range(0, size, step):
-            block = view[at:at + step]
-            _update_all(hashers, block)
-            block.release()
-        view.release()
-    return [h.digest() for h in hashers], size
+        return buffer_digests(mm, ASSET_ALGORITHMS)
+
+
+def _encode_plan(res, spool: int, spooled: int) -> tuple[bytes, int]:
+    """The ``P`` payload of a PlannedResource (its bytes pieces appended to the spool at
+    ``spooled``, consecutive ones as one run) and the spool's new end."""
+    from ppkgtool.wim.resource import SourceRange
+    pieces: list[bytes] = []
+    run: list[bytes] = []
+
+    def flush_run() -> None:
+        nonlocal spooled
+        if run:
+            data = b"".join(run)
+            run.clear()
+            view = memoryview(data)
+            while view:
+                view = view[os.pwrite(spool, view, spooled + len(data) - len(view)):]
+            pieces.append(_PIECE.pack(_SPOOL, spooled, len(data)))
+            spooled += len(data)
+
+    for piece in res.pieces:
+        if isinstance(piece, SourceRange):
+            flush_run()
+            pieces.append(_PIECE.pack(_SOURCE, piece.offset, piece.length))
+        else:
+            run.append(bytes(piece))
+    flush_run()
+    return _PLAN.pack(res.flags, res.stored, res.usize, res.sha1, len(pieces)) + b"".join(pieces), spooled
+
+
+def _decode_plan(payload: bytes):
+    """(flags, stored, usize, sha1, [(kind, offset, length)]) of a ``P`` payload, or None."""
+    if len(payload) < _PLAN.size:
+        return None
+    flags, stored, usize, sha1, n = _PLAN.unpack_from(payload)
+    if len(payload) != _PLAN.size + n * _PIECE.size:
+        return None
+    pieces = [_PIECE.unpack_from(payload, _PLAN.size + i * _PIECE.size) for i in range(n)]
+    return flags, stored, usize, sha1, pieces
 
 
 def _child(files, chunk_size: int, spool: int, wfd: int, crfd: int) -> None:
-
     skip: set[int] = set()
     sha1s: dict[int, bytes] = {}
     for index, (fd, path, ident) in enumerate(files):
         if index in _skipped(crfd, skip):
             continue
-        digests, size = _mapped_digests(fd, ident[2])
-        if size != ident[2] or file_identity(os.fstat(fd)) != ident:
+        digests = _mapped_digests(fd, ident[2])
+        if file_identity(os.fstat(fd)) != ident:
             _send(wfd, b"F", index)
             continue
         _send(wfd, b"D", index, b"".join(digests))
@@ -349,7 +369,7 @@ def _child(files, chunk_size: int, spool: int, wfd: int, crfd: int) -> None:
     if codec.name != "native":
         return
     _send(wfd, b"C", 0, f"{codec.name}:{codec.compression_level}".encode("ascii"))
-    from ppkgtool.wim.resource import SourceRange, plan_resource
+    from ppkgtool.wim.resource import plan_resource
     spooled = 0
     for index, (fd, path, ident) in enumerate(files):
         if index not in sha1s or index in _skipped(crfd, skip):
@@ -358,25 +378,5 @@ def _child(files, chunk_size: int, spool: int, wfd: int, crfd: int) -> None:
         if res.reused:
             _send(wfd, b"F", index)
             continue
-        pieces = []
-        run: list = []
-
-        def flush_run() -> None:
-            nonlocal spooled
-            if run:
-                data = b"".join(run)
-                run.clear()
-                view = memoryview(data)
-                while view:
-                    view = view[os.pwrite(spool, view, spooled + len(data) - len(view)):]
-                pieces.append(_PIECE.pack(_SPOOL, spooled, len(data)))
-                spooled += len(data)
-
-        for piece in res.pieces:
-            if isinstance(piece, SourceRange):
-                flush_run()
-                pieces.append(_PIECE.pack(_SOURCE, piece.offset, piece.length))
-            else:
-                run.append(bytes(piece))
-        flush_run()
-        _send(wfd, b"P", index, _PLAN.pack(res.flags, res.stored, res.usize, res.sha1, len(pieces)) + b"".join(pieces))
+        payload, spooled = _encode_plan(res, spool, spooled)
+        _send(wfd, b"P", index, payload)
